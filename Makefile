@@ -62,6 +62,10 @@ kube: install tools  ## build (or reuse) etcd, the Kubernetes control plane, kub
 s3-server: install  ## build (or reuse) the S3 server of the tests and the local cluster (versitygw) from its Go module
 	$(BIN)/python -m localcluster.s3server
 
+.PHONY: sts-server
+sts-server: install  ## build (or reuse) the S3 server of the tests that enforces identities and policies, with STS (SeaweedFS's weed) from its Go module
+	$(BIN)/python -m localcluster.seaweed
+
 .PHONY: mongo-server
 mongo-server: install  ## build (or reuse) FerretDB, the MongoDB-wire server the catalog tests run on, from its Go module
 	$(BIN)/python -m localcluster.mongowire
@@ -117,11 +121,11 @@ node:  ## install Debian's containerd, runc, CNI plugins, iptables, iproute2, bu
 	  else echo "make node: warning: fs.inotify.max_user_instances is under 512 (a node may not start beside others): sudo sysctl -w fs.inotify.max_user_instances=512" >&2; fi; fi
 
 .PHONY: test
-test: install tools kube s3-server mongo-server browser speech axe node lint types  ## lint, types and the whole test suite (with the browser tests)
+test: install tools kube s3-server sts-server mongo-server browser speech axe node lint types  ## lint, types and the whole test suite (with the browser tests)
 	CONTENTGEN_TEST_PROBE_REAL_NODE=1 CONTENTGEN_TEST_REAL_NODE=$${CONTENTGEN_TEST_REAL_NODE:-1} $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 .PHONY: test-quick
-test-quick: install tools kube s3-server mongo-server browser speech axe lint types  ## lint, types and the suite without the tests that start the real node or build its images (-m "not real_node"): a developer's loop, not CI's
+test-quick: install tools kube s3-server sts-server mongo-server browser speech axe lint types  ## lint, types and the suite without the tests that start the real node or build its images (-m "not real_node"): a developer's loop, not CI's
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not real_node" $(PYTEST_ARGS)
 
 # `make demo`'s own virtualenv: what the offline run needs (the pipeline, the laptop's catalog, the
@@ -151,8 +155,11 @@ demo: demo-install  ## run the examples offline on the bundled sample video, on 
 	$(DEMO) assets get demo-avatar -o table | grep -E '^ +(checkpoints scored|> the model|[>* ]* step [0-9]+:)'
 	@echo; echo "Step 750's colours start to burn (compare the rows of its grid, below); step 500 is good too:"
 	$(DEMO) assets promote demo-avatar --step 500 --note "750's colours start to burn" -o table
-	@echo; echo "A training that stops once its likeness stops rising, keeping its best checkpoint (simulated):"
+	@echo; echo "A training that stops once its likeness stops rising, keeping its best checkpoint (simulated);"
+	@echo "its summary ends with where it stopped, why, and the steps that saved:"
 	$(DEMO) run --offline --source examples/media/sample.mp4 examples/loratraining-early-stop.yaml
+	@echo; echo "Train it on from where it stopped, as version 2 (version 1 stays as it is):"
+	$(DEMO) assets continue demo-early-stop --steps 200 --yes
 	$(DEMO) run --offline examples/imagegeneration-lora.yaml
 	$(DEMO) run --offline examples/videogeneration-portrait.yaml
 	$(DEMO) run --offline examples/loraevaluation.yaml
@@ -166,9 +173,13 @@ demo: demo-install  ## run the examples offline on the bundled sample video, on 
 	@printf '  the checkpoints side by side: '; $(DEMO) assets url demo-avatar --file likeness-checkpoints.jpg -o table 2>/dev/null
 	@printf '  the dataset contact sheet:    '; $(DEMO) assets url demo-avatar --file v1/contact-sheet.jpg -o table 2>/dev/null
 	@printf '  the portrait animated:        '; $(DEMO) assets url demo-avatar-clip -o table 2>/dev/null
-	@echo; echo "A video LoRA (Wan 2.2: two experts, two LoRAs) from the sample's clips and stills, simulated, and a clip with it:"
+	@echo; echo "A video LoRA (Wan 2.2: two experts, two LoRAs) from the sample's clips and stills, simulated: each"
+	@echo "checkpoint drew the prompts as clips, scored on four frames across each (* the run's choice):"
 	$(DEMO) run --offline --source examples/media/sample.mp4 examples/loratraining-video.yaml
+	$(DEMO) assets get demo-avatar-video -o table | grep -E '^ +(checkpoints scored|[>* ]* step [0-9]+:)'
+	@echo; echo "A clip with it, the person's likeness measured along it:"
 	$(DEMO) run --offline examples/videogeneration-lora.yaml
+	@echo; echo "Ctrl-C during a training keeps what it stored: the same contentgen run goes on from its newest checkpoint."
 
 .PHONY: bench
 bench: install  ## run the benchmarks in bench/ (numbers go into docs/performance.md)

@@ -1,6 +1,6 @@
 """A training on several processes (issue 69): steps per second of the tiny FLUX
 (tests/cluster/tiny_flux.py) at world sizes 1, 2 and 4 on the CPU, each process a torchrun one
-with gloo between them, as a Job's pod runs them (providers/cluster/distributed.py).
+with gloo between them, as a Job's pod runs them (providers/cluster/training/distributed.py).
 
 A correctness and overhead figure, not a speed claim: on the CPU of a 2-core machine the
 processes share the cores, so more processes are not faster; what it shows is what a step costs
@@ -38,8 +38,13 @@ def worker(model: Path, out: Path, steps: int, batch: int) -> None:
     import torch
     from peft.utils import get_peft_model_state_dict
 
-    from contentgen.providers.cluster import distributed, flux, training
+    from contentgen.api.base_models import base_model
+    from contentgen.providers.cluster.families.flux_training import FLUX, Example
     from contentgen.providers.cluster.files import FolderFiles
+    from contentgen.providers.cluster.generation import flux
+    from contentgen.providers.cluster.training import distributed, loop
+    from contentgen.providers.cluster.training.family import Job
+    from contentgen.providers.cluster.training.plan import Plan
     from tests.cluster.tiny_flux import pictures
 
     torch.set_num_threads(1)
@@ -47,32 +52,30 @@ def worker(model: Path, out: Path, steps: int, batch: int) -> None:
     team = distributed.Team.join(me) if me.several else distributed.SOLO
     work = out / f"rank-{me.rank}"
     work.mkdir(parents=True, exist_ok=True)
-    examples = [training.Example(p, c) for p, c in pictures(work / "pictures")]
-    plan = training.Plan(steps=WARM + steps, rank=4, resolution=64, batch=batch or me.size)
+    examples = [Example(p, c) for p, c in pictures(work / "pictures")]
+    plan = Plan(steps=WARM + steps, rank=4, resolution=64, batch=batch or me.size)
     marks: dict[int, float] = {}
-    trained = training._Run.trained
 
-    def ended(run: training._Run, *args: Any) -> Any:
+    def mark(step: int, steps: int) -> None:
+        marks.setdefault(step, time.monotonic())
+
+    trained = loop.Run.trained
+
+    def ended(run: loop.Run, *args: Any) -> Any:
         if me.main:
-            lora = {k: v.detach().clone() for k, v in get_peft_model_state_dict(run.transformer).items()}
+            transformer = run.model.experts[0].transformer
+            lora = {k: v.detach().clone() for k, v in get_peft_model_state_dict(transformer).items()}
             torch.save(lora, out / "lora.pt")
         return trained(run, *args)
 
-    training._Run.trained = ended  # type: ignore[method-assign]
+    loop.Run.trained = ended  # type: ignore[method-assign,assignment]
     on = flux.device("cpu")
     with distributed.joined(team):
         team.begin(False)
         files: Any = FolderFiles(out / "checkpoints") if me.main else None
-        training.train(
-            model,
-            examples,
-            plan,
-            on,
-            work,
-            distributed.SharedFiles(files, team) if me.several else files,
-            lambda step, steps: marks.setdefault(step, time.monotonic()),
-            team=team,
-        )
+        shared = distributed.SharedFiles(files, team) if me.several else files
+        job = Job(FLUX, model, examples, plan, on, work, shared, base_model("flux.1"), team=team)
+        loop.train(job, mark)
     if me.main:
         seconds = marks[WARM + steps] - marks[WARM]
         (out / "timing.json").write_text(json.dumps({"steps": steps, "seconds": seconds}))

@@ -46,6 +46,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from contentgen.pipeline.likeness.checkpoints import Scored, choose, spread
 from contentgen.pipeline.likeness.stopping import Plateau, plateau
@@ -188,9 +189,14 @@ def cpu_cost() -> dict[str, float]:
 
     import torch
 
-    from contentgen.providers.cluster import flux, generation, training
+    from contentgen.api.base_models import base_model
+    from contentgen.providers.cluster.families.flux_live import InLoopPictures
+    from contentgen.providers.cluster.families.flux_training import FLUX, Example
     from contentgen.providers.cluster.files import FolderFiles
-    from contentgen.providers.cluster.live import InLoopPictures
+    from contentgen.providers.cluster.generation import flux, generation
+    from contentgen.providers.cluster.training import loop
+    from contentgen.providers.cluster.training.family import Job
+    from contentgen.providers.cluster.training.plan import Plan
     from contentgen.providers.watch import Planned, SoFar, Stop
     from tests.cluster.tiny_flux import pictures, tiny_flux
 
@@ -198,7 +204,7 @@ def cpu_cost() -> dict[str, float]:
     prompts = [f"a photo of tw, portrait {n}" for n in range(6)] + [
         f"a photo of a person, portrait {n}" for n in range(6)
     ]
-    plan = training.Plan(steps=100, rank=4, resolution=64, checkpoint_every=20)
+    plan = Plan(steps=100, rank=4, resolution=64, checkpoint_every=20)
     on = flux.device("cpu")
 
     class Drawing:
@@ -248,14 +254,18 @@ def cpu_cost() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         model = tiny_flux(root / "cache")
-        examples = [training.Example(p, c) for p, c in pictures(root / "pictures")]
+        examples = [Example(p, c) for p, c in pictures(root / "pictures")]
+
+        def job(work: Path, files: FolderFiles, **options: Any) -> Job:
+            return Job(FLUX, model, examples, plan, on, work, files, base_model("flux.1"), **options)
+
         for attempt in range(5):
             work = root / f"a{attempt}"
             work.mkdir()
 
-            def plain_run(work: Path = work) -> training.Trained:
+            def plain_run(work: Path = work) -> loop.Trained:
                 began = time.monotonic()
-                made = training.train(model, examples, plan, on, work, FolderFiles(work / "plain"))
+                made = loop.train(job(work, FolderFiles(work / "plain")))
                 timings["plainTrainSeconds"].append(time.monotonic() - began)
                 timings["plainSecondsPerStep"].append(made.seconds_per_step)
                 return made
@@ -263,18 +273,7 @@ def cpu_cost() -> dict[str, float]:
             def loop_run(work: Path = work) -> None:
                 watch = Drawing()
                 began = time.monotonic()
-                made = training.train(
-                    model,
-                    examples,
-                    plan,
-                    on,
-                    work,
-                    FolderFiles(work / "loop"),
-                    watch=watch,
-                    drawers=lambda pipe, encoded, on_, chosen: InLoopPictures(
-                        Provider(), pipe, encoded, on_, chosen
-                    ),  # type: ignore[arg-type]
-                )
+                made = loop.train(job(work, FolderFiles(work / "loop"), watch=watch, drawers=Provider()))
                 timings["loopTrainSeconds"].append(time.monotonic() - began - watch.seconds)
                 timings["loopSecondsPerStep"].append(made.seconds_per_step)
                 timings["loopPicturesSeconds"].append(watch.seconds)
@@ -288,7 +287,7 @@ def cpu_cost() -> dict[str, float]:
             began = time.monotonic()
             generator = flux.load_pipeline(model, on)
             for checkpoint in plain.checkpoints:
-                lora = work / "plain" / training.lora_name(checkpoint.step)
+                lora = work / "plain" / Path(checkpoint.lora).name
                 with generation.loras_loaded(generator, [(lora, 1.0)]):
                     for n, prompt in enumerate(prompts[:6]):
                         picture = generation.Picture(prompt, 64, 64, seed=n, steps=2)

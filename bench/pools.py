@@ -765,7 +765,7 @@ def wait_warm(url: str, process: subprocess.Popen[bytes], began: float, hang_gua
 def floor_here(models_root: str, steps: int, repeat: int, device: str = "cpu", side: int = 512) -> None:
     """In the floor's own process: print {"load": seconds, "draws": [[wall, CPU], ...]}: its
     pipeline's load, then `repeat` drawings after one to warm up."""
-    from contentgen.providers.cluster import flux, generation
+    from contentgen.providers.cluster.generation import flux, generation
 
     began = time.monotonic()
     pipe = flux.load_pipeline(Path(models_root) / "FLUX.1-dev", flux.device(device))

@@ -55,7 +55,7 @@ def lora(models_root: Path, path: Path, seed: int) -> Path:
     import torch
     from diffusers import FluxTransformer2DModel
 
-    from contentgen.providers.cluster import lora_files
+    from contentgen.providers.cluster.generation import lora_files
 
     config = FluxTransformer2DModel.load_config(models_root / "FLUX.1-dev" / "transformer")
     with torch.device("meta"):

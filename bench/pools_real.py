@@ -245,7 +245,7 @@ def stage(c: Any, root: Path, loras: int) -> Path:
 
 
 def measure_real(args: argparse.Namespace, root: Path) -> Measures:
-    from contentgen.providers.cluster.pool import PoolClient
+    from contentgen.providers.cluster.generation.pool import PoolClient
     from tests.harness.chart import operator_settings, rendered
     from tests.kube.harness import operator
 

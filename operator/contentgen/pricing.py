@@ -54,7 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from contentgen.api import KINDS, Cost, UsageLine
-from contentgen.api.base_models import DEFAULT_BASE_MODEL, FAL_TRAINERS, base_model, media_of, trainer_of
+from contentgen.api.base_models import FAL_TRAINERS, one_gpu
 from contentgen.api.cost import Unit
 from contentgen.api.image import FAL_APPS, IMAGE_SIZES, ImageModel
 from contentgen.api.lora import (
@@ -70,6 +70,7 @@ from contentgen.api.lora import (
     checkpoints_stored,
 )
 from contentgen.api.lora.clips import DEFAULT_MAX_CLIPS
+from contentgen.api.lora.plan import route_of
 from contentgen.api.providers import CLUSTER, FAL, provider_entry
 from contentgen.api.registry import UnknownKind
 from contentgen.api.video import MODELS as VIDEO_MODELS
@@ -451,20 +452,19 @@ def _training_usage(provider: str, spec: Spec, _: PriceTable, baseline_cached: b
     """The training steps, the dataset's captions (at most one per image) where they are billed,
     and the likeness evaluation with its baseline, unless that is stored already."""
     training = spec.get("training") or {}
-    base = str(training.get("baseModel") or DEFAULT_BASE_MODEL)
-    model = str(training.get("model") or DEFAULT_TRAINING_MODEL)
-    trainer = trainer_of(base, provider, model, DEFAULT_TRAINING_MODEL)
-    lines = training_usage(provider, trainer.app if trainer else model, int(training.get("steps", 1000)))
+    routed = route_of(spec, provider)  # the app fal trains on: the base model's, by training.model
+    app = routed.trainer.app if routed.trainer else str(training.get("model") or DEFAULT_TRAINING_MODEL)
+    lines = training_usage(provider, app, int(training.get("steps", 1000)))
     dataset = spec.get("dataset") or {}
     caption_app = CAPTION_APPS.get(provider)
     if dataset.get("captioning") == "auto" and caption_app:
         frames = int(dataset.get("maxFrames", DEFAULT_MAX_FRAMES))
-        if media_of(base, str(dataset.get("media") or "auto"), trainer)[1]:  # a caption a clip too
+        if routed.clips:  # a caption a clip too
             frames += int((dataset.get("clips") or {}).get("maxClips", DEFAULT_MAX_CLIPS))
         lines.append(UsageLine(provider=provider, item=caption_app, unit="request", quantity=frames))
     evaluation = spec.get("evaluation") or {}
-    # a video LoRA is not scored on pictures (docs/lora-datasets.md#video-loras)
-    if evaluation.get("enabled", True) and not base_model(base).video:
+    # a video LoRA is scored on clips its trainer draws as it trains, not on pictures drawn after
+    if evaluation.get("enabled", True) and not routed.base.video:
         lines += evaluation_usage(provider, *_likeness_plan(evaluation), baseline_cached=baseline_cached)
     return lines
 
@@ -561,7 +561,7 @@ def held_gpus(kind: str, spec: Mapping[str, Any], cluster: ClusterPrices) -> int
     """The GPUs a run of `spec` holds: its kind's Job's, or those its spec.resources asks for on
     each of its nodes (a LoraTraining's, docs/cluster-training.md#several-gpus)."""
     resources = spec.get("resources") or {}
-    per_node = int(resources.get("gpus") or cluster.gpus.get(kind, 1))
+    per_node = int(resources.get("gpus") or (1 if one_gpu(spec) else cluster.gpus.get(kind, 1)))
     return max(1, per_node) * max(1, int(resources.get("nodes") or 1))
 
 

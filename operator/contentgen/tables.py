@@ -9,7 +9,9 @@ from contentgen.api.lora import ONE_PERSON_SIMILARITY as SAME
 from contentgen.api.lora import STRANGERS_SIMILARITY as DIFFERENT
 from contentgen.api.words import counted
 from contentgen.catalog.common_record import JobRecord
+from contentgen.catalog.document import INTERRUPTED
 from contentgen.catalog.kinds import CATALOG_KINDS
+from contentgen.catalog.kinds.lora_training import promoted
 from contentgen.catalog.records import Stats
 
 if TYPE_CHECKING:
@@ -56,6 +58,8 @@ def run_state(record: JobRecord) -> str:
         return f"{run.phase} {run.progress}%{stage}"
     if run.phase == "Failed" and run.error is not None:
         return f"Failed ({run.error.reason})"
+    if run.phase == INTERRUPTED:  # where it was: the next `contentgen run` resumes it from there
+        return f"{run.phase} at {run.progress}%{f' {run.stage}' if run.stage else ''}"
     return run.phase
 
 
@@ -174,9 +178,16 @@ def run_summary(run: dict[str, Any], record: dict[str, Any]) -> str:
 
 
 def _how_it_went(run: dict[str, Any], phase: str) -> str:
-    """Why a failed run failed; where a run under way is; nothing for the others."""
+    """Why a failed run failed; where a run under way is; where an interrupted one stopped and what
+    it keeps; nothing for the others."""
     if phase in ("Pending", "Running"):
-        return f" ({run.get('stage') or '-'}, {run.get('progress') or 0} %)"
+        said = training_words(run.get("training") or {})
+        return f" ({run.get('stage') or '-'}, {run.get('progress') or 0} %{': ' + said if said else ''})"
+    if phase == INTERRUPTED:  # "v1 Interrupted by Ctrl-C at step 372 of 1000 (train): ..."
+        said = str(run.get("message") or (run.get("error") or {}).get("message") or "")
+        return (
+            f" {said.removeprefix('interrupted ')}" if said.startswith("interrupted ") else f": {said or '-'}"
+        )
     if phase != "Failed":
         return ""
     reason = str(run.get("reason") or "")
@@ -199,8 +210,19 @@ def _describe(item: dict[str, Any], *, detail: bool = True) -> str:
         return f"LoRA {name} v{item['version']} {head} (scale {item['scale']})"
     if "version" in item:
         head = f"v{item['version']} ({item.get('createdAt') or '-'}) {_made(item) or head}"
-    lines = checkpoint_lines(item, detail=detail)
+    lines = [*training_lines(item), *checkpoint_lines(item, detail=detail)]
     return _with_details(item, head) + "".join(f"\n    {line}" for line in lines)
+
+
+def training_lines(version: dict[str, Any]) -> list[str]:
+    """What a LoRA version's training went on from and where it stopped early, a line each."""
+    lines = []
+    going_on = version.get("continuedFrom") or {}
+    if going_on:
+        lines.append(f"continued from v{going_on.get('version')}, after its step {going_on.get('step')}")
+    if version.get("stopped"):
+        lines.append(stop_words(version["stopped"]))
+    return lines
 
 
 def _made(version: dict[str, Any]) -> str:
@@ -331,6 +353,8 @@ def _curve_head(version: dict[str, Any], curve: dict[str, Any], *, promoted: boo
         and final not in (version.get("modelUri"), (version.get("promotion") or {}).get("modelUri"))
     ):
         head += f"; the last step's LoRA {final}"
+    if curve.get("clipFrames"):  # a video LoRA's checkpoints: clips, each scored on frames across it
+        head += f"; each scored on its clips, {curve['clipFrames']} frames across each"
     if curve.get("checkpointsGridUri"):
         head += f"; side by side {curve['checkpointsGridUri']}"
     return head
@@ -345,6 +369,100 @@ def _promoted(chosen: dict[str, Any]) -> str:
     )
     note = f': "{chosen["note"]}"' if chosen.get("note") else ""
     return f"> the model is step {chosen['step']}'s, {how}{note}; the automatic choice, *, is kept)"
+
+
+# --- a training as it goes, and where it stopped: `contentgen run`, `assets get` (-w, table) --------
+
+STOPPED_BY = {"plateau": "its likeness stopped rising", "budget": "its budget", "asked": "asked to stop"}
+
+
+def duration(seconds: float) -> str:
+    """A time left in words: 40 s, 12 min, 1.5 h."""
+    if seconds < 90:
+        return f"{round(seconds)} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def training_words(training: dict[str, Any]) -> str:
+    """A training under way as its worker last reported it (status.training, wire form): "step 430
+    of 1000, loss 0.1234, about 2 min left" ("" before it reported a step)."""
+    if not training.get("steps"):
+        return ""
+    said = [f"step {training.get('step', 0)} of {training['steps']}"]
+    loss = training.get("loss") or []
+    if loss:
+        said.append(f"loss {float(loss[-1]['loss']):.4f}")
+    if training.get("etaSeconds") is not None:
+        said.append(f"about {duration(float(training['etaSeconds']))} left")
+    return ", ".join(said)
+
+
+def checkpoint_words(point: dict[str, Any]) -> str:
+    """A checkpoint as it is scored: "checkpoint 250: good, median 0.56 (the best so far)"."""
+    measured = point.get("median") is not None
+    median = f", median {float(point['median']):.2f}" if measured else ""
+    best = " (the best so far)" if point.get("chosen") and measured else ""
+    return f"checkpoint {point['step']}: {point.get('verdict')}{median}{best}"
+
+
+def stop_words(stopped: dict[str, Any]) -> str:
+    """Where and why a training stopped before its last step and what that saved (a version's
+    `stopped`, wire form): "stopped at step 800 of 1000 (its likeness stopped rising): ...; 200
+    steps not run"."""
+    how = STOPPED_BY.get(str(stopped.get("how")), str(stopped.get("how") or "-"))
+    head = f"stopped at step {stopped.get('step')} of {stopped.get('plannedSteps')} ({how})"
+    why = f": {stopped['why']}" if stopped.get("why") else ""
+    saved = f"saved {counted(int(stopped.get('stepsSaved') or 0), 'step')}"
+    if stopped.get("gpuSecondsSaved") is not None:
+        saved += f", {float(stopped['gpuSecondsSaved']):.0f} GPU-seconds"
+        if stopped.get("savedUsd") is not None:
+            saved += f" (${float(stopped['savedUsd']):.2f})"
+    return f"{head}{why}; {saved}"
+
+
+# --- which version a loraRef without `version` uses -------------------------------------------------
+
+
+def _likeness_key(version: dict[str, Any]) -> tuple[bool, float] | None:
+    """How a version's likeness ranks (a good verdict first, then the median); None unmeasured."""
+    likeness = version.get("likeness") or {}
+    if likeness.get("median") is None:
+        return None
+    return likeness.get("verdict") == "good", float(likeness["median"])
+
+
+def _likeness_brief(version: dict[str, Any]) -> str:
+    likeness = version.get("likeness") or {}
+    if not likeness.get("verdict"):
+        return "not evaluated"
+    median = f", median {float(likeness['median']):.2f}" if likeness.get("median") is not None else ""
+    return f"likeness {likeness['verdict']}{median}"
+
+
+def latest_lora_words(name: str, used: int, versions: list[dict[str, Any]]) -> str:
+    """Which version a loraRef without `version` resolved to and why (its LoraTraining's latest
+    usable version, the documented rule), and, where an earlier version scored better, which one and
+    how to use it instead: said where a picture or clip is made with it."""
+    entry = next((v for v in versions if int(v.get("version") or 0) == used), {})
+    about = _likeness_brief(entry)
+    chosen = promoted(entry) or {}
+    if chosen.get("step"):  # a person made a checkpoint its model: the likeness is the run's choice's
+        scored = (entry.get("likeness") or {}).get("chosenStep")
+        of = f" of step {scored}" if scored else ""
+        about = f"its model step {chosen['step']}'s LoRA, promoted; {about}{of}"
+    said = f"loraRef {name!r} (no version) uses v{used}, its latest version ({about})"
+    mine = _likeness_key(entry)
+    ranked = [(k, v) for v in versions if (k := _likeness_key(v)) is not None and v is not entry]
+    better = max(ranked, key=lambda kv: (kv[0], int(kv[1].get("version") or 0)), default=None)
+    if better is not None and (mine is None or better[0] > mine):
+        number = int(better[1].get("version") or 0)
+        said += (
+            f"; v{number} scored better ({_likeness_brief(better[1])}): pin loraRef.version: {number} "
+            "to use it"
+        )
+    return said
 
 
 # A scoring of outside pictures says whether those pictures look like the subject, not a verdict.
@@ -457,7 +575,8 @@ def _picture_lines(picture: PictureUse) -> list[str]:
 
 
 def _version_lines(version: VersionLineage) -> list[str]:
-    """A LoRA's version, what it was trained from, and the image generations made with it."""
+    """A LoRA's version, what it was trained from, and the image and video generations made with it
+    (a clip with its likeness over time)."""
     lines = [
         f"  v{version.version} {version.model_uri}",
         f"    dataset {version.dataset_uri or '-'} ({version.frames} images)",
@@ -469,6 +588,14 @@ def _version_lines(version: VersionLineage) -> list[str]:
         f"    image generation {run.namespace}/{run.name} ({run.id}, {run.status}): {run.prompt}"
         for run in version.images
     ]
-    if not version.images:
-        lines.append("    no image generations made with it")
+    for video in version.clips:
+        made = f"{video.namespace}/{video.name} ({video.id}, {video.status})"
+        lines.append(f"    video generation {made}: {video.prompt}")
+        lines += [
+            f"      v{clip.version} {clip.uri}; likeness over time {_video_likeness(clip.likeness)}"
+            for clip in video.clips
+            if clip.likeness
+        ]
+    if not version.images and not version.clips:
+        lines.append("    nothing made with it yet")
     return lines

@@ -224,6 +224,14 @@ def test_a_version_is_evaluable_with_its_dataset_and_the_provider_that_trained_i
         {"owner": "alice", "loraRef": {"name": "avatar"}}, "ns", Catalog(room, loras={"avatar": bare})
     )
     assert isinstance(latest, Resolved) and latest.lora is not None and latest.lora.dataset_uri == "d"
+    # a video LoRA: drawing FLUX pictures of it would bill for nothing it loads (issue 77)
+    video = lora("alice", 1, usable=(UsableVersion(1, "m1", dataset_uri="d", base_model="wan-2.2-t2v-a14b"),))
+    said = refused(resolve(evaluation, "ns", Catalog(room, loras={"avatar": video})))
+    assert (said.reason, said.field) == ("LoraNotEvaluable", "spec.loraRef")
+    assert said.message.startswith(
+        "loraRef 'avatar' version 1 is a Wan 2.2 A14B T2V LoRA (training.baseModel wan-2.2-t2v-a14b): a "
+        "likeness evaluation draws pictures with FLUX, which a Wan 2.2 A14B T2V LoRA does not load"
+    )
 
 
 def picture(owner: str = "alice", phase: str = "Succeeded") -> ImageState:

@@ -197,6 +197,16 @@ def test_get_prints_the_likeness_of_each_checkpoint_with_the_versions_model_mark
         "likeness good, median 0.58 (the verdict of its run's evaluation e0; also e1 poor (cli))" in out
         and "    * step 500: good, median 0.58" in out.splitlines()
     )
+    # a video LoRA's checkpoints, scored on its clips' frames: the head line says so
+    wan = lora_doc("lora-wan", name="wan-avatar", uri_of=local_store.uri)
+    wan["versions"][0].update(likeness=report.model_copy(update={"clip_frames": 4}).wire(), chosenStep=500)
+    catalog = EmbeddedCatalog(tmp_path / "catalog")
+    catalog.upsert(wan)
+    catalog.close()
+    code, out, _ = cli("get", "lora-wan", "-o", "table")
+    assert (
+        f"    checkpoints scored: {why}; each scored on its clips, 4 frames across each" in out.splitlines()
+    )
 
 
 def test_another_owners_record_is_not_found_like_a_missing_one(run: Run) -> None:

@@ -18,6 +18,7 @@ import pytest
 from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.cli import training as cli_training
 from contentgen.cli.main import main
+from contentgen.pipeline.local_run import RunLock
 from contentgen.pipeline.training_controls import local_stop_asked
 from tests.catalog.factory import T0, lora_doc
 from tests.harness.live import running, training
@@ -60,6 +61,7 @@ def _states() -> Iterator[dict[str, Any]]:
     made = lora_doc(UID, name="avatar", versions=2, owner="alice", previous=doc)
     made["versions"][1]["stopped"] = {
         "how": "asked", "step": 510, "plannedSteps": 1000, "why": "a person asked (cli:alice)",
+        "stepsSaved": 490,
     }  # fmt: skip
     yield made
 
@@ -88,7 +90,7 @@ def test_watch_prints_each_change_until_the_run_ends(
         "  stop asked (keep-best): it stops at its next step, keeping its best",
         "v2 Succeeded",
         f"v2 made: its model s3://catalog-tests/loras/alice/{UID}/v2/model.safetensors",
-        "  stopped at step 510 of 1000: a person asked (cli:alice)",
+        "  stopped at step 510 of 1000 (asked to stop): a person asked (cli:alice); saved 490 steps",
     ]
 
 
@@ -115,10 +117,21 @@ def test_stop_says_what_it_keeps_and_asks_the_laptops_run(cli: Run, tmp_path: Pa
     assert code == 1 and "its latest run (v1) is Succeeded; there is no training under way to stop" in err
     scored = [(250, "poor", 0.21), (500, "good", 0.55)]
     _put(tmp_path, {**running(UID, "avatar", training(UID, 510, scored, at=T0)), "origin": "local"})
+    # its record shows it Running, but no process holds it (killed): nothing to stop, nothing asked
+    code, _, err = cli("stop", "avatar", "--yes")
+    assert code == 1 and err == (
+        "contentgen assets: default/avatar: its record shows v2 Running (step 510 of 1000), but no process "
+        "on this machine runs it (it was killed, or the machine went down): there is nothing to stop, and "
+        "nothing was changed; the same `contentgen run` resumes it from its newest stored checkpoint\n"
+    )
+    assert local_stop_asked(tmp_path / "work", UID, 2) is None
+    going_on = RunLock(tmp_path / "work", UID)  # the run's process, as `contentgen run` holds it
+    assert going_on.acquire()
     code, out, err = cli("stop", "avatar")  # not at a terminal, without --yes: asked, not stopped
     assert code == 1 and "not stopped (--yes stops it)" in err
     assert local_stop_asked(tmp_path / "work", UID, 2) is None
     code, out, err = cli("stop", "avatar", "--yes", "-o", "table")
+    going_on.release()
     assert code == 0, err
     assert out.startswith(
         "stops v2 at its next step (step 510 of 1000 so far) and keeps checkpoint 500 (good, "
@@ -140,7 +153,10 @@ def test_continue_says_what_it_runs_and_refuses_what_it_cannot(cli: Run, tmp_pat
     doc = lora_doc(UID, name="avatar", versions=2, owner="alice")
     _put(tmp_path, {**doc, "origin": "local"})
     code, _, err = cli("continue", "avatar", "--steps", "500")
-    assert code == 1 and "--from-version: v2 of avatar kept no training state to go on from" in err
+    assert code == 1 and err == (
+        "contentgen assets: --from-version: v2 of avatar kept no training state to go on from (its "
+        "training stored none); train a new version (`contentgen run`)\n"
+    )
     code, _, err = cli("continue", "avatar", "--steps", "500", "--from-version", "7")
     assert code == 1 and "--from-version: avatar has no usable version 7 (usable: v1, v2)" in err
     with pytest.raises(SystemExit):

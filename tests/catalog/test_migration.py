@@ -120,7 +120,7 @@ def test_filters_and_stats_mean_the_same_on_old_documents(legacy: Legacy) -> Non
     assert names(catalog, Filters(status="Deleted")) == ["gone"]
     assert names(catalog, Filters(type="image-generation", model="flux-dev")) == ["fox", "portrait", "queued"]
     stats = catalog.stats("alice", 0.023)
-    assert stats.by_status == {"Pending": 1, "Running": 0, "Succeeded": 3, "Failed": 1}
+    assert stats.by_status == {"Pending": 1, "Running": 0, "Succeeded": 3, "Failed": 1, "Interrupted": 0}
     assert stats.total_versions == 3
     assert stats.versions_by_type == {
         "lora-training": 1,

@@ -233,7 +233,7 @@ def test_stats_per_owner_leave_deleted_records_out(filled: Catalog) -> None:
         "lora-evaluation": 0,
         "video-generation": 0,
     }
-    assert stats.by_status == {"Pending": 0, "Running": 1, "Succeeded": 3, "Failed": 1}
+    assert stats.by_status == {"Pending": 0, "Running": 1, "Succeeded": 3, "Failed": 1, "Interrupted": 0}
     lora = 1000 + 10  # a-lora-1: model and config; a-lora-2 has no version yet
     images = 2 * 500  # a-img-1; a-img-2 failed without images
     transcript = 300 + len("Wildfires spread across the Forest")

@@ -119,7 +119,7 @@ def test_gpu_image_library_path_is_the_cublas_wheels() -> None:
     """The GPU image's LD_LIBRARY_PATH names the directory the nvidia-cublas-cu12 wheel installs
     libcublas.so.12 into in its venv (CTranslate2 opens it by name: issue 39), for the base image's
     Python, so any process in the image finds it (the worker also preloads it)."""
-    from contentgen.providers.cluster.cuda_libraries import CTRANSLATE2
+    from contentgen.providers.cluster.transcription.cuda_libraries import CTRANSLATE2
 
     final = final_stage("worker-image/gpu.Dockerfile")
     (base,) = [args for word, args in final if word == "FROM"]
@@ -395,6 +395,9 @@ def test_worker_set_runs_a_lora_training_on_the_sample_video(worker_venv: Path, 
     assert done.returncode == 0, done.stderr
     assert [r["path"] for r in seen] == ["/sample.mp4"]
     result = json.loads(log.read_text())
+    assert result["usage"], "the termination message always says what was billed"
+    if result.get("truncated"):  # over the message's 4 KiB: the whole result is stored, as the operator reads it
+        result = json.loads(Path(result["resultUri"].removeprefix("file://")).read_text())
     model = Path(result["lora"]["modelUri"].removeprefix("file://"))
     assert model.is_file() and model.stat().st_size > 0 and store in model.parents
     assert result["lora"]["frames"] >= 1

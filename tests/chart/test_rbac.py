@@ -48,10 +48,21 @@ _OWNER_REFERENCES = (
     "request of its own, and the audit logs of tests/kube hold no event for it (the other kinds' "
     "entries in observed-calls.json are older)"
 )
+_RUN_SECRETS = (
+    "each run's own store credentials (s3.workerCredentials perRun): a namespaced install's operator "
+    "makes, renews and retires them in the watched namespaces by the same code and rule as a "
+    "cluster-wide one's, whose calls tests/kube/test_tenants.py records (its store is the one with STS)"
+)
 ALLOWED_BEYOND_RECORDED: dict[tuple[str, str, str, str, str], str] = {
-    (mode, "operator", "update", "contentgen.io", f"{plural}/finalizers"): _OWNER_REFERENCES
-    for mode in ("cluster-wide", "namespaced")
-    for plural in ("loraevaluations", "videogenerations")  # VideoGeneration: tests/kube/test_video.py
+    **{
+        (mode, "operator", "update", "contentgen.io", f"{plural}/finalizers"): _OWNER_REFERENCES
+        for mode in ("cluster-wide", "namespaced")
+        for plural in ("loraevaluations", "videogenerations")  # VideoGeneration: tests/kube/test_video.py
+    },
+    **{
+        ("namespaced", "operator", verb, "", "secrets"): _RUN_SECRETS
+        for verb in ("create", "update", "delete")
+    },
 }
 
 WATCHED = ["team-a", "team-b"]
@@ -230,7 +241,14 @@ STORE_COPY_CALLS = {
     ("update", "", "secrets"),
     ("get", "rbac.authorization.k8s.io", "clusterroles"),
 }
-COPYING = {"s3": {"existingSecret": "contentgen-s3"}}
+RUN_SECRET_CALLS = {("create", "", "secrets"), ("update", "", "secrets"), ("delete", "", "secrets")}
+COPYING = {
+    "s3": {
+        "existingSecret": "contentgen-s3",
+        "workerCredentials": "namespaceSecret",
+        "copyToNamespaces": True,
+    }
+}
 
 
 def operator_calls(inst: Install) -> list[tuple[str, str, str, str]]:
@@ -241,9 +259,10 @@ def operator_calls(inst: Install) -> list[tuple[str, str, str, str]]:
         calls = [c for c in calls if c[1] != "jobset.x-k8s.io"]
     if "trainjob" not in backends:  # nor TrainJobs
         calls = [c for c in calls if c[1] != "trainer.kubeflow.org"]
-    if inst.settings.copy_s3_secret:
-        return calls
-    return [c for c in calls if c[:3] not in STORE_COPY_CALLS]
+    wanted = (STORE_COPY_CALLS if inst.settings.copy_s3_secret else set()) | (
+        RUN_SECRET_CALLS if inst.settings.store_access == "per-run" else set()
+    )
+    return [c for c in calls if c[:3] not in (STORE_COPY_CALLS | RUN_SECRET_CALLS) - wanted]
 
 
 def missing_calls(inst: Install) -> list[str]:
@@ -291,6 +310,8 @@ def excess_grants(inst: Install) -> list[str]:
                 continue
             problems.append(f"{identity}: {g.verb} {g.group or 'core'}/{g.resource} was never used")
     for key in ALLOWED_BEYOND_RECORDED:
+        if ALLOWED_BEYOND_RECORDED[key] is _RUN_SECRETS and inst.settings.store_access != "per-run":
+            continue  # granted only with each run's own credentials
         if key[0] == inst.mode and key not in used_allowances:
             problems.append(f"allow-list entry {key} is not granted (or was recorded): remove it")
     return problems
@@ -528,7 +549,8 @@ def test_the_store_secrets_copies_are_the_one_secret_the_operator_may_write(mode
         assert (
             Grant("get", "", "secrets", CLUSTER, frozenset({"contentgen-s3"})) in inst.grants[inst.operator]
         )
-        assert [d["metadata"]["name"] for d in of_kind(inst.docs, "ValidatingAdmissionPolicy")] == [
+        policies = [d["metadata"]["name"] for d in of_kind(inst.docs, "ValidatingAdmissionPolicy")]
+        assert [p for p in policies if "-inputs-" not in p] == [
             "contentgen-owners",
             "contentgen-shares",
             "contentgen-store-secret",
@@ -537,8 +559,11 @@ def test_the_store_secrets_copies_are_the_one_secret_the_operator_may_write(mode
         assert not inst.settings.copy_s3_secret and not writes
     assert missing_calls(inst) == [] and excess_grants(inst) == []
     for values in (
-        {**MODES[mode]},
-        {**MODES[mode], "s3": {"existingSecret": "x", "copyToNamespaces": False}},
+        {**MODES[mode], "s3": {"workerCredentials": "workloadIdentity"}},
+        {
+            **MODES[mode],
+            "s3": {"existingSecret": "x", "workerCredentials": "namespaceSecret", "copyToNamespaces": False},
+        },
     ):
         off = install(mode, values)
         assert not off.settings.copy_s3_secret
@@ -550,15 +575,38 @@ def test_the_store_secrets_copies_are_the_one_secret_the_operator_may_write(mode
         assert missing_calls(off) == [] and excess_grants(off) == []
 
 
+@pytest.mark.parametrize("mode", list(MODES))
+def test_the_runs_secrets_are_written_never_read(mode: str) -> None:
+    """The chart's default (s3.workerCredentials perRun): the operator may create, update and delete
+    Secrets (RBAC cannot limit these by names it does not know yet: the chart's admission policy
+    holds it to its runs' own, tests/kube/test_tenants.py) and never get, list or watch one but the
+    Notifications' signing keys by name; the copies' rights are not there."""
+    inst = install(mode, MODES[mode])
+    assert inst.settings.store_access == "per-run" and not inst.settings.copy_s3_secret
+    on_secrets = {(g.verb, g.names) for g in inst.grants[inst.operator] if g.resource == "secrets"}
+    assert {verb for verb, names in on_secrets if names is None} == {"create", "update", "delete"}
+    assert {verb for verb, names in on_secrets if names is not None} <= {"get"}
+    assert not [g for g in inst.grants[inst.operator] if g.resource == "clusterroles"]
+    assert "contentgen-store-secret" in [
+        d["metadata"]["name"] for d in of_kind(inst.docs, "ValidatingAdmissionPolicy")
+    ]
+    assert missing_calls(inst) == [] and excess_grants(inst) == []
+
+
 def test_without_secret_names_no_secret_is_readable() -> None:
-    """An empty notifications.secretNames renders no rule on Secrets (resourceNames: [] would be
-    every Secret)."""
+    """An empty notifications.secretNames renders no rule that reads Secrets (resourceNames: []
+    would be every Secret); the runs' credentials are written, never read."""
     for values in (
         {"notifications": {"secretNames": []}},
         {"watchNamespaces": WATCHED, "notifications": {"secretNames": []}},
     ):
         for role in of_kind(render(values), "ClusterRole") + of_kind(render(values), "Role"):
-            assert not any("secrets" in rule["resources"] for rule in role["rules"]), role["metadata"]
+            reads = [
+                r
+                for r in role["rules"]
+                if "secrets" in r["resources"] and set(r["verbs"]) & {"get", "list", "watch"}
+            ]
+            assert not reads, role["metadata"]
 
 
 def test_worker_cluster_role_is_the_one_the_operator_binds() -> None:

@@ -847,3 +847,18 @@ def test_the_charts_kinds_are_the_apis(monkeypatch: pytest.MonkeyPatch) -> None:
     haiku.register(monkeypatch)
     made = chart_files.kinds_template()
     assert "- haikus\n" in made and "- haikus/status\n" in made and '"haikus"]' in made
+
+
+def test_the_input_policies_are_the_kinds_inputs() -> None:
+    """templates/input-policy.yaml is made from the kinds' declared inputs (api/inputs.py) by
+    `make generate`: current; a policy and its binding for every kind with an input, none without
+    the share policy (whose ConfigMap holds the grants)."""
+    from contentgen.api import KINDS
+    from contentgen.api.inputs import declared
+
+    assert chart_files.INPUTS_TEMPLATE.read_text() == chart_files.inputs_template(), "run `make generate`"
+    with_inputs = sorted(k.plural for k in KINDS.values() if declared(k.spec))
+    names = [d["metadata"]["name"] for d in render(SECRETS) if "-inputs-" in d["metadata"]["name"]]
+    assert sorted(names) == sorted(f"contentgen-shares-inputs-{p}" for p in with_inputs * 2)
+    unshared = render({**SECRETS, "sharePolicy": {"enabled": False}})
+    assert not [d for d in unshared if "-inputs-" in d["metadata"]["name"]]

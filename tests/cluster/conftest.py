@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from contentgen.providers.cluster import flux, pipelines
+from contentgen.providers.cluster.generation import flux, pipelines
 from tests.run.checkpoint_pictures import subject_video
 
 from .pool_pod import started as pool_pod_started
@@ -98,3 +98,12 @@ def pool_pod(tmp_path: Path) -> Iterator[tuple[Any, str, Path]]:
     """A pool pod's process (pool_pod.py): (the process, its URL, the file that lets it draw on)."""
     with pool_pod_started(tmp_path) as started:
         yield started
+
+
+@pytest.fixture(scope="session")
+def wan_root(tmp_path_factory: pytest.TempPathFactory, threads: None) -> Path:
+    """A models' root with the tiny Wan 2.1 T2V, Wan 2.1 I2V and Wan 2.2 T2V A14B (tiny_wan.py),
+    staged once for the session's Wan tests."""
+    from .tiny_wan import stage
+
+    return stage(tmp_path_factory.mktemp("wan-models"))

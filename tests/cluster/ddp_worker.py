@@ -1,11 +1,11 @@
 """One process of a training on several CPU processes (gloo), as torchrun starts a Job's worker:
 `python -m torch.distributed.run --standalone --nproc-per-node N -m tests.cluster.ddp_worker
-MODELS OUT CHECKPOINTS STEPS BATCH [STOP]`. Rank 0 asks the cluster provider to train the tiny
-FLUX (its dataset an archive, its checkpoints a folder, a watch that stops after step STOP where
-given), as the pipeline asks it; the other ranks follow it as `contentgen worker` does
-(distributed.follow). Each rank leaves in OUT what the test compares: the LoRA gradient of the
-first step (`grads-R.pt`, before clipping: the plan clips nothing), the LoRA it holds at the end
-(`lora-R.pt`), and rank 0 the checkpoint store's writes (`puts.json`)."""
+MODELS OUT CHECKPOINTS STEPS BATCH STOP BASE`. Rank 0 asks the cluster provider to train the tiny
+FLUX or a tiny Wan (BASE, its dataset an archive, its checkpoints a folder, a watch that stops after
+step STOP where not 0), as the pipeline asks it; the other ranks follow it as `contentgen worker`
+does (distributed.follow). Each rank leaves in OUT what the test compares: each expert's LoRA
+gradient of the first step (`grads-R.pt`, before clipping: the plan clips nothing), the LoRAs it
+holds at the end (`lora-R.pt`), and rank 0 the checkpoint store's writes (`puts.json`)."""
 
 from __future__ import annotations
 
@@ -19,13 +19,15 @@ from typing import Any
 
 import torch
 
+from contentgen.api.lora.plan import plan_for
 from contentgen.providers import cluster_provider
 from contentgen.providers.base import MemoryCheckpoint, TrainingRequest
-from contentgen.providers.cluster import distributed, training
 from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.training import distributed, loop
 from contentgen.providers.watch import Planned, SoFar, Stop
 
 from .tiny_flux import pictures
+from .tiny_wan import dataset as wan_dataset
 
 
 class CountedFiles(FolderFiles):
@@ -67,61 +69,74 @@ def dataset(folder: Path) -> Path:
 
 
 def record(out: Path, rank: int, patch: Callable[[Any, str, Any], None] = setattr) -> None:
-    """Keep, for the test, the first step's gradient and the LoRA held at the end, on this rank
-    (`patch`: how the trainer is instrumented; a test's monkeypatch in its own process)."""
+    """Keep, for the test, the first step's gradients (each expert's that stepped, after the sum
+    over the ranks) and the LoRAs held at the end, on this rank (`patch`: how the loop is
+    instrumented; a test's monkeypatch in its own process)."""
     from peft.utils import get_peft_model_state_dict
 
-    step, trained = training._Run.step, training._Run.trained
+    learn, trained = loop.Run._learn, loop.Run.trained
 
-    def stepped(run: training._Run, number: int) -> None:
-        optimizer_step = run.optimizer.step
+    def learned(run: loop.Run, names: set[str]) -> None:
+        grads: dict[str, list[torch.Tensor]] = {}
+        steps = {e.name: e.optimizer.step for e in run.model.experts}
+        for expert in run.model.experts:
 
-        def kept_step(*args: Any, **kwargs: Any) -> Any:
-            target = out / f"grads-{rank}.pt"
-            if not target.exists():
-                torch.save([p.grad.detach().clone() for p in run.params], target)
-            return optimizer_step(*args, **kwargs)
+            def kept(*args: Any, _e: Any = expert, **kwargs: Any) -> Any:
+                grads[_e.name] = [p.grad.detach().clone() for p in _e.params]
+                return steps[_e.name](*args, **kwargs)
 
-        run.optimizer.step = kept_step  # type: ignore[method-assign]
+            expert.optimizer.step = kept  # type: ignore[method-assign]
         try:
-            step(run, number)
+            learn(run, names)
         finally:
-            run.optimizer.step = optimizer_step  # type: ignore[method-assign]
+            for expert in run.model.experts:
+                expert.optimizer.step = steps[expert.name]  # type: ignore[method-assign]
+        if not (out / f"grads-{rank}.pt").exists():
+            torch.save(grads, out / f"grads-{rank}.pt")
 
-    def ended(run: training._Run, *args: Any) -> Any:
-        lora = {k: v.detach().clone() for k, v in get_peft_model_state_dict(run.transformer).items()}
-        torch.save(lora, out / f"lora-{rank}.pt")
+    def ended(run: loop.Run, *args: Any) -> Any:
+        loras = [
+            {k: v.detach().clone() for k, v in get_peft_model_state_dict(e.transformer).items()}
+            for e in run.model.experts
+        ]
+        torch.save(loras, out / f"lora-{rank}.pt")
         return trained(run, *args)
 
-    patch(training._Run, "step", stepped)
-    patch(training._Run, "trained", ended)
+    patch(loop.Run, "_learn", learned)
+    patch(loop.Run, "trained", ended)
 
 
-def train(models: Path, out: Path, checkpoints: Path, steps: int, batch: int, stop: int = 0) -> Any:
+def train(
+    models: Path, out: Path, checkpoints: Path, steps: int, batch: int, stop: int = 0, base: str = "flux.1"
+) -> Any:
     """Rank 0's part (one process's whole): the provider trains as the pipeline asks it; its output."""
     env = {"CONTENTGEN_CLUSTER_MODELS_DIR": str(models), "CONTENTGEN_CLUSTER_DEVICE": "cpu"}
     work = out / "work-0"
     work.mkdir(parents=True, exist_ok=True)
     files = CountedFiles(checkpoints)
+    wan = base != "flux.1"
     request = TrainingRequest(
-        dataset_zip=dataset(work),
+        dataset_zip=wan_dataset(work / "dataset.zip", clips=2, stills=1) if wan else dataset(work),
         trigger_word="sks",
-        steps=steps,
-        model="fal-ai/flux-lora-fast-training",
-        rank=4,
-        resolution=64,
-        checkpoint_every=2,
-        max_grad_norm=0.0,
-        batch_size=batch,
         checkpoints=files,
         watch=StopAfter(stop) if stop else None,
+        plan=plan_for(
+            base=base,
+            steps=steps,
+            rank=4,
+            resolution=64,
+            checkpoint_every=2,
+            max_grad_norm=0.0,
+            batch_size=batch,
+            learning_rate=5e-3 if wan else None,
+        ),
     )
     output = cluster_provider(env).train_lora(request, work, lambda _: None, MemoryCheckpoint())
     (out / "puts.json").write_text(json.dumps(files.puts))
     return output
 
 
-def main(models: Path, out: Path, checkpoints: Path, steps: int, batch: int, stop: int) -> int:
+def main(models: Path, out: Path, checkpoints: Path, steps: int, batch: int, stop: int, base: str) -> int:
     torch.set_num_threads(1)
     me = distributed.world()
     record(out, me.rank)
@@ -130,7 +145,7 @@ def main(models: Path, out: Path, checkpoints: Path, steps: int, batch: int, sto
             return distributed.follow(team)
         status = 1
         try:
-            output = train(models, out, checkpoints, steps, batch, stop)
+            output = train(models, out, checkpoints, steps, batch, stop, base)
             (out / "details.json").write_text(json.dumps(output.details))
             status = 0
         finally:
@@ -141,4 +156,4 @@ def main(models: Path, out: Path, checkpoints: Path, steps: int, batch: int, sto
 if __name__ == "__main__":
     models, out, checkpoints = (Path(a) for a in sys.argv[1:4])
     steps, batch = int(sys.argv[4]), int(sys.argv[5])
-    sys.exit(main(models, out, checkpoints, steps, batch, int(sys.argv[6]) if len(sys.argv) > 6 else 0))
+    sys.exit(main(models, out, checkpoints, steps, batch, int(sys.argv[6]), sys.argv[7]))

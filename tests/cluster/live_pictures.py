@@ -1,12 +1,13 @@
 """What the tests of likeness in the loop need around a `contentgen run` of the real trainer on the
-tiny FLUX: its pictures between steps are drawn for real (providers/cluster/live.py, the tiny
+tiny FLUX: its pictures between steps are drawn for real (providers/cluster/families/flux_live.py, the tiny
 FLUX's noise, with the checkpoint's LoRA or none), then each is replaced by a photograph that
 depends on the checkpoint that drew it, as PicturesByCheckpoint does for the generator: the tiny
 FLUX draws no face, so a curve of likeness needs pictures that show one. Every picture drawn is
 logged (a line per picture in `log`, shared by the processes of a test), and a process can be
 stalled after a number of pictures (a marker written, then asleep: the test SIGKILLs it).
 
-python -m tests.cluster.live_pictures WORKSPACE MANIFEST LOG STALL  (a `contentgen run` so wrapped)"""
+python -m tests.cluster.live_pictures WORKSPACE MANIFEST LOG STALL [--clips]  (a `contentgen run` so
+wrapped; --clips: a video LoRA's, a Wan's clips photographed)"""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def install(
     FLUX's own picture kept); each picture a line of `log`; after `stall` pictures (of this
     process), a marker `log`.stalled and sleep; after `interrupt`, Ctrl-C (as a killed pod ends).
     With `monkeypatch`, undone after the test; installed again, it wraps the real drawing anew."""
-    from contentgen.providers.cluster import live
+    from contentgen.providers.cluster.families import flux_live as live
 
     draw = getattr(live.InLoopPictures.draw, "unwrapped", live.InLoopPictures.draw)
     drawn = [0]
@@ -71,6 +72,44 @@ def install(
         live.InLoopPictures.draw = photographed  # type: ignore[method-assign]
 
 
+def install_clips(
+    shows: dict[int, Picture], log: Path, stall: int | None = None, monkeypatch: Any = None
+) -> None:
+    """InLoopClips.draw (families/wan_live.py) wrapped as `install` wraps the pictures': the tiny
+    Wan's clip drawn for real, then each of its frames replaced by the photograph of the checkpoint
+    that drew it (a face the tiny Wan cannot draw), a little further along each frame; a line a clip
+    of `log`; after `stall` clips of this process, the marker and sleep. The clips at 256 × 256."""
+    from contentgen.providers.cluster.families import wan_live
+
+    draw = getattr(wan_live.InLoopClips.draw, "unwrapped", wan_live.InLoopClips.draw)
+    count = [0]
+
+    def photographed(
+        self: Any, prompt: str, width: int, height: int, seed: int, with_lora: bool
+    ) -> np.ndarray:
+        if stall is not None and count[0] == stall:
+            log.with_suffix(".stalled").write_text(str(count[0]))
+            while True:
+                time.sleep(1)
+        frames = draw(self, prompt, width, height, seed, with_lora)
+        step = lora_step(self.lora_uri) if with_lora else 0
+        shown = shows[step]({"prompt": prompt}) if with_lora else baseline_strangers({"prompt": prompt})
+        still = cv2.cvtColor(cv2.resize(shown, (width, height)), cv2.COLOR_BGR2RGB)
+        moved = [np.roll(still, n, axis=1) for n in range(len(frames))]  # it moves, a pixel a frame
+        count[0] += 1
+        with log.open("a") as out:
+            out.write(f"{os.getpid()} step {step} seed {seed} {prompt}\n")
+        return np.stack(moved).astype(np.uint8)
+
+    photographed.unwrapped = draw  # type: ignore[attr-defined]
+    if monkeypatch is not None:
+        monkeypatch.setattr(wan_live.InLoopClips, "draw", photographed)
+        monkeypatch.setattr(wan_live, "AREA", 256 * 256)
+    else:
+        wan_live.InLoopClips.draw = photographed  # type: ignore[method-assign]
+        wan_live.AREA = 256 * 256
+
+
 def drawn(log: Path) -> list[str]:
     """Every picture drawn so far (its step, seed and prompt), over all processes."""
     if not log.exists():
@@ -78,16 +117,18 @@ def drawn(log: Path) -> list[str]:
     return [line.split(" ", 1)[1] for line in log.read_text().splitlines()]
 
 
-def main(workspace: Path, manifest: Path, log: Path, stall: int) -> int:
+def main(workspace: Path, manifest: Path, log: Path, stall: int, clips: bool = False) -> int:
     import torch
 
     from contentgen.cli.main import main as contentgen
 
     torch.set_num_threads(1)
     os.chdir(workspace)
-    install(PLATEAU, log, stall)
+    (install_clips if clips else install)(PLATEAU, log, stall)
     return contentgen(["run", "--source", str(workspace / "subject.mp4"), str(manifest)])
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])))
+    sys.exit(
+        main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), "--clips" in sys.argv)
+    )

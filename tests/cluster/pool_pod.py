@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image
 
 from contentgen.api import SpecSnapshot
-from contentgen.providers.cluster.pool import Drawn, DrawRequest, Pool, serve, serve_until_stopped
+from contentgen.providers.cluster.generation.pool import Drawn, DrawRequest, Pool, serve, serve_until_stopped
 
 GPU_SECONDS = 1.5  # each picture's, as the pool reports it
 # What a worker whose pictures a pool draws never imports (test_pooled_worker, chart/test_images).

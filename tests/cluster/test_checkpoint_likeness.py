@@ -1,7 +1,7 @@
 """Likeness on every checkpoint (docs/likeness.md#checkpoints): `contentgen run` of a LoraTraining
 with provider cluster, whose trainer (the real one, on the tiny FLUX) stores a checkpoint every 34
 steps of 100 and has each scored as soon as it is stored, with pictures it draws itself between
-its steps (providers/cluster/live.py). Scored against the subject's real faces:
+its steps (providers/cluster/families/flux_live.py). Scored against the subject's real faces:
 
 - with pictures that depend on which checkpoint's LoRA drew them (live_pictures.py: step 34:
   another person; 68: the subject; 100: a copy of a training image, the highest median and poor

@@ -7,18 +7,23 @@ of each in tests/run/test_cluster_devices.py."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
+from contentgen.api.lora.plan import plan_for
 from contentgen.errors import DeviceUnavailable
 from contentgen.providers import trainer
 from contentgen.providers.base import MemoryCheckpoint, TrainingRequest, VideoRequest
-from contentgen.providers.cluster import flux, pipelines, training, video, video_state
+from contentgen.providers.cluster.families import flux_training
+from contentgen.providers.cluster.families.flux_training import FluxFamily
 from contentgen.providers.cluster.files import FolderFiles
-from contentgen.providers.cluster.video import ClusterVideoGenerator
+from contentgen.providers.cluster.generation import flux, pipelines, video, video_state
+from contentgen.providers.cluster.generation.video import ClusterVideoGenerator
+from contentgen.providers.cluster.training import loop
 from tests.providers.cluster_models import tiny_wan
 
 pytestmark = pytest.mark.cluster_models
@@ -50,8 +55,8 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     for name in ("load_pipeline", "load_for_training", "load_transformer"):
         spy(name, flux)
     spy("load_pipeline", video)
-    spy("train", training)
-    spy("read_dataset", training)
+    spy("train", loop)
+    spy("read_dataset", flux_training)
     return loaded
 
 
@@ -66,13 +71,10 @@ def test_a_lora_training_is_refused_before_any_load(
 ) -> None:
     env = {"CONTENTGEN_CLUSTER_MODELS_DIR": str(models_root), "CONTENTGEN_CLUSTER_DEVICE": "cuda"}
     request = TrainingRequest(
-        dataset_zip=tmp_path / "dataset.zip",  # never opened: the device is said first
+        dataset_zip=tmp_path / "dataset.zip",
         trigger_word="sks",
-        steps=2,
-        model="fal-ai/flux-lora-fast-training",  # the setting's model: the staged tiny FLUX
-        rank=4,
-        resolution=64,
         checkpoints=FolderFiles(tmp_path / "checkpoints"),
+        plan=plan_for(app="fal-ai/flux-lora-fast-training", steps=2, rank=4, resolution=64),
     )
     before = pipelines.loads
     with pytest.raises(DeviceUnavailable) as refused:
@@ -91,14 +93,14 @@ def test_a_lora_trainings_device_is_the_setting_and_the_cpu_trains(
     class Reached(Exception):
         pass
 
-    def reached(*args: Any, **kwargs: Any) -> None:
-        raise Reached(args[3])
+    def reached(job: Any, *args: Any) -> None:
+        raise Reached(job.on)
 
-    monkeypatch.setattr(training, "read_dataset", lambda *a, **k: [])
-    monkeypatch.setattr(training, "train", reached)
+    monkeypatch.setattr(FluxFamily, "examples", lambda *a, **k: [])
+    monkeypatch.setattr(loop, "train", reached)
     env = {"CONTENTGEN_CLUSTER_MODELS_DIR": str(models_root), "CONTENTGEN_CLUSTER_DEVICE": "cpu"}
     request = TrainingRequest(
-        dataset_zip=tmp_path / "dataset.zip", trigger_word="sks", steps=1, model="FLUX.1-dev"
+        dataset_zip=tmp_path / "dataset.zip", trigger_word="sks", plan=plan_for(app="FLUX.1-dev", steps=1)
     )
     with pytest.raises(Reached) as went_on:
         trainer("cluster", env=env).train_lora(request, tmp_path, lambda _: None, MemoryCheckpoint())
@@ -145,3 +147,16 @@ def test_a_video_generation_is_refused_before_any_load(
     on_cpu = ClusterVideoGenerator(wan_root, device="cpu", inference_steps=2)
     made = on_cpu.generate_video(video_request(tmp_path), tmp_path, seen.append, MemoryCheckpoint())
     assert made.path.is_file() and pipelines.loads == before + 1 and loads == ["load_pipeline"]
+
+
+def test_torch_is_prepared_with_expandable_segments_unless_the_pod_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from contentgen.providers.cluster import devices
+
+    monkeypatch.delenv("PYTORCH_CUDA_ALLOC_CONF", raising=False)
+    devices.prepare_torch("cpu")
+    assert os.environ["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:True"
+    monkeypatch.setenv("PYTORCH_CUDA_ALLOC_CONF", "max_split_size_mb:512")
+    devices.prepare_torch("cpu")
+    assert os.environ["PYTORCH_CUDA_ALLOC_CONF"] == "max_split_size_mb:512"

@@ -1,18 +1,20 @@
 """provider cluster's training on several processes (distributed.py), on the CPU with gloo, as
-torchrun starts them in a Job's pod: the tiny FLUX trained by two processes is the training one
-process does on the whole batch, and a state stored by two goes on at one and at four.
+torchrun starts them in a Job's pod: a training by two processes is the training one process does on
+the whole batch, whatever the family, and a state stored by two goes on at one and at four.
 
-- Two processes learn from a batch of 4 (two samples each, accumulated, averaged over the two by
-  DDP): the first step's gradient is the same on both ranks, bit for bit, and one process's on the
-  same 4 samples to float rounding (the sum's order differs: 1e-6 of each tensor); after the
-  steps, both hold the same LoRA, bit for bit.
-- A training stopped after step 2 of 4 at two processes goes on at one process and at four, each to
-  the LoRA a continuous one-process training gives, to TOLERANCE of each tensor's size (the
-  reductions' order differs with the world size; measured: about 1e-6 on this CPU).
+- The tiny FLUX: two processes learn from a batch of 4 (two samples each, their gradients summed
+  over the two): the first step's gradient is the same on both ranks, bit for bit, and one
+  process's on the same 4 samples to float rounding (the sum's order differs: 1e-6 of each tensor);
+  after the steps, both hold the same LoRA, bit for bit. Stopped after step 2 of 4, its state goes
+  on at one process and at four, each to the LoRA a continuous one-process training gives, to
+  TOLERANCE of each tensor's size (the reductions' order differs with the world size).
+- The tiny Wan 2.2 pair: two processes, each sample routed to the expert its timestep owns (a
+  rank's samples may reach one expert only), give both experts' LoRAs one process gives.
 - Every checkpoint file is written once, by rank 0; the other ranks write nothing.
 - One process's gradient accumulated over 3 samples is the gradient of the 3 in one batch.
 
-The torchrun runs cost about 20 CPU-s per process (their imports), so there are two: at 2 and at 4."""
+The torchrun runs cost about 20 CPU-s per process (their imports), so there are three: two
+processes for each family, and four for FLUX's state going on."""
 
 from __future__ import annotations
 
@@ -27,24 +29,30 @@ import pytest
 import torch
 
 from contentgen.errors import InvalidInput
-from contentgen.providers.cluster import distributed, flux, training
 from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.generation import flux
+from contentgen.providers.cluster.training import distributed, loop
+from contentgen.providers.cluster.training.plan import Plan
 
 from .conftest import DEVICE
 from .ddp_worker import record
 from .ddp_worker import train as train_here
+from .jobs import job
 from .lora_weights import apart
 from .train_worker import examples
 
 pytestmark = [pytest.mark.cluster_models, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[2]
 STEPS, BATCH = 4, 4
+PAIR = "wan-2.2-t2v-a14b"
 TOLERANCE = 1e-4  # of each tensor's largest value: another world size sums in another order
 
 
-def _torchrun(processes: int, models: Path, out: Path, checkpoints: Path, stop: int = 0) -> None:
+def _torchrun(
+    processes: int, models: Path, out: Path, checkpoints: Path, stop: int = 0, base: str = "flux.1"
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    args = [str(models), str(out), str(checkpoints), str(STEPS), str(BATCH), str(stop)]
+    args = [str(models), str(out), str(checkpoints), str(STEPS), str(BATCH), str(stop), base]
     done = subprocess.run(
         [
             sys.executable,
@@ -71,12 +79,15 @@ def _torchrun(processes: int, models: Path, out: Path, checkpoints: Path, stop: 
     assert done.returncode == 0, done.stderr[-4000:]
 
 
-def _lora(out: Path, rank: int = 0) -> dict[str, torch.Tensor]:
-    return torch.load(out / f"lora-{rank}.pt")
+def _lora(out: Path, rank: int = 0, expert: int = 0) -> dict[str, torch.Tensor]:
+    loras: list[dict[str, torch.Tensor]] = torch.load(out / f"lora-{rank}.pt")
+    return loras[expert]
 
 
 def _grads(out: Path, rank: int = 0) -> list[torch.Tensor]:
-    return torch.load(out / f"grads-{rank}.pt")
+    """The first step's gradients of every expert that stepped, in the experts' order."""
+    grads: dict[str, list[torch.Tensor]] = torch.load(out / f"grads-{rank}.pt")
+    return [g for name in sorted(grads) for g in grads[name]]
 
 
 def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -87,7 +98,6 @@ def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_each_rank_computes_its_share_of_the_batch():
     shares = [distributed.share(10, distributed.World(rank=r, size=4)) for r in range(4)]
     assert [list(s) for s in shares] == [[0, 1, 2], [3, 4, 5], [6, 7], [8, 9]]
-    assert distributed.weight(10, distributed.World(rank=0, size=4)) == 0.4
     with pytest.raises(InvalidInput, match=r"training\.batchSize 2 is less than the 4 processes"):
         distributed.share(2, distributed.World(rank=0, size=4))
 
@@ -124,12 +134,12 @@ def test_two_processes_train_as_one_and_go_on_at_one_and_at_four(models_root, tm
     two, stored = tmp_path / "two", tmp_path / "stored-at-two"
     _torchrun(2, models_root, two, stored, stop=2)
     first_0, first_1 = _grads(two, 0), _grads(two, 1)
-    assert all(torch.equal(a, b) for a, b in zip(first_0, first_1, strict=True))  # averaged by DDP
+    assert all(torch.equal(a, b) for a, b in zip(first_0, first_1, strict=True))  # summed over both
     assert max(_relative(a, b) for a, b in zip(first_0, _grads(alone), strict=True)) < 1e-5
     held_0, held_1 = _lora(two, 0), _lora(two, 1)
     assert all(torch.equal(held_0[k], held_1[k]) for k in held_0)  # the same LoRA on both ranks
     assert json.loads((two / "puts.json").read_text()) == {"step-000002.pt": 1, "step-000002.safetensors": 1}
-    assert sorted(p.name for p in (two / "rank-1").iterdir()) == ["dataset.zip", "pictures"]  # wrote nothing
+    assert sorted(p.name for p in (two / "rank-1").iterdir()) == ["dataset.zip", "examples"]  # wrote nothing
     assert FolderFiles(stored).names() == ["step-000002.pt", "step-000002.safetensors"]
 
     # its state goes on at one process and at four, to the continuous training's LoRA
@@ -149,46 +159,57 @@ def test_two_processes_train_as_one_and_go_on_at_one_and_at_four(models_root, tm
     assert all(torch.equal(_lora(at_four, 0)[k], _lora(at_four, 3)[k]) for k in continuous)
 
 
+@pytest.mark.skipif(DEVICE != "cpu", reason="gloo between CPU processes")
+def test_two_processes_train_a_wan_pair_as_one(wan_root, tmp_path, monkeypatch):
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    record(alone, 0, monkeypatch.setattr)
+    train_here(wan_root, alone, alone / "checkpoints", STEPS, BATCH, base=PAIR)
+    two = tmp_path / "two"
+    _torchrun(2, wan_root, two, two / "checkpoints", base=PAIR)
+    grads = torch.load(two / "grads-0.pt")
+    assert set(grads) == {"high", "low"}  # a batch of 4 reached both experts in its first step
+    assert max(_relative(a, b) for a, b in zip(_grads(two), _grads(alone), strict=True)) < 1e-5
+    for expert in (0, 1):
+        assert all(torch.equal(v, _lora(two, 1, expert)[k]) for k, v in _lora(two, 0, expert).items())
+        assert apart(_lora(alone, 0, expert), _lora(two, 0, expert)) <= TOLERANCE
+    written = {
+        f"step-00000{n}{end}": 1 for n in (2, 4) for end in (".pt", ".safetensors", "-low-noise.safetensors")
+    }
+    assert json.loads((two / "puts.json").read_text()) == written
+
+
 def test_accumulated_samples_give_the_gradient_of_one_batch(models_root, tmp_path):
-    plan = training.Plan(steps=1, rank=4, resolution=64, batch=3, max_grad_norm=0.0)
-    on = flux.device(DEVICE)
-    run = training._Run.begin(
-        models_root / "FLUX.1-dev",
-        examples(tmp_path),
-        plan,
-        on,
-        tmp_path,
-        FolderFiles(tmp_path / "checkpoints"),
-        {},
-        training._as_stored,
-        training._Watched(),
-    )
-    draws = [training._draw(run.latents, plan, run.generator, run.noise) for _ in range(plan.batch)]
-    for drawn in draws:  # as a step does: each sample's backward, weighted, accumulated
-        loss = training._sampled(run.transformer, run.model, run.latents, run.texts, drawn, plan, on)
-        (loss / plan.batch).backward()
-    accumulated = [p.grad.clone() for p in run.params]
-    run.optimizer.zero_grad(set_to_none=True)
+    plan = Plan(steps=1, rank=4, resolution=64, batch=3, max_grad_norm=0.0)
+    run = loop.Run.begin(job(models_root / "FLUX.1-dev", examples(tmp_path), plan, tmp_path))
+    model, on = run.model, run.job.on
+    [expert] = model.experts
+    samples = [model.sample(run.generator) for _ in range(plan.batch)]
+    for sample in samples:  # as a step does: each sample's backward, weighted, accumulated
+        (model.loss(sample, expert) / plan.batch).backward()
+    accumulated = [p.grad.clone() for p in expert.params]
+    expert.optimizer.zero_grad(set_to_none=True)
 
     # the same samples in one batch through the transformer
-    x0 = torch.cat([run.latents[d.index] for d in draws])
-    noise = torch.cat([d.noise for d in draws]).to(on.where)
-    sigma = torch.stack([d.sigma for d in draws]).view(-1, 1, 1, 1).to(on.where)
-    timestep = torch.stack([d.timestep for d in draws]).to(on.where)
-    embeds = torch.cat([run.texts[d.index][0] for d in draws])
-    pooled = torch.cat([run.texts[d.index][1] for d in draws])
+    draws = [s.drawn for s in samples]  # (example, noise, sigma, timestep)
+    x0 = torch.cat([model.latents[index] for index, *_ in draws])
+    noise = torch.cat([d[1] for d in draws]).to(on.where)
+    sigma = torch.stack([d[2] for d in draws]).view(-1, 1, 1, 1).to(on.where)
+    timestep = torch.stack([d[3] for d in draws]).to(on.where)
+    embeds = torch.cat([model.texts[d[0]][0] for d in draws])
+    pooled = torch.cat([model.texts[d[0]][1] for d in draws])
     height, width = x0.shape[-2:]
-    prediction = run.transformer(
+    prediction = expert.transformer(
         hidden_states=flux.pack(((1.0 - sigma) * x0 + sigma * noise).to(on.dtype)),
         timestep=(timestep / 1000).to(on.dtype),
         guidance=torch.full((plan.batch,), plan.guidance, device=on.where, dtype=on.dtype),
         pooled_projections=pooled,
         encoder_hidden_states=embeds,
-        txt_ids=run.texts[0][2],
+        txt_ids=model.texts[0][2],
         img_ids=flux.image_ids(height, width, on),
         return_dict=False,
     )[0]
     torch.nn.functional.mse_loss(flux.unpack(prediction, height, width).float(), noise - x0).backward()
-    batched = [p.grad.clone() for p in run.params]
-    assert len({d.index for d in draws}) > 1 or len({float(d.sigma) for d in draws}) > 1  # not one sample
+    batched = [p.grad.clone() for p in expert.params]
+    assert len({d[0] for d in draws}) > 1 or len({float(d[2]) for d in draws}) > 1  # not one sample
     assert max(_relative(a, b) for a, b in zip(accumulated, batched, strict=True)) < 1e-5

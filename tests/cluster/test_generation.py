@@ -13,11 +13,15 @@ import torch
 
 from contentgen.providers import image_generator
 from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoint
-from contentgen.providers.cluster import flux, lora_files, training
+from contentgen.providers.cluster.families.flux_training import Example
 from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.generation import flux, lora_files
 from contentgen.providers.cluster.provider import ClusterProvider
+from contentgen.providers.cluster.training import loop
+from contentgen.providers.cluster.training.plan import Plan
 
 from .conftest import DEVICE
+from .jobs import job
 from .tiny_flux import pictures
 
 pytestmark = pytest.mark.cluster_models
@@ -31,10 +35,9 @@ def provider(models_root) -> ClusterProvider:
 @pytest.fixture(scope="module")
 def our_lora(models_root, tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("trained")
-    examples = [training.Example(p, c) for p, c in pictures(work / "pictures")]
-    plan = training.Plan(steps=2, rank=4, learning_rate=5e-3, resolution=64)
-    on = flux.device(DEVICE)
-    return training.train(models_root / "FLUX.1-dev", examples, plan, on, work, FolderFiles(work / "c")).final
+    examples = [Example(p, c) for p, c in pictures(work / "pictures")]
+    plan = Plan(steps=2, rank=4, learning_rate=5e-3, resolution=64)
+    return loop.train(job(models_root / "FLUX.1-dev", examples, plan, work, FolderFiles(work / "c"))).final
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +161,7 @@ def test_a_retry_takes_the_pictures_already_made_and_makes_the_rest(provider, tm
     """Interrupted after picture 1 of 3, the retry makes pictures 2 and 3 only (two pipeline calls),
     and the three are those an uninterrupted run makes; picture 1 keeps its request id and GPU
     time (counted once), the new ones get their own."""
-    from contentgen.providers.cluster import generation
+    from contentgen.providers.cluster.generation import generation
 
     whole = _three(provider, tmp_path / "whole", FolderFiles(tmp_path / "whole-store"))
     assert [o.seed for o in whole] == [11, 12, 13]

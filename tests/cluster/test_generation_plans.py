@@ -16,8 +16,9 @@ from contentgen.catalog.kinds.image_generation import ImageVersionInfo
 from contentgen.cli.main import main
 from contentgen.errors import GpuMemoryTooSmall, InvalidInput
 from contentgen.providers.base import ImageRequest, MemoryCheckpoint
-from contentgen.providers.cluster import flux, memory, pipelines
+from contentgen.providers.cluster import memory
 from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.generation import flux, pipelines
 from contentgen.providers.cluster.provider import ClusterProvider
 from contentgen.store import LocalStore
 from contentgen.tables import _describe

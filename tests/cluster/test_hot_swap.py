@@ -23,9 +23,9 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from contentgen.providers.cluster import pipelines
-from contentgen.providers.cluster.generation import HotSwapLoras
-from contentgen.providers.cluster.pool import DrawRequest
+from contentgen.providers.cluster.generation import pipelines
+from contentgen.providers.cluster.generation.generation import HotSwapLoras
+from contentgen.providers.cluster.generation.pool import DrawRequest
 from contentgen.providers.cluster.provider import ClusterProvider
 from tests.harness.cluster import random_lora
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from contentgen.providers.cluster.generation import KeptLoras
+from contentgen.providers.cluster.generation.generation import KeptLoras
 
 
 class Pipe:

@@ -15,8 +15,8 @@ import torch
 
 from contentgen.errors import DeviceUnavailable
 from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoint
-from contentgen.providers.cluster import flux, pipelines
 from contentgen.providers.cluster import provider as provider_module
+from contentgen.providers.cluster.generation import flux, pipelines
 from contentgen.providers.cluster.gpus import GpuClock
 from contentgen.providers.cluster.provider import ClusterProvider
 from tests.harness.cluster import random_lora

@@ -34,7 +34,7 @@ from contentgen.cli.main import main
 from tests.harness.stores import CountingStore
 from tests.run.checkpoint_pictures import manifest
 
-from .live_pictures import PLATEAU, drawn, install
+from .live_pictures import PLATEAU, drawn, install, install_clips
 
 pytestmark = pytest.mark.cluster_models
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,28 +73,7 @@ def test_a_plateau_stops_the_training_and_a_killed_pod_resumes_its_loop(
     log = workspace / "drawn.log"
     # the first process: killed while it draws step 60's pictures (after the baseline's, 20's, 40's)
     stall = PROMPTS + 2 * PROMPTS + 2
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.cluster.live_pictures",
-            str(workspace),
-            str(lora),
-            str(log),
-            str(stall),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    try:
-        deadline = time.monotonic() + 600
-        while not log.with_suffix(".stalled").exists():
-            assert worker.poll() is None, f"the run ended early ({worker.returncode})"
-            assert time.monotonic() < deadline, "the run did not reach step 60's pictures in 600 s"
-            time.sleep(0.5)
-    finally:
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=60)
+    killed_at_its_stall(workspace, lora, log, stall, 600, "pictures")
     first = drawn(log)
     assert len(first) == stall
     store = counting_store(workspace, monkeypatch)
@@ -174,7 +153,7 @@ def test_a_stop_keeps_the_best_checkpoint_so_far_and_a_version_goes_on_from_it(
     from contentgen.pipeline import live
     from contentgen.pipeline.settings import PipelineSettings
     from contentgen.pipeline.training_controls import ask_local_stop
-    from contentgen.providers.cluster import training
+    from contentgen.providers.cluster.training import loop
 
     log = workspace / "drawn.log"
     install(PLATEAU, log, monkeypatch=monkeypatch)
@@ -182,14 +161,14 @@ def test_a_stop_keeps_the_best_checkpoint_so_far_and_a_version_goes_on_from_it(
     monkeypatch.setattr(live._Throttle, "due", lambda self, now_=False: True)  # the stop file read at once
     lora = manifest(workspace / "lora.yaml", every=20)
     uid = None
-    step = training._Run.step
+    step = loop.Run.step
 
     def stopped_after_50(self: Any, number: int) -> None:  # a person asks, as assets stop does
         step(self, number)
         if number == 50:
             ask_local_stop(PipelineSettings().work_dir, str(uid), 1, by="alice", at=_now())
 
-    monkeypatch.setattr(training._Run, "step", stopped_after_50)
+    monkeypatch.setattr(loop.Run, "step", stopped_after_50)
     from contentgen.pipeline.local_run import local_uid
 
     uid = local_uid("LoraTraining", "default", "jx")
@@ -201,7 +180,7 @@ def test_a_stop_keeps_the_best_checkpoint_so_far_and_a_version_goes_on_from_it(
     assert [p.step for p in first.lora.likeness.checkpoints] == [20, 40]  # scored before the stop
     assert first.lora.chosen_step == 40 and first.lora.likeness.final_step == 50
     assert first.lora.state_uri.endswith("/v1/checkpoints/step-000040.pt")  # the newest state kept
-    monkeypatch.setattr(training._Run, "step", step)
+    monkeypatch.setattr(loop.Run, "step", step)
 
     # go on from version 1 (its state at step 40, the newest it kept) for 100 more steps
     doc = yaml.safe_load(lora.read_text())
@@ -234,19 +213,19 @@ def test_a_stop_before_any_checkpoint_fails_and_bills_the_steps_run(
     from contentgen.pipeline.local_run import local_uid
     from contentgen.pipeline.settings import PipelineSettings
     from contentgen.pipeline.training_controls import ask_local_stop
-    from contentgen.providers.cluster import training
+    from contentgen.providers.cluster.training import loop
 
     monkeypatch.setattr(live._Throttle, "due", lambda self, now_=False: True)
     lora = manifest(workspace / "lora.yaml", every=50)
     uid = local_uid("LoraTraining", "default", "jx")
-    step = training._Run.step
+    step = loop.Run.step
 
     def stopped_after_3(self: Any, number: int) -> None:
         step(self, number)
         if number == 3:
             ask_local_stop(PipelineSettings().work_dir, uid, 1, by="bob", at=_now())
 
-    monkeypatch.setattr(training._Run, "step", stopped_after_3)
+    monkeypatch.setattr(loop.Run, "step", stopped_after_3)
     assert run(workspace, "--result", "r.json", str(lora)) != 0
     assert "StoppedBeforeCheckpoint: the training was stopped after step 3" in capsys.readouterr().err
     failed = json.loads((workspace / "r.json").read_text())
@@ -259,3 +238,91 @@ def _now() -> Any:
     from contentgen.api import now
 
     return now()
+
+
+def test_a_wan_trainings_clips_plateau_and_a_killed_pod_resumes_its_loop(
+    workspace: Path, wan_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same loop for a video LoRA (the tiny Wan 2.1, its clips drawn for real between its
+    steps, their frames replaced by photographs: live_pictures.install_clips): its first process
+    SIGKILLed while it draws step 60's clips, the retry scores no checkpoint twice and draws no clip
+    twice; it stops two checkpoints past its best (step 40) and keeps it, its likeness a verdict with
+    a number, each checkpoint scored on its clips' frames."""
+    monkeypatch.setenv("CONTENTGEN_CLUSTER_MODELS_DIR", str(wan_root))
+    lora = spec_of(
+        manifest(workspace / "lora.yaml", every=20, checkpoints=5),
+        baseModel="wan-2.1-t2v-1.3b",
+        stopWhen={"likenessPlateau": {"patience": 2}},
+    )
+    doc = yaml.safe_load(lora.read_text())
+    doc["spec"]["dataset"]["clips"] = {"frames": 9, "maxClips": 2}
+    lora.write_text(yaml.safe_dump(doc))
+    log = workspace / "drawn.log"
+    stall = PROMPTS + 2 * PROMPTS + 2  # the baseline's clips, 20's, 40's and two of 60's
+    killed_at_its_stall(workspace, lora, log, stall, 900, "clips", "--clips")
+    store = counting_store(workspace, monkeypatch)
+    from contentgen.pipeline.likeness import watch
+
+    scored: list[int] = []
+    score = watch.LikenessWatch._scored
+    monkeypatch.setattr(
+        watch.LikenessWatch,
+        "_scored",
+        lambda self, step, *rest: scored.append(step) or score(self, step, *rest),
+    )
+    install_clips(PLATEAU, log, monkeypatch=monkeypatch)
+    assert run(workspace, "--result", "r.json", str(lora)) == 0, capsys.readouterr().err
+    assert scored == [60, 80]  # 20 and 40 read back from the store
+    every = drawn(log)
+    assert len(every) == len(set(every)) == 4 * PROMPTS + PROMPTS  # each clip drawn once, ever
+    result = RunResult.model_validate_json((workspace / "r.json").read_text())
+    version = result.lora
+    assert version is not None and version.likeness is not None and version.stopped is not None
+    likeness, stop = version.likeness, version.stopped
+    assert (stop.how, stop.step, version.chosen_step, likeness.chosen_step) == ("plateau", 80, 40, 40)
+    assert likeness.verdict == "good" and likeness.median is not None and likeness.median > 0.313
+    assert [(p.step, p.verdict) for p in likeness.checkpoints] == [
+        (20, "poor"),
+        (40, "good"),
+        (60, "good"),
+        (80, "good"),
+    ]
+    prefix = f"loras/demo/{result.uid}/v1/"
+    assert stored(version.model_uri) == store.get_bytes(f"{prefix}checkpoints/step-000040.safetensors")
+    report = json.loads(store.get_bytes(f"{prefix}likeness/step-000040/likeness.json"))
+    assert all(len(s["frames"]) == 4 and None not in s["frames"] for s in report["scored"])
+    assert store.outputs_written_twice() == {}
+
+
+def killed_at_its_stall(
+    workspace: Path, lora: Path, log: Path, stall: int, seconds: int, what: str, *more: str
+) -> None:
+    """The watch run in a process of its own (tests/cluster/live_pictures.py), SIGKILLed as it
+    stalls drawing its `stall`th picture (step 60's): the pod lost mid-draw."""
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.cluster.live_pictures",
+            str(workspace),
+            str(lora),
+            str(log),
+            str(stall),
+            *more,
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        },
+    )
+    try:
+        deadline = time.monotonic() + seconds
+        while not log.with_suffix(".stalled").exists():
+            assert worker.poll() is None, f"the run ended early ({worker.returncode})"
+            assert time.monotonic() < deadline, f"the run did not reach step 60's {what} in {seconds} s"
+            time.sleep(0.5)
+    finally:
+        if worker.poll() is None:
+            os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=60)

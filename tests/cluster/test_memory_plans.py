@@ -12,7 +12,8 @@ import pytest
 
 from contentgen.api.reasons import REASONS
 from contentgen.errors import GpuMemoryTooSmall, InvalidInput
-from contentgen.providers.cluster import flux, memory
+from contentgen.providers.cluster import memory
+from contentgen.providers.cluster.generation import flux
 
 from .flux_dev import FLUX_DEV
 
@@ -22,7 +23,7 @@ GIB = memory.GIB
 
 
 @pytest.fixture(scope="module")
-def flux_dev(tmp_path_factory) -> flux.Counted:
+def flux_dev(tmp_path_factory) -> memory.Counted[memory.Sizes]:
     folder = tmp_path_factory.mktemp("flux-dev-configs")
     for part, config in FLUX_DEV.items():
         (folder / part).mkdir()
@@ -34,7 +35,12 @@ def card(gib: float, capability: tuple[int, int] = (8, 9), name: str = "a card")
     return memory.Card(free=int(gib * GIB), total=int(gib * GIB), capability=capability, name=name)
 
 
-def job(counted: flux.Counted, resolution: int = 512, preset: str = "attention+feedforward", rank: int = 16):
+def job(
+    counted: memory.Counted[memory.Sizes],
+    resolution: int = 512,
+    preset: str = "attention+feedforward",
+    rank: int = 16,
+):
     return memory.TrainingJob(resolution=resolution, lora_parameters=counted.lora_parameters(preset, rank))
 
 
@@ -51,8 +57,18 @@ def test_flux_dev_is_counted_from_its_configs(flux_dev):
     assert round(sizes.transformer_bytes("nf4") / 1e9, 1) == 6.2
 
 
+def test_every_estimate_is_within_ten_percent_over_its_measured_peak(flux_dev):
+    """FLUX.1-dev's training steps measured on an H100 and an H200 (bench/memory-measured.json,
+    docs/cluster-gpus.md): each estimate at or over its peak allocation, by 10 % at most."""
+    root = Path(__file__).resolve().parents[2]
+    measured = json.loads((root / "bench" / "memory-measured.json").read_text())["flux"]["steps"]
+    for step in measured:
+        parts = memory.training_parts(flux_dev.sizes, job(flux_dev, step["resolution"]), step["base"])
+        assert step["allocated_gib"] <= sum(parts.values()) / GIB <= 1.10 * step["allocated_gib"], step
+
+
 def test_the_lora_presets_on_flux_dev(flux_dev):
-    from contentgen.providers.cluster.lora_files import target_modules
+    from contentgen.providers.cluster.generation.lora_files import target_modules
 
     names = [name for name, _, _ in flux_dev.linears]
     counts = {p: len(target_modules(names, p)) for p in ("attention", "attention+feedforward", "all-linear")}

@@ -43,7 +43,7 @@ def test_a_retried_worker_makes_only_the_pictures_it_lacks_and_counts_each_once(
     settling the run counts each picture's GPU time once."""
     from contentgen.api import Cost
     from contentgen.pricing import PriceTable, settled
-    from contentgen.providers.cluster import generation, pictures
+    from contentgen.providers.cluster.generation import generation, pictures
     from contentgen.store import keys
     from tests.harness.stores import CountingStore
 

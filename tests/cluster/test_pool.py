@@ -1,10 +1,10 @@
-"""A warm pool of generation workers (issue 47, providers/cluster/pool.py), on the tiny FLUX: a Job's
-worker hands its pictures to a pool that keeps the pipeline loaded; requests with two LoRAs and
-with none give exactly the pictures a fresh process gives for the same seeds, the base loaded once
-for all of them; the queue serves owners in turn; a client that goes away has the rest of its
-request dropped. Faults on a pool pod's real process (pool_pod.py): stopped by SIGTERM it draws
-its request to the end and refuses new ones, killed it leaves a request its retry finishes with
-only the pictures not stored, each billed once."""
+"""A warm pool of generation workers (issue 47, providers/cluster/generation/pool.py), on the tiny
+FLUX: a Job's worker hands its pictures to a pool that keeps the pipeline loaded; requests with two
+LoRAs and with none give exactly the pictures a fresh process gives for the same seeds, the base
+loaded once for all of them; the queue serves owners in turn; a client that goes away has the rest
+of its request dropped. Faults on a pool pod's real process (pool_pod.py): stopped by SIGTERM it
+draws its request to the end and refuses new ones, killed it leaves a request its retry finishes
+with only the pictures not stored, each billed once."""
 
 from __future__ import annotations
 
@@ -17,8 +17,15 @@ from typing import Any
 import pytest
 
 from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoint
-from contentgen.providers.cluster import pipelines
-from contentgen.providers.cluster.pool import DrawRequest, FairQueue, Pool, PoolClient, PoolRouter, serve
+from contentgen.providers.cluster.generation import pipelines
+from contentgen.providers.cluster.generation.pool import (
+    DrawRequest,
+    FairQueue,
+    Pool,
+    PoolClient,
+    PoolRouter,
+    serve,
+)
 from contentgen.providers.cluster.provider import ClusterProvider
 from tests.harness.cluster import random_lora
 
@@ -189,7 +196,7 @@ def test_denoising_job_is_drawn_by_its_own_process_though_a_pool_is_named(
 def test_a_cancelled_request_draws_nothing_more(tmp_path: Path) -> None:
     """A client that goes away (its Job deleted) has its request cancelled: the drawer hears it
     before each picture and draws nothing more of it; a waiting request leaves the queue."""
-    from contentgen.providers.cluster.pool import Drawn
+    from contentgen.providers.cluster.generation.pool import Drawn
 
     gate, drawn = threading.Semaphore(0), []
 
@@ -301,8 +308,8 @@ def test_the_requests_place_in_the_pool_is_told_as_it_changes(
     """What the worker puts into the resource's status.pool: queued with its place while another
     owner's request is drawn, drawing once its pictures come, and nothing once done; its GPU
     seconds are the pool's drawing time of its own pictures, not the other request's."""
-    from contentgen.providers.cluster import pool as pool_module
-    from contentgen.providers.cluster.pool import Drawn, place
+    from contentgen.providers.cluster.generation import pool as pool_module
+    from contentgen.providers.cluster.generation.pool import Drawn, place
 
     assert place(0, "starting") == ("starting", 0) and place(3, "loading") == ("loading", 3)
     assert place(2, "warm") == ("queued", 2) and place(0, "warm") == ("drawing", 0)
@@ -384,7 +391,7 @@ def test_a_pod_stopped_by_sigterm_finishes_its_request_refuses_new_ones_and_exit
     import http.client
     import signal
 
-    from contentgen.providers.cluster.pool import Stopping
+    from contentgen.providers.cluster.generation.pool import Stopping
 
     process, url, release = pool_pod
     client = PoolClient(url)
@@ -438,7 +445,7 @@ def test_a_killed_pod_cuts_the_request_and_its_retry_draws_only_the_pictures_not
     from contentgen.errors import TransientError
     from contentgen.pricing import PriceTable, gpu_usage, settled
     from contentgen.providers.cluster.files import FolderFiles
-    from contentgen.providers.cluster.pool import Drawn
+    from contentgen.providers.cluster.generation.pool import Drawn
 
     from .pool_pod import GPU_SECONDS, picture
 
@@ -542,8 +549,8 @@ def test_a_client_that_goes_away_is_cancelled_at_once(
     import http.client
     import json
 
-    from contentgen.providers.cluster import pool as pool_module
-    from contentgen.providers.cluster.pool import Drawn
+    from contentgen.providers.cluster.generation import pool as pool_module
+    from contentgen.providers.cluster.generation.pool import Drawn
 
     from .pool_pod import picture
 
@@ -593,9 +600,9 @@ def test_a_request_waiting_on_a_stopping_pod_is_drawn_by_another(
     pictures, once each; status.pool says starting meanwhile."""
     from functools import partial
 
-    from contentgen.providers.cluster import pool as pool_module
     from contentgen.providers.cluster import provider as provider_module
-    from contentgen.providers.cluster.pool import Drawn, stop_when_idle
+    from contentgen.providers.cluster.generation import pool as pool_module
+    from contentgen.providers.cluster.generation.pool import Drawn, stop_when_idle
 
     from .pool_pod import picture
 

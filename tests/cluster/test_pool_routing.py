@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from contentgen.providers.cluster.pool import (
+from contentgen.providers.cluster.generation.pool import (
     AFFINITY_SKEW,
     LEAST_LOADED,
     Drawn,

@@ -16,13 +16,17 @@ from pathlib import Path
 import pytest
 import torch
 
+from contentgen.api.lora.plan import plan_for
 from contentgen.errors import InvalidInput, ModelNotFound
 from contentgen.providers import trainer
 from contentgen.providers.base import MemoryCheckpoint, TrainingRequest
-from contentgen.providers.cluster import flux, lora_files, training
 from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.generation import lora_files
+from contentgen.providers.cluster.training import adapters, loop, state
+from contentgen.providers.cluster.training.plan import Plan
 
 from .conftest import DEVICE
+from .jobs import job
 from .lora_weights import TOLERANCE, apart
 from .tiny_flux import pictures
 from .train_worker import PLAN, examples
@@ -32,13 +36,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_checkpoint_steps_are_every_n_and_the_last():
-    assert training.Plan(steps=10, checkpoint_every=4).checkpoint_steps() == [4, 8, 10]
-    assert training.Plan(steps=10).checkpoint_steps() == [10]
-    assert training.latest_state(["step-000002.pt", "step-000010.pt", "step-000004.safetensors"]) == (
+    assert Plan(steps=10, checkpoint_every=4).checkpoint_steps() == [4, 8, 10]
+    assert Plan(steps=10).checkpoint_steps() == [10]
+    assert state.latest_state(["step-000002.pt", "step-000010.pt", "step-000004.safetensors"]) == (
         10,
         "step-000010.pt",
     )
-    assert training.latest_state(["step-000004.safetensors"]) is None
+    assert state.latest_state(["step-000004.safetensors"]) is None
 
 
 def test_killed_training_resumes_from_its_last_checkpoint(models_root, tmp_path):
@@ -54,7 +58,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(models_root, tmp_path)
             str(killed),
             str(checkpoints),
             "3",
-            DEVICE,
+            "flux.1",
         ],
         cwd=ROOT,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
@@ -74,8 +78,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(models_root, tmp_path)
 
     resumed_dir = tmp_path / "resumed"
     resumed_dir.mkdir()
-    on = flux.device(DEVICE)
-    resumed = training.train(model, examples(resumed_dir), PLAN, on, resumed_dir, FolderFiles(checkpoints))
+    resumed = loop.train(job(model, examples(resumed_dir), PLAN, resumed_dir, FolderFiles(checkpoints)))
     assert (resumed.resumed_from, resumed.steps_run) == (2, 2)  # steps 3 and 4, never 1 and 2 again
     assert resumed.seconds_before > 0  # the killed process's time up to step 2, which it never reported
     assert [s.step for s in resumed.checkpoints] == [2, 4]
@@ -88,14 +91,14 @@ def test_killed_training_resumes_from_its_last_checkpoint(models_root, tmp_path)
 
     whole_dir = tmp_path / "whole"
     whole_dir.mkdir()
-    whole = training.train(model, examples(whole_dir), PLAN, on, whole_dir, FolderFiles(tmp_path / "w"))
+    whole = loop.train(job(model, examples(whole_dir), PLAN, whole_dir, FolderFiles(tmp_path / "w")))
     assert (whole.resumed_from, whole.steps_run, whole.seconds_before) == (0, 4, 0.0)
     assert apart(lora_files.load(resumed.final), lora_files.load(whole.final)) <= TOLERANCE
     # and the training did something: the LoRA's up weights left their zero start... or moved
     first = lora_files.load(checkpoints / "step-000002.safetensors")
     assert apart(first, lora_files.load(resumed.final)) > TOLERANCE
 
-    again = training.train(model, examples(resumed_dir), PLAN, on, resumed_dir, FolderFiles(checkpoints))
+    again = loop.train(job(model, examples(resumed_dir), PLAN, resumed_dir, FolderFiles(checkpoints)))
     assert again.steps_run == 0  # a retry after the last step trains nothing
     assert apart(lora_files.load(again.final), lora_files.load(resumed.final)) <= TOLERANCE
 
@@ -116,12 +119,10 @@ def test_the_provider_trains_a_diffusers_format_lora(models_root, tmp_path):
     request = TrainingRequest(
         dataset_zip=_dataset(tmp_path),
         trigger_word="sks",
-        steps=2,
-        model="fal-ai/flux-lora-fast-training",  # the spec's default: the setting's model
-        rank=4,
-        resolution=64,
-        checkpoint_every=1,
         checkpoints=FolderFiles(tmp_path / "stored"),
+        plan=plan_for(
+            app="fal-ai/flux-lora-fast-training", steps=2, rank=4, resolution=64, checkpoint_every=1
+        ),
     )
     out = provider.train_lora(request, tmp_path, seen.append, MemoryCheckpoint())
     tensors = lora_files.load(out.weights)
@@ -150,14 +151,14 @@ def test_the_provider_trains_a_diffusers_format_lora(models_root, tmp_path):
 def test_a_missing_model_or_optimizer_is_a_clear_error(models_root, tmp_path, monkeypatch):
     env = {"CONTENTGEN_CLUSTER_MODELS_DIR": str(models_root), "CONTENTGEN_CLUSTER_DEVICE": DEVICE}
     request = TrainingRequest(
-        dataset_zip=tmp_path / "none.zip", trigger_word="sks", steps=1, model="FLUX.1-pro"
+        dataset_zip=tmp_path / "none.zip", trigger_word="sks", plan=plan_for(app="FLUX.1-pro", steps=1)
     )
     with pytest.raises(ModelNotFound, match=r"FLUX\.1-pro"):
         trainer("cluster", env=env).train_lora(request, tmp_path, lambda _: None, MemoryCheckpoint())
     with monkeypatch.context() as without:  # a worker without bitsandbytes (the GPU image has it)
         without.setitem(sys.modules, "bitsandbytes.optim.adamw", None)
         with pytest.raises(InvalidInput, match=r"training\.optimizer adamw8bit needs bitsandbytes"):
-            training._optimizer(training.Plan(steps=1, optimizer="adamw8bit"), [])
+            adapters.optimizer(Plan(steps=1, optimizer="adamw8bit"), [])
     with pytest.raises(InvalidInput, match="CONTENTGEN_GPU_COUNT"):
         trainer("cluster", env={**env, "CONTENTGEN_GPU_COUNT": "zero"})
 
@@ -173,19 +174,19 @@ def test_checkpoints_go_to_the_store_once_under_the_version(models_root, tmp_pat
     store = LocalStore(tmp_path / "store")
     prefix = keys.lora_version("alice", "uid-1", 3) + "checkpoints/"
     files = StoreFiles(store, prefix)
-    plan = training.Plan(steps=2, rank=4, resolution=64, checkpoint_every=1)
-    on, model = flux.device(DEVICE), models_root / "FLUX.1-dev"
-    first = training.train(model, examples(tmp_path / "a"), plan, on, tmp_path, files)
-    assert [s.lora for s in first.checkpoints] == [store.uri(prefix + training.lora_name(n)) for n in (1, 2)]
+    plan = Plan(steps=2, rank=4, resolution=64, checkpoint_every=1)
+    model = models_root / "FLUX.1-dev"
+    first = loop.train(job(model, examples(tmp_path / "a"), plan, tmp_path, files))
+    assert [s.lora for s in first.checkpoints] == [store.uri(prefix + state.lora_name(n)) for n in (1, 2)]
     assert files.names() == [f"step-00000{n}.{ext}" for n in (1, 2) for ext in ("pt", "safetensors")]
     retry_dir = tmp_path / "retry"
     retry_dir.mkdir()
-    retry = training.train(model, examples(tmp_path / "b"), plan, on, retry_dir, files)
+    retry = loop.train(job(model, examples(tmp_path / "b"), plan, retry_dir, files))
     assert retry.steps_run == 0 and retry.final.read_bytes() == first.final.read_bytes()
     other = tmp_path / "other"
     other.write_bytes(b"other bytes")
     with pytest.raises(ContentgenError) as refused:
-        files.put(training.lora_name(2), other)
+        files.put(state.lora_name(2), other)
     assert refused.value.reason == "ObjectExists"
 
 
@@ -200,13 +201,13 @@ def test_the_8bit_optimizer_trains_and_a_retry_resumes_it(models_root, tmp_path)
     uninterrupted one ends."""
     import bitsandbytes
 
-    plan = training.Plan(steps=4, rank=128, resolution=64, checkpoint_every=2, optimizer="adamw8bit")
-    on, model = flux.device(DEVICE), models_root / "FLUX.1-dev"
+    plan = Plan(steps=4, rank=128, resolution=64, checkpoint_every=2, optimizer="adamw8bit")
+    model = models_root / "FLUX.1-dev"
     assert isinstance(
-        training._optimizer(plan, [torch.nn.Parameter(torch.zeros(1))]), bitsandbytes.optim.AdamW8bit
+        adapters.optimizer(plan, [torch.nn.Parameter(torch.zeros(1))]), bitsandbytes.optim.AdamW8bit
     )
-    whole = training.train(
-        model, examples(tmp_path / "w"), plan, on, tmp_path / "w", FolderFiles(tmp_path / "ws")
+    whole = loop.train(
+        job(model, examples(tmp_path / "w"), plan, tmp_path / "w", FolderFiles(tmp_path / "ws"))
     )
     state = torch.load(tmp_path / "ws" / "step-000004.pt", weights_only=True)
     # bitsandbytes keeps its quantised moments under its own key of each parameter's state
@@ -222,7 +223,7 @@ def test_the_8bit_optimizer_trains_and_a_retry_resumes_it(models_root, tmp_path)
 
     stored = FolderFiles(tmp_path / "rs")
     with pytest.raises(Stopped):
-        training.train(model, examples(tmp_path / "a"), plan, on, tmp_path / "a", stored, stop_at_3)
-    resumed = training.train(model, examples(tmp_path / "b"), plan, on, tmp_path / "b", stored)
+        loop.train(job(model, examples(tmp_path / "a"), plan, tmp_path / "a", stored), stop_at_3)
+    resumed = loop.train(job(model, examples(tmp_path / "b"), plan, tmp_path / "b", stored))
     assert (resumed.resumed_from, resumed.steps_run) == (2, 2)
     assert apart(lora_files.load(resumed.final), lora_files.load(whole.final)) <= TOLERANCE

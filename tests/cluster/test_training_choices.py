@@ -9,26 +9,33 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
+from contentgen.api.lora.plan import plan_for
 from contentgen.errors import InvalidInput
 from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoint, TrainingRequest
-from contentgen.providers.cluster import flux, lora_files, memory, training
+from contentgen.providers.cluster import memory
+from contentgen.providers.cluster.families.flux_training import Example, draw_sigma, flux_shift
 from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.generation import flux, lora_files
 from contentgen.providers.cluster.provider import ClusterProvider
+from contentgen.providers.cluster.training import adapters, loop
+from contentgen.providers.cluster.training.plan import Plan
 
 from .conftest import DEVICE
+from .jobs import job
 from .lora_weights import TOLERANCE, apart
 from .tiny_flux import pictures
 
 pytestmark = pytest.mark.cluster_models
 
 
-def examples(folder: Path) -> list[training.Example]:
-    return [training.Example(p, c) for p, c in pictures(folder / "pictures")]
+def examples(folder: Path) -> list[Example]:
+    return [Example(p, c) for p, c in pictures(folder / "pictures")]
 
 
 def test_each_timestep_sampling_draws_its_noise_levels():
@@ -49,9 +56,7 @@ def test_each_timestep_sampling_draws_its_noise_levels():
         generator = torch.Generator().manual_seed(0)
         drawn = []
         for _ in range(4000):
-            sigma, timestep = training.draw_sigma(
-                sampling, generator, sigmas, timesteps, tokens, scheduler.config
-            )
+            sigma, timestep = draw_sigma(sampling, generator, sigmas, timesteps, tokens, scheduler.config)
             assert torch.isclose(timestep, sigma * 1000, atol=1e-3) and 0 <= float(sigma) <= 1
             drawn.append(float(sigma))
         return torch.tensor(drawn)
@@ -64,11 +69,11 @@ def test_each_timestep_sampling_draws_its_noise_levels():
     assert abs(float(((middle > 0.25) & (middle < 0.75)).float().mean()) - 0.728) < 0.03  # N(0, 1)
     # the sampler's own schedule at 1024 px and 28 steps: 21 of its 28 steps above 0.5, which the
     # shifted draws follow and uniform ones do not
-    scheduler.set_timesteps(28, mu=training.flux_shift(4096, scheduler.config))
+    scheduler.set_timesteps(28, mu=flux_shift(4096, scheduler.config))
     inference = float((scheduler.sigmas[:-1] > 0.5).float().mean())
     assert inference == 21 / 28 and abs(inference - above["shift"]) < 0.03
     with pytest.raises(InvalidInput, match="timestepSampling"):
-        training.draw_sigma("cosmap", torch.Generator(), sigmas, timesteps, 4096, scheduler.config)
+        draw_sigma("cosmap", torch.Generator(), sigmas, timesteps, 4096, scheduler.config)
 
 
 def test_the_gradient_is_clipped_to_its_norm(models_root, tmp_path, monkeypatch):
@@ -81,11 +86,11 @@ def test_the_gradient_is_clipped_to_its_norm(models_root, tmp_path, monkeypatch)
         return step(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim.AdamW, "step", recording)
-    on, model = flux.device(DEVICE), models_root / "FLUX.1-dev"
+    model = models_root / "FLUX.1-dev"
     for clip in (0.0, 1e-4):
-        plan = training.Plan(steps=2, rank=4, resolution=64, max_grad_norm=clip)
+        plan = Plan(steps=2, rank=4, resolution=64, max_grad_norm=clip)
         folder = tmp_path / f"clip-{clip}"
-        training.train(model, examples(folder), plan, on, folder, FolderFiles(folder / "c"))
+        loop.train(job(model, examples(folder), plan, folder, FolderFiles(folder / "c")))
     unclipped, clipped = norms[:2], norms[2:]
     assert min(unclipped) > 1e-3  # the tiny FLUX's gradients are far larger than the bound
     assert max(clipped) <= 1e-4 * 1.001  # every step's update made from a gradient of norm 1e-4
@@ -95,20 +100,20 @@ def test_an_8bit_base_trains_and_resumes_with_the_plan_it_started_with(models_ro
     """training.memoryPlan int8: the transformer's linear weights stored in int8 (torchao, here on
     the CPU), the plan in the stored state, and a training stopped after its step-2 checkpoint
     resumed with it (whatever the card would choose now) ending where an uninterrupted one ends."""
-    on, model = flux.device(DEVICE), models_root / "FLUX.1-dev"
-    plan = training.Plan(steps=4, rank=4, resolution=64, checkpoint_every=2)
+    model = models_root / "FLUX.1-dev"
+    plan = Plan(steps=4, rank=4, resolution=64, checkpoint_every=2)
 
     def int8(stored: str | None) -> memory.MemoryPlan:
-        return memory.MemoryPlan(base="int8") if stored is None else training._as_stored(stored)
+        return memory.MemoryPlan(base="int8") if stored is None else memory.MemoryPlan(base=stored or "bf16")  # type: ignore[arg-type]
 
-    whole = training.train(
-        model, examples(tmp_path / "w"), plan, on, tmp_path / "w", FolderFiles(tmp_path / "ws"), choose=int8
+    whole = loop.train(
+        job(model, examples(tmp_path / "w"), plan, tmp_path / "w", FolderFiles(tmp_path / "ws"), choose=int8)
     )
     assert whole.memory.base == "int8"
     state = torch.load(tmp_path / "ws" / "step-000004.pt", weights_only=True)
     assert state["memory"] == "int8"
-    plain = training.train(
-        model, examples(tmp_path / "p"), plan, on, tmp_path / "p", FolderFiles(tmp_path / "ps")
+    plain = loop.train(
+        job(model, examples(tmp_path / "p"), plan, tmp_path / "p", FolderFiles(tmp_path / "ps"))
     )
     assert plain.memory.base == "bf16"
     assert apart(lora_files.load(plain.final), lora_files.load(whole.final)) > TOLERANCE  # another base
@@ -122,18 +127,14 @@ def test_an_8bit_base_trains_and_resumes_with_the_plan_it_started_with(models_ro
 
     stored = FolderFiles(tmp_path / "rs")
     with pytest.raises(Stopped):
-        training.train(
-            model, examples(tmp_path / "a"), plan, on, tmp_path / "a", stored, stop_at_3, choose=int8
-        )
+        loop.train(job(model, examples(tmp_path / "a"), plan, tmp_path / "a", stored, choose=int8), stop_at_3)
     asked: list[str | None] = []
 
     def bf16_now(stored: str | None) -> memory.MemoryPlan:  # a card on which auto would choose bf16
         asked.append(stored)
-        return training._as_stored(stored)
+        return memory.MemoryPlan(base=stored or "bf16")  # type: ignore[arg-type]
 
-    resumed = training.train(
-        model, examples(tmp_path / "b"), plan, on, tmp_path / "b", stored, choose=bf16_now
-    )
+    resumed = loop.train(job(model, examples(tmp_path / "b"), plan, tmp_path / "b", stored, choose=bf16_now))
     assert asked == ["int8"] and resumed.memory.base == "int8" and resumed.resumed_from == 2
     assert apart(lora_files.load(resumed.final), lora_files.load(whole.final)) <= TOLERANCE
 
@@ -147,13 +148,10 @@ def test_the_provider_records_the_plan_and_refuses_nf4_without_a_gpu(models_root
     request = TrainingRequest(
         dataset_zip=archive,
         trigger_word="sks",
-        steps=1,
-        model="FLUX.1-dev",
-        rank=4,
-        resolution=64,
-        memory_plan="int8",
-        lora_targets="all-linear",
         checkpoints=FolderFiles(tmp_path / "stored"),
+        plan=plan_for(
+            app="FLUX.1-dev", steps=1, rank=4, resolution=64, memory_plan="int8", lora_targets="all-linear"
+        ),
     )
     out = provider.train_lora(request, tmp_path / "work", lambda _: None, MemoryCheckpoint())
     assert out.details["memoryPlan"].startswith("int8 (torchao int8 weight-only)")
@@ -161,7 +159,7 @@ def test_the_provider_records_the_plan_and_refuses_nf4_without_a_gpu(models_root
     assert (config["memory_plan"], config["lora_targets"], config["guidance"]) == ("int8", "all-linear", 1.0)
     assert (config["timestep_sampling"], config["max_grad_norm"]) == ("shift", 1.0)
     if DEVICE == "cpu":  # bitsandbytes' 4-bit weights load on a CUDA GPU only: refused before any load
-        nf4 = TrainingRequest(**{**request.__dict__, "memory_plan": "nf4"})
+        nf4 = replace(request, plan=replace(request.plan, memory_plan="nf4"))
         with pytest.raises(InvalidInput, match=r"training\.memoryPlan nf4 needs a CUDA GPU"):
             provider.train_lora(nf4, tmp_path / "nf4", lambda _: None, MemoryCheckpoint())
     # NF4's wiring: diffusers' bitsandbytes config as QLoRA uses it (what loads it needs a GPU)
@@ -183,9 +181,9 @@ def test_each_preset_loads_in_diffusers_own_loader(models_root, tmp_path, preset
     from diffusers import FluxPipeline
     from peft.utils import get_peft_model_state_dict
 
-    on, model = flux.device(DEVICE), models_root / "FLUX.1-dev"
-    plan = training.Plan(steps=1, rank=4, learning_rate=5e-3, resolution=64, targets=preset)  # type: ignore[arg-type]
-    trained = training.train(model, examples(tmp_path), plan, on, tmp_path, FolderFiles(tmp_path / "c"))
+    model = models_root / "FLUX.1-dev"
+    plan = Plan(steps=1, rank=4, learning_rate=5e-3, resolution=64, targets=preset)  # type: ignore[arg-type]
+    trained = loop.train(job(model, examples(tmp_path), plan, tmp_path, FolderFiles(tmp_path / "c")))
     tensors = lora_files.load(trained.final)
     assert lora_files.key_format(tensors) == "diffusers" and len(tensors) == 2 * layers
     pipe = FluxPipeline.from_pretrained(str(model), local_files_only=True)
@@ -258,7 +256,7 @@ def test_a_kohya_loras_layers_land_where_their_names_say_with_alpha_over_rank(mo
     from diffusers import FluxPipeline
     from safetensors.torch import save_file
 
-    from contentgen.providers.cluster import generation
+    from contentgen.providers.cluster.generation import generation
 
     model = models_root / "FLUX.1-dev"
     tensors = lora_files.load(_kohya_lora(model, tmp_path / "k.safetensors"))
@@ -304,10 +302,10 @@ def test_a_kohya_loras_layers_land_where_their_names_say_with_alpha_over_rank(mo
 def test_an_8bit_generation_plan_draws_and_takes_a_lora(models_root, tmp_path):
     """The generation's 8-bit transformer (torchao int8, on the CPU): it draws, a LoRA loads on
     its quantised layers and changes the picture, and tiling is set per request."""
-    from contentgen.providers.cluster import generation
+    from contentgen.providers.cluster.generation import generation
 
-    on, model = flux.device(DEVICE), models_root / "FLUX.1-dev"
-    pipe = flux.load_pipeline(model, on, memory.MemoryPlan(base="int8", vae_tiling=True))
+    model = models_root / "FLUX.1-dev"
+    pipe = flux.load_pipeline(model, flux.device(DEVICE), memory.MemoryPlan(base="int8", vae_tiling=True))
     assert type(pipe.transformer.transformer_blocks[0].attn.to_q.weight).__name__ != "Parameter"
     assert pipe.vae.use_tiling
     flux.tiling(pipe, False)
@@ -327,9 +325,9 @@ def test_training_on_a_gpu_turns_cudnn_attention_off_and_on_the_cpu_leaves_it() 
     before = torch.backends.cuda.cudnn_sdp_enabled()
     try:
         torch.backends.cuda.enable_cudnn_sdp(True)
-        training.attention_for_training(flux.Device(torch.device("cpu"), torch.float32))
+        adapters.attention_for_training(flux.Device(torch.device("cpu"), torch.float32))
         assert torch.backends.cuda.cudnn_sdp_enabled()
-        training.attention_for_training(flux.Device(torch.device("cuda"), torch.bfloat16))
+        adapters.attention_for_training(flux.Device(torch.device("cuda"), torch.bfloat16))
         assert not torch.backends.cuda.cudnn_sdp_enabled()
         assert torch.backends.cuda.flash_sdp_enabled() and torch.backends.cuda.mem_efficient_sdp_enabled()
     finally:

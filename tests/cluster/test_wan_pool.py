@@ -1,4 +1,4 @@
-"""A Wan 2.2 pair in a warm video pool (providers/cluster/pool.py, video.py, video_loras.py): the
+"""A Wan 2.2 pair in a warm video pool (providers/cluster/generation/pool.py, video.py, video_loras.py): the
 Job's worker uploads both files, the pool loads the high-noise one into `transformer` and the
 low-noise one into `transformer_2` and draws the clip its own Job draws; the pair swapped draws
 another. On the tiny Wan 2.2 A14B (tiny_wan.py), on the CPU."""
@@ -18,9 +18,9 @@ import pytest
 from contentgen.cli.pool import _clips
 from contentgen.errors import InvalidInput
 from contentgen.providers.base import LoraWeights, MemoryCheckpoint
-from contentgen.providers.cluster import pipelines, video_state
-from contentgen.providers.cluster.pool import ClipRequest, Pool, serve
-from contentgen.providers.cluster.video import ClusterVideoGenerator
+from contentgen.providers.cluster.generation import pipelines, video_state
+from contentgen.providers.cluster.generation.pool import ClipRequest, Pool, serve
+from contentgen.providers.cluster.generation.video import ClusterVideoGenerator
 from tests.harness.cluster import request as clip_request
 from tests.providers.cluster_models import refuse_hubs, tiny_lora, tiny_wan
 

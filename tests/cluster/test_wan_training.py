@@ -1,4 +1,4 @@
-"""provider cluster's Wan LoRA trainer (providers/cluster/wan_training.py) on the tiny Wan 2.1 and
+"""provider cluster's Wan LoRA trainer (providers/cluster/families/wan_training.py) on the tiny Wan 2.1 and
 Wan 2.2 A14B (tiny_wan.py), on the CPU: a LoRA it trains loads in diffusers' own WanPipeline and
 draws the frames contentgen's video generator draws with it; a Wan 2.2 pair is two files, each
 trained only by the steps whose timesteps its expert owns and loaded into that expert (swapped,
@@ -22,26 +22,25 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from contentgen.api.lora.plan import plan_for
 from contentgen.errors import InvalidInput
 from contentgen.providers.base import LoraWeights, MemoryCheckpoint, TrainingRequest
-from contentgen.providers.cluster import flux, video_state, wan_data, wan_models, wan_training
+from contentgen.providers.cluster.families import wan_data, wan_models, wan_training
 from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.generation import flux, video_state
+from contentgen.providers.cluster.generation.video import ClusterVideoGenerator
 from contentgen.providers.cluster.provider import ClusterProvider
-from contentgen.providers.cluster.video import ClusterVideoGenerator
+from contentgen.providers.cluster.training import loop
 from tests.harness.cluster import request as video_request
 
 from .conftest import DEVICE
-from .tiny_wan import PLAN, WAN21, WAN21_I2V, WAN22, WAN22_SHIFT, dataset, stage
+from .jobs import job
+from .tiny_wan import PLAN, WAN21, WAN21_I2V, WAN22, WAN22_SHIFT, base_of, dataset
 
 pytestmark = pytest.mark.cluster_models
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = 3  # denoising steps of the clips compared
 PROMPT = "a red fox runs through snow"
-
-
-@pytest.fixture(scope="module")
-def wan_root(tmp_path_factory: pytest.TempPathFactory, threads: None) -> Path:
-    return stage(tmp_path_factory.mktemp("wan-models"))
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +61,16 @@ def trained_by_the_provider(root: Path, archive: Path, work: Path, base_model: s
         TrainingRequest(
             dataset_zip=archive,
             trigger_word="dmavatar",
-            steps=PLAN.steps,
-            model="fal-ai/wan-22-trainer/t2v-a14b" if base_model.startswith("wan-2.2") else base_model,
-            base_model=base_model,
-            learning_rate=PLAN.learning_rate,
-            rank=PLAN.rank,
-            resolution=PLAN.resolution,
-            checkpoint_every=PLAN.checkpoint_every,
             checkpoints=FolderFiles(work / "checkpoints"),
+            plan=plan_for(
+                base=base_model,
+                app="fal-ai/wan-22-trainer/t2v-a14b" if base_model.startswith("wan-2.2") else base_model,
+                steps=PLAN.steps,
+                learning_rate=PLAN.learning_rate,
+                rank=PLAN.rank,
+                resolution=PLAN.resolution,
+                checkpoint_every=PLAN.checkpoint_every,
+            ),
         ),
         work,
         lambda _: None,
@@ -156,7 +157,10 @@ def test_a_trained_lora_loads_in_diffusers_and_draws_the_generators_frames(wan_r
 
 def test_a_wan22_pair_is_two_files_each_loaded_into_its_expert(wan_root, archive, tmp_path):
     out = trained_by_the_provider(wan_root, archive, tmp_path / "train", "wan-2.2-t2v-a14b")
-    assert out.low_noise_weights is not None and out.details["boundary"] == 0.875
+    assert (
+        out.low_noise_weights is not None
+        and json.loads(out.config.read_text())["experts"]["boundary"] == 0.875
+    )
     high, low = load_file(str(out.weights)), load_file(str(out.low_noise_weights))
     assert set(high) == set(low) and any(not torch.equal(high[k], low[k]) for k in high)
     from safetensors import safe_open
@@ -182,8 +186,8 @@ def test_a_wan22_pair_is_two_files_each_loaded_into_its_expert(wan_root, archive
     assert np.array_equal(ours, right)
     assert apart(ours, swapped) > 8
 
-    from contentgen.providers.cluster import pipelines
-    from contentgen.providers.cluster.video_loras import experts_loaded
+    from contentgen.providers.cluster.generation import pipelines
+    from contentgen.providers.cluster.generation.video_loras import experts_loaded
 
     pipe = pipelines.pipeline(wan_root / WAN22, flux.device(DEVICE), variant=("video", False))
     with experts_loaded(pipe, [(out.weights, 1.0, out.low_noise_weights)], "wan-2.2-a14b-t2v"):
@@ -205,12 +209,12 @@ def test_each_step_trains_only_the_expert_its_timestep_routes_to(wan_root, archi
         work = tmp_path / owner
         work.mkdir()
         plan = replace(PLAN, steps=1, checkpoint_every=0, seed=seed)
-        done = wan_training.train(
-            model, examples(archive, work), plan, flux.device(DEVICE), work, FolderFiles(work / "c")
+        done = loop.train(
+            job(model, examples(archive, work), plan, work, FolderFiles(work / "c"), base=base_of(model))
         )
         [(_, timestep, routed)] = done.routed
         assert routed == owner == wan_models.Experts(0.875).owner(timestep)
-        for expert, path in (("high", done.final), ("low", done.final_low)):
+        for expert, path in (("high", done.final), ("low", done.finals[1])):
             moved = any(float(v.abs().max()) > 0 for k, v in load_file(str(path)).items() if ".lora_B." in k)
             assert moved == (expert == owner), (expert, owner)
 
@@ -219,8 +223,15 @@ def test_a_killed_training_resumes_bit_for_bit(wan_root, archive, tmp_path):
     plan = replace(PLAN, steps=4, checkpoint_every=2)
     whole = tmp_path / "whole"
     whole.mkdir()
-    uninterrupted = wan_training.train(
-        wan_root / WAN22, examples(archive, whole), plan, flux.device(DEVICE), whole, FolderFiles(whole / "c")
+    uninterrupted = loop.train(
+        job(
+            wan_root / WAN22,
+            examples(archive, whole),
+            plan,
+            whole,
+            FolderFiles(whole / "c"),
+            base=base_of(wan_root / WAN22),
+        )
     )
     killed, checkpoints = tmp_path / "killed", tmp_path / "checkpoints"
     killed.mkdir()
@@ -228,13 +239,13 @@ def test_a_killed_training_resumes_bit_for_bit(wan_root, archive, tmp_path):
         [
             sys.executable,
             "-m",
-            "tests.cluster.wan_train_worker",
+            "tests.cluster.train_worker",
             str(wan_root / WAN22),
-            str(archive),
             str(killed),
             str(checkpoints),
             "3",
-            DEVICE,
+            "wan-2.2-t2v-a14b",
+            str(archive),
         ],
         cwd=ROOT,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
@@ -256,18 +267,20 @@ def test_a_killed_training_resumes_bit_for_bit(wan_root, archive, tmp_path):
     ]
     resumed_dir = tmp_path / "resumed"
     resumed_dir.mkdir()
-    resumed = wan_training.train(
-        wan_root / WAN22,
-        examples(archive, resumed_dir),
-        plan,
-        flux.device(DEVICE),
-        resumed_dir,
-        FolderFiles(checkpoints),
+    resumed = loop.train(
+        job(
+            wan_root / WAN22,
+            examples(archive, resumed_dir),
+            plan,
+            resumed_dir,
+            FolderFiles(checkpoints),
+            base=base_of(wan_root / WAN22),
+        )
     )
     assert (resumed.resumed_from, resumed.steps_run) == (2, 2)  # steps 3 and 4, never 1 and 2 again
     assert resumed.seconds_before > 0
     assert resumed.losses == uninterrupted.losses and resumed.routed == uninterrupted.routed
-    for mine, theirs in ((resumed.final, uninterrupted.final), (resumed.final_low, uninterrupted.final_low)):
+    for mine, theirs in ((resumed.final, uninterrupted.final), (resumed.finals[1], uninterrupted.finals[1])):
         a, b = load_file(str(mine)), load_file(str(theirs))
         assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
 
@@ -279,13 +292,15 @@ def test_stills_alone_train_as_one_frame_clips(wan_root, tmp_path):
     found = examples(stills, work)
     assert [e.kind for e in found] == ["still", "still"]
     assert tuple(wan_data.pixels(found[0], 64).shape) == (1, 3, 1, 64, 64)
-    done = wan_training.train(
-        wan_root / WAN21,
-        found,
-        replace(PLAN, steps=2, checkpoint_every=0),
-        flux.device(DEVICE),
-        work,
-        FolderFiles(work / "c"),
+    done = loop.train(
+        job(
+            wan_root / WAN21,
+            found,
+            replace(PLAN, steps=2, checkpoint_every=0),
+            work,
+            FolderFiles(work / "c"),
+            base=base_of(wan_root / WAN21),
+        )
     )
     assert [s for s, _ in done.losses] == [1, 2] and done.final.exists()
 
@@ -293,13 +308,15 @@ def test_stills_alone_train_as_one_frame_clips(wan_root, tmp_path):
 def test_an_image_to_video_wan_learns_from_its_clips_with_the_first_frame_given(wan_root, archive, tmp_path):
     work = tmp_path / "i2v"
     work.mkdir()
-    done = wan_training.train(
-        wan_root / WAN21_I2V,
-        examples(archive, work),
-        replace(PLAN, steps=2, checkpoint_every=0),
-        flux.device(DEVICE),
-        work,
-        FolderFiles(work / "c"),
+    done = loop.train(
+        job(
+            wan_root / WAN21_I2V,
+            examples(archive, work),
+            replace(PLAN, steps=2, checkpoint_every=0),
+            work,
+            FolderFiles(work / "c"),
+            base=base_of(wan_root / WAN21_I2V),
+        )
     )
     assert [s for s, _ in done.losses] == [1, 2]
     assert wan_data.frame_count(10) == 9 and wan_data.frame_count(9) == 9 and wan_data.frame_count(1) == 1
@@ -307,11 +324,13 @@ def test_an_image_to_video_wan_learns_from_its_clips_with_the_first_frame_given(
     alone = tmp_path / "alone"
     alone.mkdir()
     with pytest.raises(InvalidInput, match=r"^dataset.media: an image-to-video Wan learns from clips"):
-        wan_training.train(
-            wan_root / WAN21_I2V,
-            examples(stills, alone),
-            replace(PLAN, steps=1),
-            flux.device(DEVICE),
-            alone,
-            FolderFiles(alone / "c"),
+        loop.train(
+            job(
+                wan_root / WAN21_I2V,
+                examples(stills, alone),
+                replace(PLAN, steps=1),
+                alone,
+                FolderFiles(alone / "c"),
+                base=base_of(wan_root / WAN21_I2V),
+            )
         )

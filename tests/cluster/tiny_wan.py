@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from contentgen.providers.cluster import training
+from contentgen.providers.cluster.families import wan_data
+from contentgen.providers.cluster.training.plan import Plan
 from tests.providers.cluster_models import WAN21_SCHEDULER, tiny_wan
 
 WAN21 = "Wan2.1-T2V-1.3B-Diffusers"
@@ -24,7 +25,7 @@ WAN22 = "Wan2.2-T2V-A14B-Diffusers"
 WAN22_SHIFT = 12.0
 BOUNDARY = 0.875
 # a learning rate that moves a rank-4 LoRA far in a few steps: the frames it draws differ plainly
-PLAN = training.Plan(steps=6, rank=4, resolution=64, checkpoint_every=3, learning_rate=5e-3)
+PLAN = Plan(steps=6, rank=4, resolution=64, checkpoint_every=3, learning_rate=5e-3)
 
 
 def tiny_wan22(folder: Path) -> Path:
@@ -99,3 +100,18 @@ def dataset(path: Path, *, clips: int = 1, stills: int = 1, frames: int = 9, siz
 
 def boundary_of(model: Path) -> float:
     return float(json.loads((model / "model_index.json").read_text())["boundary_ratio"])
+
+
+# The base model (api/base_models.py) each staged tiny Wan stands for.
+BASES = {WAN21: "wan-2.1-t2v-1.3b", WAN21_I2V: "wan-2.1-i2v-14b", WAN22: "wan-2.2-t2v-a14b"}
+
+
+def base_of(model: Path) -> str:
+    return BASES[model.name]
+
+
+def wan_examples(archive: Path, work: Path) -> list[wan_data.Example]:
+    """The archive's examples as the trainer reads them, extracted under `work`."""
+    folder = work / "examples"
+    folder.mkdir(parents=True, exist_ok=True)
+    return wan_data.read_dataset(archive, folder, "dmavatar")

@@ -196,6 +196,27 @@ def test_what_the_chart_says_no_node_can_give_waits_in_one_line():
     ]
 
 
+def test_a_training_whose_family_trains_on_one_gpu_holds_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never a GPU held idle and billed: the chart's count for LoraTraining is 4, and a base whose
+    family does not spread (admission refuses more asked for) is placed, estimated and billed on 1."""
+    from dataclasses import replace
+
+    from contentgen.api import base_models
+
+    made = settings()
+    gpu = made.gpu_jobs["LoraTraining"].model_copy(update={"count": 4})
+    wan = {**TRAINING, "training": {"baseModel": "wan-2.1-t2v-1.3b"}}
+    assert placement(wan, gpu, made) == Placement(4, 1, "job")
+    alone = replace(base_models.BASE_MODELS["wan-2.1-t2v-1.3b"], spreads=False)
+    monkeypatch.setitem(base_models.BASE_MODELS, "wan-2.1-t2v-1.3b", alone)
+    assert placement(wan, gpu, made) == Placement(1, 1, "job")
+    prices = PriceTable().model_copy(
+        update={"cluster": PriceTable().cluster.model_copy(update={"gpus": {"LoraTraining": 4}})}
+    )
+    [line] = [u for u in expected_usage("LoraTraining", wan, prices) if u.item == "lora-training"]
+    assert line.gpus is None  # one GPU: no GPUs said apart
+
+
 def res_now() -> Any:
     from tests.harness.controller import NOW
 

@@ -51,14 +51,21 @@ def test_a_pod_wanting_the_copy_is_recognised() -> None:
 
 
 def test_the_operator_copies_only_where_the_chart_asks_with_a_secret() -> None:
-    """Workload identity (no s3.existingSecret) has no Secret to copy and none in any pod; a
-    namespaced install or copyToNamespaces: false does not copy."""
+    """Only s3.workerCredentials namespaceSecret with copyToNamespaces copies: not the chart's
+    default (each run's own credentials), nor workload identity (no s3.existingSecret: no Secret
+    to copy), a namespaced install or copyToNamespaces: false."""
     assert not OperatorSettings().copy_s3_secret
+    copying = {
+        "existingSecret": "contentgen-s3",
+        "workerCredentials": "namespaceSecret",
+        "copyToNamespaces": True,
+    }
     for values, copies in (
-        ({"s3": {"existingSecret": "contentgen-s3"}}, True),
+        ({"s3": copying}, True),
+        ({"s3": {"existingSecret": "contentgen-s3"}}, False),
         ({}, False),
-        ({"s3": {"existingSecret": "contentgen-s3", "copyToNamespaces": False}}, False),
-        ({"s3": {"existingSecret": "contentgen-s3"}, "watchNamespaces": ["a"]}, False),
+        ({"s3": {**copying, "copyToNamespaces": False}}, False),
+        ({"s3": copying, "watchNamespaces": ["a"]}, False),
     ):
         settings = operator_settings(settings_env(render(values)))
         assert settings.copy_s3_secret is copies, values

@@ -214,6 +214,9 @@ class Session:
         return problems
 
     def env(self) -> dict[str, str]:
+        # The code under test: a checkout that shares another's virtualenv points it at its own
+        # tree with PYTHONPATH; a reader's terminal has none, nor has `make test`.
+        code = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
         return {
             # root's PATH on Debian (iptables, ip: what the local cluster's node needs are in sbin)
             "PATH": f"{VENV_BIN}:{TOOLS_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -221,6 +224,7 @@ class Session:
             "LANG": "C.UTF-8",
             "TMPDIR": str(self.root),
             "PYTHONUNBUFFERED": "1",
+            **code,
         }
 
     def script(self, block: Block, *, foreground: bool) -> str:

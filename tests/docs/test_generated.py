@@ -80,6 +80,8 @@ CAMEL = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+$")
 # CamelCase words in those modules that are not reasons: Kubernetes' and S3's own vocabulary,
 # class and provider names.
 NOT_REASONS = {
+    # STS's answer and an IAM policy's condition operator (controller/run_credentials.py, store/scopes.py)
+    "AccessKeyId", "SecretAccessKey", "SessionToken", "StringLike",
     # Kubernetes
     "ClusterRole", "ConfigMap", "RoleBinding", "ServiceAccount", "DeleteOptions", "IfNotPresent",
     "RuntimeDefault", "FallbackToLogsOnError", "FailJob", "DisruptionTarget", "PodScheduled",

@@ -76,7 +76,9 @@ class World:
     def values(self, **extra: Any) -> dict[str, Any]:
         return {
             "store": {"url": f"s3://{BUCKET}/assets", "endpointUrl": self.s3.endpoint, "region": "us-east-1"},
-            "s3": {"existingSecret": "contentgen-s3"},
+            # versitygw has no STS: the namespaces' own copy of the store's Secret (test_tenants.py
+            # runs the chart's default, each run's own credentials, on a store that has)
+            "s3": {"existingSecret": "contentgen-s3", "workerCredentials": "namespaceSecret"},
             "mongodb": {"existingSecret": "contentgen-mongodb"},
             "allowPrivateSources": True,  # the sample media, served on the host's address
             "logFormat": "plain",

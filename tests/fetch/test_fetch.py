@@ -100,6 +100,37 @@ def test_each_redirect_hop_is_checked(tmp_path: Path, only_metadata_blocked: Non
             get(f"{base}/to-ftp", tmp_path, allow_private=False)
 
 
+def test_no_redirect_leads_into_the_store(tmp_path: Path, only_metadata_blocked: None) -> None:
+    """A source whose server redirects into the run's store (its path-style address, another name of
+    it, a presigned link of another owner's output) is refused before the store is asked: what a spec
+    names there is checked against its owner, by its own address (store/access.py)."""
+    from contentgen.store.access import StorePlace
+
+    place = StorePlace.of("s3://outputs/pre", "http://store.internal:9000")
+    routes = {
+        "/to-store": (
+            302,
+            {
+                "Location": "http://store.internal:9000/outputs/pre/loras/alice/u/v1/model.safetensors?X-Amz-Signature=x"
+            },
+            b"",
+        ),
+        "/to-alias": (302, {"Location": "/outputs/pre/datasets/alice/u/v1/dataset.zip"}, b""),
+        "/elsewhere": (302, {"Location": "/final"}, b""),
+        "/final": (200, {}, BODY),
+    }
+    with serve(routes) as (base, _):
+        for path in ("/to-store", "/to-alias"):
+            with pytest.raises(SourceRefused, match="redirects into the store's bucket"):
+                fetch(
+                    f"{base}{path}", tmp_path, max_bytes=10**6, allow_private=False, local=False, store=place
+                )
+        found = fetch(
+            f"{base}/elsewhere", tmp_path, max_bytes=10**6, allow_private=False, local=False, store=place
+        )
+        assert found.path.read_bytes() == BODY
+
+
 def test_size_cap_declared_and_streamed(tmp_path: Path) -> None:
     routes = {"/declared": (200, {}, BODY), "/chunked": (200, {"Transfer-Encoding": "chunked"}, BODY)}
     with serve(routes) as (base, _):

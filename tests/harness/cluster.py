@@ -10,8 +10,8 @@ from safetensors.torch import save_file
 
 from contentgen.api import SpecSnapshot
 from contentgen.providers.base import VideoRequest
-from contentgen.providers.cluster import lora_files
 from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.cluster.generation import lora_files
 from contentgen.store import LocalStore
 from tests.cluster.conftest import DEVICE
 

@@ -23,6 +23,7 @@ def checkpoint(
     *,
     chosen: bool = False,
     folder: str = "",
+    clip_frames: int = 0,
 ) -> dict[str, Any]:
     """One scored checkpoint as the worker reports it (api/lora CheckpointLikeness, on the wire);
     its files under `folder` (the version's, as a URI ending in /)."""
@@ -39,6 +40,8 @@ def checkpoint(
         point["median"] = median
     if chosen:
         point["chosen"] = True
+    if clip_frames:  # a video LoRA's: each picture a clip's frames
+        point["clipFrames"] = clip_frames
     return point
 
 
@@ -53,6 +56,7 @@ def training(
     stop_asked: str = "",
     stop: dict[str, Any] | None = None,
     folder: str = "",
+    clip_frames: int = 0,
 ) -> dict[str, Any]:
     """status.training of version 2 at `step`, its checkpoints `scored` ((step, verdict, median)),
     the best so far the one with the highest median."""
@@ -68,7 +72,10 @@ def training(
         "secondsPerStep": seconds_per_step,
         "etaSeconds": left,
         "loss": loss,
-        "checkpoints": [checkpoint(uid, s, v, m, chosen=s == best, folder=folder) for s, v, m in scored],
+        "checkpoints": [
+            checkpoint(uid, s, v, m, chosen=s == best, folder=folder, clip_frames=clip_frames)
+            for s, v, m in scored
+        ],
         "updatedAt": format_time(at),
     }
     if best is not None:

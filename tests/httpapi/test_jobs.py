@@ -100,7 +100,7 @@ async def test_stats(client: httpx.AsyncClient) -> None:
         "lora-evaluation": 0,
         "video-generation": 0,
     }
-    assert stats["byStatus"] == {"Pending": 0, "Running": 0, "Succeeded": 4, "Failed": 1}
+    assert stats["byStatus"] == {"Pending": 0, "Running": 0, "Succeeded": 4, "Failed": 1, "Interrupted": 0}
     lora, images, transcript = 2 * 1010, 2 * 2 * 500, 300 + len("wildfires in the forest")
     assert stats["totalBytes"] == lora + images + transcript
     assert stats["pricePerGbMonth"] == 0.023 and stats["currency"] == "USD"
@@ -126,11 +126,11 @@ async def test_stats(client: httpx.AsyncClient) -> None:
         ),
         (
             "/api/jobs?status=completed",
-            "status: must be one of Pending, Running, Succeeded, Failed or Deleted",
+            "status: must be one of Pending, Running, Succeeded, Failed, Interrupted or Deleted",
         ),
         (
             "/api/jobs?run=Done",
-            'run: must be one of Pending, Running, Succeeded, Failed or Cancelled, got "Done"',
+            'run: must be one of Pending, Running, Succeeded, Failed, Cancelled or Interrupted, got "Done"',
         ),
         ("/api/jobs?sort=spec", "sort: must be one of createdAt, updatedAt, completedAt, name, status, type"),
         ("/api/jobs?order=up", 'order: must be one of asc or desc, got "up"'),

@@ -97,6 +97,7 @@ async def test_probes_and_docs(make_app: MakeApp, catalog: Catalog) -> None:
         "/api/collections/{cid}/search", "/api/collections/{cid}/archive", "/api/notifications/deliveries",
         "/api/notifications/deliveries/{delivery_id}/replay", "/api/uploads", "/api/jobs/{ref}/stop",
         "/api/assets/{ref}/versions/{version}/continue", "/api/assets/{ref}/versions/{version}/verdict",
+        "/api/base-models",
     }  # fmt: skip
     assert set(openapi["paths"]["/api/assets/{ref}/versions/{version}"]) == {"delete"}
     removal = openapi["components"]["schemas"]["RemovalPlan"]["properties"]

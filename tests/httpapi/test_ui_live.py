@@ -36,6 +36,7 @@ from contentgen.catalog.evaluations import with_evaluation
 from contentgen.cli.main import main
 from contentgen.httpapi import ApiSettings, create_app
 from contentgen.httpapi.creators import LocalCreator
+from contentgen.pipeline.local_run import RunLock
 from contentgen.pipeline.settings import PipelineSettings
 from contentgen.pipeline.training_controls import local_stop_asked
 from contentgen.store import LocalStore
@@ -228,8 +229,13 @@ def test_a_training_under_way_shows_each_checkpoint_as_it_is_scored_and_stops_ke
     screenshot(page)
     fits(tab, "main *, .dialog *")
     assert violations(page) == []
-    page.click("#stop-dialog-confirm")
-    page.wait_for_selector("#stop-asked")
+    going_on = RunLock(lab.work, LIVE)  # its run's process (a run no process holds is not stopped)
+    assert going_on.acquire()
+    try:
+        page.click("#stop-dialog-confirm")
+        page.wait_for_selector("#stop-asked")
+    finally:
+        going_on.release()
     assert page.locator("#stop-dialog").count() == 0
     asked = local_stop_asked(lab.work, LIVE, 2)
     assert asked is not None and asked["stop"] == "keep-best"
@@ -249,6 +255,25 @@ def test_a_training_under_way_shows_each_checkpoint_as_it_is_scored_and_stops_ke
     )
     assert _text(page, "#stopped-v2").startswith("at step 510 of 1000 (asked, by demo-user): a person asked")
     screenshot(page)
+    _live_again(lab)
+
+
+def test_a_video_loras_checkpoints_are_said_to_be_clips_frames(
+    open_page: Callable[..., Tab], lab: Lab
+) -> None:
+    """A Wan LoRA's checkpoints are drawn as clips, each picture of its grid four frames across one:
+    the live view says so above the cards, and each card's picture says what it is."""
+    _live(lab, 300, [(250, "poor", 0.21)], clip_frames=4)
+    page = open_page("wide").page
+    show(page, f"#/lora/{LIVE}")
+    until(page, "document.querySelectorAll('#live-checkpoints figure').length === 1")
+    said = (
+        "A video LoRA: each checkpoint's grid holds clips (each a clip's 4 frames, first to last, scored as"
+    )
+    assert _text(page, "#live-clips").startswith(said)
+    assert (
+        page.locator("#live-checkpoints img").get_attribute("alt") == "clips' frames of checkpoint step 250"
+    )
     _live_again(lab)
 
 

@@ -51,6 +51,7 @@ from localcluster.faults import FaultProxy
 from localcluster.node.real import RealNode
 from localcluster.ports import free_port
 from localcluster.s3server import S3Server
+from localcluster.seaweed import SeaweedServer
 from tests import waiting
 from tests.harness import real_node
 from tests.holding_proxy import HoldingProxy
@@ -72,6 +73,9 @@ __all__ = [
 
 OPERATOR_NAMESPACE, OPERATOR_ACCOUNT = "contentgen", "contentgen-operator"
 S3_SECRET = local_cluster.S3_SECRET  # the store's account on the real node: the chart's Secret
+# cluster(store="seaweedfs"): its STS sessions end this long after they are asked for (the
+# server's own cut: STS's shortest is 15 minutes), the runs' credentials renewed at half of it
+STS_SESSION, STS_WINDOW = "60s", 60
 
 
 class FlakyCollection:
@@ -197,6 +201,7 @@ class Cluster:
     media: str = ""  # the sources' base URL (served_media), on the node's host address
     held: str = ""  # what hold() holds: "new" pods, or those "bound"
     audit_from: int = 0  # where this module's part of the audit log begins (a shared cluster's)
+    sts: SeaweedServer | None = None  # cluster(store="seaweedfs"): the store, with STS (s3 is None)
 
     @property
     def node(self) -> RealNode:
@@ -465,9 +470,18 @@ class LogRing(logging.Handler):
 LOG = LogRing()
 
 
-def default_manifests(root: Path) -> list[dict[str, Any]]:
-    """The CRDs and the chart's install without its Deployment (the operator runs in the tests)."""
-    docs = local_cluster.manifests(root, local_cluster.settings(root, offline=True, max_running_jobs=2))
+def default_manifests(root: Path, store: str = "versitygw") -> list[dict[str, Any]]:
+    """The CRDs and the chart's install without its Deployment (the operator runs in the tests):
+    local-cluster's (versitygw: the namespace's copy of the store's Secret), or with `store`
+    "seaweedfs" the chart's own defaults (each run's own credentials), for the bucket BUCKET."""
+    from scripts import chart as chart_files
+
+    install = None
+    if store == "seaweedfs":
+        rendered = yaml.safe_load_all(chart_files.install_manifest({"store.url": f"s3://{BUCKET}"}))
+        install = [d for d in rendered if d and d["kind"] != "CustomResourceDefinition"]
+    config = local_cluster.settings(root, offline=True, max_running_jobs=2)
+    docs = local_cluster.manifests(root, config, install=install)
     return [d for d in docs if d["kind"] != "Deployment"]
 
 
@@ -482,7 +496,7 @@ class _Started:
 
     local: LocalCluster
     admin: Client
-    server: S3Server
+    server: S3Server | SeaweedServer
     s3_proxy: HoldingProxy
     root: Path
     audit: Path
@@ -503,6 +517,7 @@ class ClusterOptions(TypedDict, total=False):
     controller_config: dict[str, dict[str, Any]] | None
     nodes: int
     worker: tuple[str, Path] | None
+    store: str
 
 
 @contextmanager
@@ -525,6 +540,7 @@ def _started(
     controller_config: dict[str, dict[str, Any]] | None = None,
     nodes: int = 1,
     worker: tuple[str, Path] | None = None,
+    store: str = "versitygw",
 ) -> Iterator[_Started]:
     """The control plane and its nodes, the store and the sources, which modules enter
     (`_entered`: the operator's kubeconfig, its ServiceAccount's token through a fault proxy). `rbac`
@@ -540,17 +556,25 @@ def _started(
     serve the fake on 0.0.0.0); `controllers`: the real controllers run beside the control plane
     (localcluster/managers.py: "kueue", "jobset", "trainer"), `controller_config` merged over their
     releases' configurations; `nodes`: real nodes, each advertising `gpus`; `worker`: the reference
-    and archive of an image to run in the worker image's place (a test's layered on it)."""
+    and archive of an image to run in the worker image's place (a test's layered on it); `store`
+    "seaweedfs": the store is SeaweedFS with IAM and STS instead (localcluster/seaweed.py, its
+    sessions cut to STS_SESSION), the workers holding their runs' own credentials as the chart's
+    defaults give them (s3.workerCredentials perRun), no Secret of the bucket's key anywhere but
+    in this process."""
     from contentgen.api.crd import crds
 
     if real_node.SKIP_REASON:
         pytest.skip(real_node.SKIP_REASON)
     LOG.attach()
     audit = root / "audit.jsonl"
-    manifests = default_manifests(root / "cluster")
+    manifests = default_manifests(root / "cluster", store)
     if rbac is not None:
         manifests = [*crds().values(), *rbac]
-    server = S3Server(root / "s3", secret_key=secrets.token_hex(16), access_log=root / "s3-access.log")
+    server: S3Server | SeaweedServer = (
+        SeaweedServer(root / "sts", max_session=STS_SESSION)
+        if store == "seaweedfs"
+        else S3Server(root / "s3", secret_key=secrets.token_hex(16), access_log=root / "s3-access.log")
+    )
     options, worker_image = _real_node(root, manifests, audit, gpus, fal_relay, gpu_image)
     options.controllers, options.controller_config = controllers, controller_config or {}
     options.nodes = nodes
@@ -562,9 +586,11 @@ def _started(
     s3_proxy = None
     media = contextlib.ExitStack()
     try:
-        server.host = local.host_ip
+        if isinstance(server, S3Server):
+            server.host = local.host_ip
         server.start()
-        s3_proxy = HoldingProxy((server.host, server.port), host=local.host_ip).start()
+        address = (server.host, server.port if isinstance(server, S3Server) else server.ports["s3"])
+        s3_proxy = HoldingProxy(address, host=local.host_ip).start()
         env = {
             "POD_NAMESPACE": OPERATOR_NAMESPACE,
             "HOSTNAME": "contentgen-operator-test",
@@ -586,6 +612,14 @@ def _started(
             "CONTENTGEN_S3_SECRET": S3_SECRET,  # the workers' account: the chart's Secret
             **server.env,  # this process's own client: the operator's and the test's
         }
+        if isinstance(server, SeaweedServer):  # the chart's defaults: each run's own credentials
+            del env["CONTENTGEN_S3_SECRET"]
+            env.update(
+                CONTENTGEN_STORE_ACCESS="per-run",
+                CONTENTGEN_STS_ROLE_ARN=server.role_arn,
+                CONTENTGEN_STS_ENDPOINT_URL=server.endpoint,
+                CONTENTGEN_STS_WINDOW_SECONDS=str(STS_WINDOW),
+            )
         from tests.harness.kube import served_media  # it imports this module
 
         served = media.enter_context(served_media(host=local.host_ip))
@@ -660,8 +694,9 @@ def _entered(started: _Started, monkeypatch: Any, root: Path) -> Iterator[Cluste
             history,
             started.audit,
             env,
-            started.server,
+            started.server if isinstance(started.server, S3Server) else None,
             started.s3_proxy,
+            sts=started.server if isinstance(started.server, SeaweedServer) else None,
             media=started.media,
             audit_from=_lines_end(started.audit),
         )

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
-from contentgen.providers.cluster.pool import PoolClient
+from contentgen.providers.cluster.generation.pool import PoolClient
 from scripts import chart
 from tests.cluster.tiny_flux import session_cache, tiny_flux
 from tests.harness.chart import operator_settings

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from contentgen.controller.denoising import ANNOTATION_DENOISING
-from contentgen.providers.cluster.pool import PoolClient
+from contentgen.providers.cluster.generation.pool import PoolClient
 from contentgen.store import keys
 from contentgen.store.s3 import s3_client
 from tests.cluster.tiny_flux import session_cache, tiny_flux

@@ -25,7 +25,7 @@ REPOSITORY = "localcluster.local/contentgen-worker-torch"
 # what the trainer imports beside the worker image's set, found by importing it in this .venv
 IMPORTS = (
     "import torch, diffusers, transformers, peft, safetensors, accelerate, torch.distributed.run\n"
-    "import contentgen.providers.cluster.training, contentgen.providers.cluster.distributed\n"
+    "import contentgen.providers.cluster.training.loop, contentgen.providers.cluster.training.distributed\n"
 )
 LISTED = (
     "import json, sys\n"

@@ -220,7 +220,8 @@ def test_a_flat_archive_holds_each_medium_beside_its_caption(
     interview: SyntheticVideo, tmp_path: Path
 ) -> None:
     from contentgen.api import LoraTrainingSpec
-    from contentgen.pipeline.video_lora import add_clips, plan_of
+    from contentgen.api.lora.plan import plan_of
+    from contentgen.pipeline.video_lora import add_clips
 
     spec = LoraTrainingSpec.model_validate(
         {
@@ -233,7 +234,7 @@ def test_a_flat_archive_holds_each_medium_beside_its_caption(
         }
     )
     plan = plan_of(spec, "fal")
-    assert (plan.app, plan.stills, plan.clips) == ("fal-ai/wan-22-trainer/t2v-a14b", True, True)
+    assert (plan.app, plan.route.stills, plan.route.clips) == ("fal-ai/wan-22-trainer/t2v-a14b", True, True)
     dataset = build_dataset(interview.path, spec.dataset, "dmavatar", tmp_path, lambda _: None, least=1)
     sheet_before = dataset.contact_sheet.read_bytes() if dataset.contact_sheet else b""
     add_clips(dataset, interview.path, spec, plan, lambda _: None)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from contentgen.api.lora.plan import plan_for
 from contentgen.controller.provider_cancel import cancel_all, checkpoints
 from contentgen.providers.base import MemoryCheckpoint, TrainingRequest
 from contentgen.providers.cancel import (
@@ -32,7 +33,9 @@ APP = "fal-ai/flux-lora-fast-training"
 def queued_training(tmp_path: Path, fal: FakeFal) -> MemoryCheckpoint:
     """A training submitted and waiting in fal's queue when its pod is killed."""
     checkpoint = MemoryCheckpoint()
-    request = TrainingRequest(dataset_zip(tmp_path / "d.zip"), "dmavatar", 1000, APP)
+    request = TrainingRequest(
+        dataset_zip(tmp_path / "d.zip"), "dmavatar", plan=plan_for(app=APP, steps=1000, provider="fal")
+    )
     work = tmp_path / "work"
     work.mkdir()
     provider = FalProvider(FAL_KEY, retry=retry(FakeSleep(crash_at=1)), poll_interval=2.0)
@@ -146,7 +149,9 @@ def test_a_superseded_queued_request_is_cancelled_and_never_waited_on_again(tmp_
     fal = FakeFal()
     store = LocalStore(tmp_path / "store")
     checkpoint = StoreCheckpoint(store, keys.checkpoint("uid-1", "lora-v1"))
-    request = TrainingRequest(dataset_zip(tmp_path / "d.zip"), "dmavatar", 1000, APP)
+    request = TrainingRequest(
+        dataset_zip(tmp_path / "d.zip"), "dmavatar", plan=plan_for(app=APP, steps=1000, provider="fal")
+    )
     (tmp_path / "work").mkdir()
     with mocked(fal):
         stopped = FalProvider(FAL_KEY, retry=retry(FakeSleep(crash_at=1)), poll_interval=2.0)

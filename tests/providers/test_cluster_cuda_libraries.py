@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from contentgen.providers.cluster import cuda_libraries
+from contentgen.providers.cluster.transcription import cuda_libraries
 
 from .cluster_models import speech, stage_tiny_whisper
 

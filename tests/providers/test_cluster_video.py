@@ -1,4 +1,4 @@
-"""provider cluster's videos (providers/cluster/video.py) on tiny Wan and LTX-Video pipelines made
+"""provider cluster's videos (providers/cluster/generation/video.py) on tiny Wan and LTX-Video pipelines made
 from configs with random weights (cluster_models.py), staged under the names a platform team stages
 the real ones, on the CPU, with no way to a hub."""
 
@@ -13,9 +13,10 @@ import pytest
 
 from contentgen.errors import GpuMemoryTooSmall, InvalidInput, ModelNotFound, PermanentError
 from contentgen.providers.base import LoraWeights, MemoryCheckpoint, VideoRequest
-from contentgen.providers.cluster import memory, pipelines, video, video_state
+from contentgen.providers.cluster import memory
 from contentgen.providers.cluster.files import FolderFiles
-from contentgen.providers.cluster.video import ClusterVideoGenerator, VideoJob, plan_memory
+from contentgen.providers.cluster.generation import pipelines, video, video_state
+from contentgen.providers.cluster.generation.video import ClusterVideoGenerator, VideoJob, plan_memory
 from tests.harness.cluster import request
 
 from .cluster_models import device, refuse_hubs, tiny_lora, tiny_ltx, tiny_wan
@@ -195,7 +196,7 @@ def test_memory_plans_resident_tiled_offloaded_or_refused():
     assert plan_memory(memory.Card(free=0, total=0), weights, job).chosen_by == "cpu"
     roomy = plan_memory(card(70), weights, job)
     assert not roomy.offload and not roomy.vae_tiling
-    tiled = plan_memory(card(21.3), weights, job)  # the frames decoded whole do not fit; in tiles they do
+    tiled = plan_memory(card(21.4), weights, job)  # the frames decoded whole do not fit; in tiles they do
     assert not tiled.offload and tiled.vae_tiling
     small = plan_memory(card(20), weights, job)
     assert small.offload and small.vae_tiling and "offload" in small.describe()
@@ -279,7 +280,7 @@ def test_the_weights_are_sized_from_their_safetensors_headers(models_root):
     import torch
     from diffusers import WanTransformer3DModel
 
-    from contentgen.providers.cluster import flux
+    from contentgen.providers.cluster.generation import flux
 
     model = models_root / "Wan2.1-I2V-14B-480P-Diffusers"
     transformer = WanTransformer3DModel.from_pretrained(

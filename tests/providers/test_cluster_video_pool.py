@@ -1,10 +1,10 @@
-"""A VideoGeneration's clip denoised by a warm pool of its model (issue 47, providers/cluster/pool.py
-and video.py, `contentgen pool` on a video model's staged directory): the Job's worker sends its
-write-once folder with the request and applies the pool's changes to it as they come, so the clip
-is the one its own Job makes (with a LoRA and without, the model loaded once for all), and a pool
-cut mid-clip leaves the loop's latest state in the Job's store, from which its retry resumes,
-here in the Job itself. On tiny Wan 2.1 from configs, on the CPU, where the frames are equal bit
-for bit."""
+"""A VideoGeneration's clip denoised by a warm pool of its model (issue 47,
+providers/cluster/generation/pool.py and video.py, `contentgen pool` on a video model's staged
+directory): the Job's worker sends its write-once folder with the request and applies the pool's
+changes to it as they come, so the clip is the one its own Job makes (with a LoRA and without, the
+model loaded once for all), and a pool cut mid-clip leaves the loop's latest state in the Job's
+store, from which its retry resumes, here in the Job itself. On tiny Wan 2.1 from configs, on the
+CPU, where the frames are equal bit for bit."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ import pytest
 from contentgen.cli.pool import _clips
 from contentgen.errors import InvalidInput, TransientError
 from contentgen.providers.base import LoraWeights, MemoryCheckpoint, VideoRequest
-from contentgen.providers.cluster import pipelines, video_state
-from contentgen.providers.cluster.pool import DrawRequest, Pool, PoolClient, serve
-from contentgen.providers.cluster.video import ClusterVideoGenerator
+from contentgen.providers.cluster.generation import pipelines, video_state
+from contentgen.providers.cluster.generation.pool import DrawRequest, Pool, PoolClient, serve
+from contentgen.providers.cluster.generation.video import ClusterVideoGenerator
 from tests.harness.cluster import request as clip_request
 from tests.holding_proxy import HoldingProxy
 
@@ -169,7 +169,7 @@ def test_a_pool_cut_mid_clip_leaves_its_state_in_the_jobs_store_and_the_retry_re
     _until(lambda: not list((tmp_path / "pool" / "pictures").iterdir()), "the pool drew on after the cut")
 
     # the retry: its own Job this time (the chart's pool gone), from the state the pool kept
-    caplog.set_level(logging.INFO, "contentgen.providers.cluster.video")
+    caplog.set_level(logging.INFO, "contentgen.providers.cluster.generation.video")
     own = ClusterVideoGenerator(models_root, device=device(), inference_steps=STEPS)
     clip(own, clip_request(tmp_path, owner="alice"), tmp_path / "attempt-2")
     assert "resumed from" in caplog.text

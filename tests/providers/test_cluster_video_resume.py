@@ -1,8 +1,8 @@
-"""provider cluster's videos resumed by denoising step (providers/cluster/video.py, issue 37): a pod
-killed mid-denoise leaves the loop's state in the request's write-once store, and its retry draws
-only the steps after it, into the frames an uninterrupted run makes. On tiny Wan 2.1 (with the
-published UniPC scheduler, and diffusers' flow-matching Euler) and LTX-Video from configs, on the
-CPU in fp32, where every resumed clip equals the uninterrupted one bit for bit."""
+"""provider cluster's videos resumed by denoising step (providers/cluster/generation/video.py, issue
+37): a pod killed mid-denoise leaves the loop's state in the request's write-once store, and its
+retry draws only the steps after it, into the frames an uninterrupted run makes. On tiny Wan 2.1
+(with the published UniPC scheduler, and diffusers' flow-matching Euler) and LTX-Video from configs,
+on the CPU in fp32, where every resumed clip equals the uninterrupted one bit for bit."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 from contentgen.providers.base import MemoryCheckpoint, VideoRequest
-from contentgen.providers.cluster import pipelines, video, video_state
 from contentgen.providers.cluster.files import FolderFiles
-from contentgen.providers.cluster.video import ClusterVideoGenerator
+from contentgen.providers.cluster.generation import pipelines, video, video_state
+from contentgen.providers.cluster.generation.video import ClusterVideoGenerator
 from tests.harness.cluster import request as clip_request
 
 from .cluster_models import WAN21_SCHEDULER, device, refuse_hubs, tiny_ltx, tiny_wan

@@ -18,7 +18,7 @@ from contentgen.providers import transcriber
 from contentgen.providers.base import MemoryCheckpoint, TranscriptionRequest
 from contentgen.providers.cluster.gpus import GpuClock, gpu_count
 from contentgen.providers.cluster.staging import locate
-from contentgen.providers.cluster.whisper import REQUIRED_FILES, WhisperTranscriber
+from contentgen.providers.cluster.transcription.whisper import REQUIRED_FILES, WhisperTranscriber
 
 from .cluster_models import HEARD, TINY_WHISPER, device, refuse_hubs, speech, stage_tiny_whisper
 

@@ -22,7 +22,7 @@ from contentgen.providers import transcriber
 from contentgen.providers.base import MemoryCheckpoint, TranscriptionRequest
 from contentgen.providers.cluster import devices
 from contentgen.providers.cluster.staging import locate
-from contentgen.providers.cluster.whisper import (
+from contentgen.providers.cluster.transcription.whisper import (
     DEFAULT_BATCH_SIZE,
     MEL_BINS_FILES,
     PREPROCESSOR,

@@ -10,6 +10,7 @@ import cv2
 import httpx
 import pytest
 
+from contentgen.api.lora.plan import plan_for
 from contentgen.errors import InvalidInput, MissingCredentials, PermanentError, TransientError
 from contentgen.providers import image_generator, trainer
 from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoint, TrainingRequest
@@ -43,13 +44,9 @@ def training(tmp_path: Path, **kwargs) -> TrainingRequest:
     zip_path = tmp_path / "dataset.zip"
     if not zip_path.exists():
         dataset_zip(zip_path)
-    return TrainingRequest(
-        dataset_zip=zip_path,
-        trigger_word="dmavatar",
-        steps=1000,
-        model=kwargs.pop("model", TRAINING_APP),
-        **kwargs,
-    )
+    app = kwargs.pop("model", TRAINING_APP)
+    plan = plan_for(app=app, steps=1000, provider="fal", **kwargs)
+    return TrainingRequest(dataset_zip=zip_path, trigger_word="dmavatar", plan=plan)
 
 
 def work(tmp_path: Path) -> Path:

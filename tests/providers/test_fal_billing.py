@@ -14,6 +14,7 @@ import fal_client
 import httpx
 import pytest
 
+from contentgen.api.lora.plan import plan_for
 from contentgen.errors import InvalidInput, PermanentError
 from contentgen.providers.base import ImageRequest, MemoryCheckpoint, TrainingRequest
 from contentgen.providers.fal import FalProvider
@@ -37,7 +38,11 @@ def training(tmp_path: Path) -> TrainingRequest:
     zip_path = tmp_path / "dataset.zip"
     if not zip_path.exists():
         dataset_zip(zip_path)
-    return TrainingRequest(dataset_zip=zip_path, trigger_word="dmavatar", steps=1000, model=TRAINING_APP)
+    return TrainingRequest(
+        dataset_zip=zip_path,
+        trigger_word="dmavatar",
+        plan=plan_for(app=TRAINING_APP, steps=1000, provider="fal"),
+    )
 
 
 def work(tmp_path: Path, name: str = "work") -> Path:

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from contentgen.api.lora.plan import plan_for
 from contentgen.providers.base import CaptionRequest, ImageRequest, MemoryCheckpoint, TrainingRequest
 from contentgen.providers.fal import FalProvider
 from contentgen.providers.fal.captions import FalCaptioner
@@ -68,7 +69,9 @@ def image(tmp_path: Path, fal: FakeFal, **options: Any) -> Any:
 
 def training(tmp_path: Path, fal: FakeFal, **options: Any) -> Any:
     zip_path = dataset_zip(tmp_path / "dataset.zip")
-    request = TrainingRequest(zip_path, "dmavatar", 1000, "fal-ai/flux-lora-fast-training")
+    request = TrainingRequest(
+        zip_path, "dmavatar", plan=plan_for(app="fal-ai/flux-lora-fast-training", steps=1000, provider="fal")
+    )
     return lambda checkpoint: provider(**options).train_lora(request, _dir(tmp_path), Progress(), checkpoint)
 
 
@@ -165,7 +168,9 @@ def test_a_lost_submit_found_still_queued_is_waited_on_not_failed(tmp_path):
     fal.fail("submit", after(httpx.ReadTimeout))
     with mocked(fal):
         request = TrainingRequest(
-            dataset_zip(tmp_path / "d.zip"), "dmavatar", 1000, "fal-ai/flux-lora-fast-training"
+            dataset_zip(tmp_path / "d.zip"),
+            "dmavatar",
+            plan=plan_for(app="fal-ai/flux-lora-fast-training", steps=1000, provider="fal"),
         )
         out = provider().train_lora(request, _dir(tmp_path), Progress(), MemoryCheckpoint())
     listed = [r for k, r in fal.requests if k == "list"]
@@ -195,7 +200,11 @@ def test_a_platform_api_key_without_the_scope_says_so_and_how_to_fix_it(tmp_path
 )
 def test_each_trainer_gets_its_own_input_names(tmp_path, app, sent):
     fal = FakeFal()
-    request = TrainingRequest(dataset_zip(tmp_path / "d.zip"), "dmavatar", 1000, app, learning_rate=0.0002)
+    request = TrainingRequest(
+        dataset_zip(tmp_path / "d.zip"),
+        "dmavatar",
+        plan=plan_for(app=app, steps=1000, learning_rate=0.0002, provider="fal"),
+    )
     with mocked(fal):
         provider().train_lora(request, _dir(tmp_path), Progress(), MemoryCheckpoint())
     [(submitted_app, arguments)] = fal.submitted

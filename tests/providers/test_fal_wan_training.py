@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from contentgen.api.lora.plan import plan_for
 from contentgen.errors import PermanentError
 from contentgen.providers.base import MemoryCheckpoint, TrainingRequest
 from contentgen.providers.fal import FalProvider
@@ -45,11 +46,9 @@ def flat_zip(path: Path, stills: int = 6, clips: int = 6, captions: bool = True)
 
 def request(tmp_path: Path, app: str, **zipped: int | bool) -> TrainingRequest:
     return TrainingRequest(
-        dataset_zip=flat_zip(tmp_path / "dataset.zip", **zipped),  # type: ignore[arg-type]
+        dataset_zip=flat_zip(tmp_path / "dataset.zip", **zipped),
         trigger_word="dmavatar",
-        steps=500,
-        model=app,
-        base_model="wan-2.2-t2v-a14b",
+        plan=plan_for(base="wan-2.2-t2v-a14b", app=app, steps=500, provider="fal"),
     )
 
 
@@ -146,7 +145,11 @@ def test_a_crash_after_the_submit_left_is_found_in_fals_request_list(tmp_path, f
 
 
 def test_what_each_trainer_is_sent_is_what_its_page_names() -> None:
-    wanted = TrainingRequest(Path("d.zip"), "dmavatar", 300, "fal-ai/wan-trainer", learning_rate=0.0003)
+    wanted = TrainingRequest(
+        Path("d.zip"),
+        "dmavatar",
+        plan=plan_for(app="fal-ai/wan-trainer", steps=300, learning_rate=0.0003, provider="fal"),
+    )
     assert arguments("fal-ai/wan-trainer", wanted, "https://u/d.zip") == {
         "training_data_url": "https://u/d.zip",
         "trigger_phrase": "dmavatar",
@@ -154,7 +157,9 @@ def test_what_each_trainer_is_sent_is_what_its_page_names() -> None:
         "learning_rate": 0.0003,
         "auto_scale_input": False,  # our clips are on Wan's frame rule at 16 fps already
     }
-    plain = TrainingRequest(Path("d.zip"), "dmavatar", 300, "fal-ai/wan-22-image-trainer")
+    plain = TrainingRequest(
+        Path("d.zip"), "dmavatar", plan=plan_for(app="fal-ai/wan-22-image-trainer", steps=300, provider="fal")
+    )
     assert set(arguments("fal-ai/wan-22-image-trainer", plain, "u")) == {
         "training_data_url",
         "trigger_phrase",

@@ -15,6 +15,7 @@ import cv2
 import pytest
 from safetensors import safe_open
 
+from contentgen.api.lora.plan import plan_for
 from contentgen.providers.assemblyai import AssemblyAIProvider
 from contentgen.providers.base import (
     ImageRequest,
@@ -64,8 +65,7 @@ def test_fal_trains_a_short_lora(tmp_path):
     request = TrainingRequest(
         dataset_zip=dataset_zip(tmp_path / "dataset.zip", images=4),
         trigger_word="cgtestsubject",
-        steps=100,
-        model="fal-ai/flux-lora-fast-training",
+        plan=plan_for(app="fal-ai/flux-lora-fast-training", steps=100, provider="fal"),
     )
     work = tmp_path / "work"
     work.mkdir()

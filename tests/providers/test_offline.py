@@ -12,6 +12,7 @@ import pytest
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
+from contentgen.api.lora.plan import plan_for
 from contentgen.errors import InvalidInput
 from contentgen.providers import image_generator, trainer, transcriber
 from contentgen.providers.base import (
@@ -20,7 +21,8 @@ from contentgen.providers.base import (
     TrainingRequest,
     TranscriptionRequest,
 )
-from contentgen.providers.offline import IMAGE_SIZES, OfflineProvider, write_safetensors
+from contentgen.providers.offline import IMAGE_SIZES, OfflineProvider
+from contentgen.providers.offline_training import write_safetensors
 
 from .fake_fal import SIZES
 from .fakes import Progress, audio_file, dataset_zip, mocked
@@ -44,10 +46,10 @@ def training(tmp_path, images=5) -> TrainingRequest:
     return TrainingRequest(
         dataset_zip=dataset_zip(tmp_path / "dataset.zip", images),
         trigger_word="dmavatar",
-        steps=1200,
-        model="fal-ai/flux-lora-fast-training",
-        learning_rate=0.0002,
         frames=images,
+        plan=plan_for(
+            app="fal-ai/flux-lora-fast-training", steps=1200, learning_rate=0.0002, provider="offline"
+        ),
     )
 
 
@@ -87,6 +89,7 @@ def test_training_writes_a_valid_safetensors_marked_as_placeholder(tmp_path):
         "contentgen.placeholder": "true",
         "contentgen.note": "offline provider: not a trained model",
         "contentgen.provider": "offline",
+        "contentgen.base_model": "flux.1",
         "contentgen.trigger_word": "dmavatar",
         "contentgen.steps": "1200",
         "contentgen.training_model": "fal-ai/flux-lora-fast-training",
@@ -120,7 +123,9 @@ def test_training_reads_the_dataset_for_real(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(InvalidInput, match="not a zip file"):
         OfflineProvider().train_lora(
-            TrainingRequest(dataset_zip=bad, trigger_word="t", steps=100, model="m"),
+            TrainingRequest(
+                dataset_zip=bad, trigger_word="t", plan=plan_for(app="m", steps=100, provider="offline")
+            ),
             tmp_path,
             Progress(),
             MemoryCheckpoint(),
@@ -132,7 +137,9 @@ def test_training_reads_the_dataset_for_real(tmp_path):
         archive.writestr("captions/0001.txt", "a photo")
     with pytest.raises(InvalidInput, match="holds no images"):
         OfflineProvider().train_lora(
-            TrainingRequest(dataset_zip=empty, trigger_word="t", steps=100, model="m"),
+            TrainingRequest(
+                dataset_zip=empty, trigger_word="t", plan=plan_for(app="m", steps=100, provider="offline")
+            ),
             tmp_path,
             Progress(),
             MemoryCheckpoint(),

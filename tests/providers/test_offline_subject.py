@@ -13,9 +13,11 @@ import cv2
 import numpy as np
 import pytest
 
+from contentgen.api.lora.plan import plan_for
 from contentgen.providers import offline_subject
 from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoint, TrainingRequest
-from contentgen.providers.offline import OfflineProvider, write_safetensors
+from contentgen.providers.offline import OfflineProvider
+from contentgen.providers.offline_training import write_safetensors
 
 from .fakes import Progress, safetensors_bytes
 
@@ -46,7 +48,9 @@ def _trained(tmp_path: Path, checkpoint_every: int = 0) -> Path:
     work = tmp_path / "work"
     work.mkdir()
     request = TrainingRequest(
-        dataset_zip=_dataset(tmp_path / "dataset.zip"), trigger_word="dmavatar", steps=1000, model="m"
+        dataset_zip=_dataset(tmp_path / "dataset.zip"),
+        trigger_word="dmavatar",
+        plan=plan_for(app="m", steps=1000, provider="offline"),
     )
     return OfflineProvider().train_lora(request, work, Progress(), MemoryCheckpoint()).weights
 

@@ -1,21 +1,27 @@
-"""The offline provider's simulated Wan LoRA (providers/offline_video_lora.py): labelled as a
-simulation in every file, two for a Wan 2.2 base model (the experts'), one for Wan 2.1, under
-diffusers' Wan layer names (which lora_formats.py places for ComfyUI), the same for the same zip;
-a zip without a still or a clip fails as a trainer would."""
+"""The offline provider's simulated training (providers/offline_training.py): a Wan LoRA labelled as
+a simulation in every file, two for a Wan 2.2 base model (the experts'), one for Wan 2.1, under
+diffusers' Wan layer names (which lora_formats.py places for ComfyUI), the same for the same zip; a
+zip without a still or a clip fails as a trainer would; a continue is checked by the cluster's rule
+(providers/continuing.py) against the plan its simulated state records."""
 
 from __future__ import annotations
 
 import json
 import zipfile
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from safetensors import safe_open
 
+from contentgen.api.lora.plan import plan_for
 from contentgen.errors import InvalidInput
 from contentgen.pipeline.lora_formats import comfyui_name
-from contentgen.providers.base import TrainingRequest
-from contentgen.providers.offline_video_lora import NOTE, train_video_lora
+from contentgen.providers.base import Continued, MemoryCheckpoint, TrainingRequest
+from contentgen.providers.cluster.files import FolderFiles
+from contentgen.providers.offline import OfflineProvider
+from contentgen.providers.offline_training import NOTE
 
 
 def dataset(path: Path, names: dict[str, bytes]) -> Path:
@@ -33,8 +39,16 @@ FLAT = {
 }
 
 
+def train_video_lora(request: TrainingRequest, work: Path, progress: object) -> Any:
+    return OfflineProvider().train_lora(request, work, lambda _: None, MemoryCheckpoint())
+
+
 def request(zip_path: Path, base: str) -> TrainingRequest:
-    return TrainingRequest(zip_path, "dmavatar", 1000, "fal-ai/wan-22-trainer/t2v-a14b", base_model=base)
+    return TrainingRequest(
+        zip_path,
+        "dmavatar",
+        plan=plan_for(base=base, app="fal-ai/wan-22-trainer/t2v-a14b", steps=1000, provider="offline"),
+    )
 
 
 @pytest.mark.parametrize(("base", "files"), [("wan-2.2-t2v-a14b", 2), ("wan-2.1-t2v-1.3b", 1)])
@@ -66,3 +80,35 @@ def test_a_zip_without_stills_or_clips_fails_as_a_trainer_would(tmp_path: Path) 
     (tmp_path / "bad.zip").write_bytes(b"not a zip")
     with pytest.raises(InvalidInput, match="is not a zip"):
         train_video_lora(request(tmp_path / "bad.zip", "wan-2.2-t2v-a14b"), tmp_path, lambda _: None)
+
+
+def test_a_continue_is_checked_against_the_plan_its_state_recorded(tmp_path: Path) -> None:
+    """As the cluster's trainer: another rank is refused in one line; another learning rate is
+    applied, and the version says so."""
+    zip_path = dataset(tmp_path / "dataset.zip", FLAT)
+    stored = FolderFiles(tmp_path / "v1")
+
+    def trained(work: str, **settings: Any) -> Any:
+        plan = plan_for(
+            base="wan-2.1-t2v-1.3b", steps=200, checkpoint_every=100, learning_rate=1e-4, provider="offline"
+        )
+        asked = TrainingRequest(zip_path, "dmavatar", plan=replace(plan, **settings), checkpoints=stored)
+        if settings:
+            asked = replace(
+                asked, checkpoints=FolderFiles(tmp_path / work), continue_from=Continued(1, stored)
+            )
+        (tmp_path / work).mkdir(exist_ok=True)
+        return train_video_lora(asked, tmp_path / work, None)
+
+    first = trained("a")
+    assert [c.step for c in first.checkpoints] == [100, 200]
+    state = json.loads((tmp_path / "v1" / "step-000200.state.json").read_text())
+    assert state["plan"]["rank"] == 16 and state["plan"]["baseModel"] == "wan-2.1-t2v-1.3b"
+    with pytest.raises(InvalidInput, match=r"version 1's step 200 was trained with rank 16 \(this spec: 8\)"):
+        trained("b", rank=8)
+    went_on = trained("c", learning_rate=5e-5)
+    assert went_on.continued.changed == ("learningRate 0.0001 -> 5e-05",)
+    assert json.loads(went_on.config.read_text())["continue_from"]["changed"] == [
+        "learningRate 0.0001 -> 5e-05"
+    ]
+    assert [c.step for c in went_on.checkpoints] == [300, 400]

@@ -124,9 +124,10 @@ class CheckpointFiles:
 
         assert request.checkpoints is not None
         self.trained += 1
-        every = request.checkpoint_every or request.steps
+        plan = request.plan
+        every = plan.checkpoint_every or plan.steps
         stored = []
-        for step in sorted({*range(every, request.steps + 1, every), request.steps}):
+        for step in sorted({*range(every, plan.steps + 1, every), plan.steps}):
             path = work_dir / f"step-{step:06d}.safetensors"
             weights = {"transformer.x.lora_A.weight": np.full((4, 8), step, np.float32)}
             save_file(weights, str(path), metadata={"contentgen.step": str(step)})

@@ -6,15 +6,19 @@ import io
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from contentgen.api import KINDS
 from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.cli.main import main
+from contentgen.pipeline.interruption import interruption
+from contentgen.pipeline.local_run import CatalogProgress
 from contentgen.pipeline.reporters import ConsoleProgress
 from tests.catalog.factory import image_doc
 from tests.conftest import ROOT
+from tests.harness.live import running
 
 
 class Terminal(io.StringIO):
@@ -71,3 +75,80 @@ def test_crds_out_at_a_file_says_what_to_do(tmp_path: Path, capsys: pytest.Captu
     written = sorted(p.name for p in (tmp_path / "new" / "dir").glob("*.yaml"))
     assert written == sorted(p.name for p in (ROOT / "crds").glob("*.yaml"))
     assert len(written) == len(KINDS) + 1
+
+
+def _report(step: int, scored: list[tuple[int, str, float | None, bool]], **more: Any) -> dict[str, Any]:
+    """A training's report as the watch makes it (status.training, wire form)."""
+    points = [{"step": s, "verdict": v, "median": m, "chosen": c} for s, v, m, c in scored]
+    return {"version": 1, "step": step, "steps": 1000, "checkpoints": points, **more}
+
+
+def test_a_training_shows_its_step_loss_and_time_left_and_each_checkpoint_as_it_lands() -> None:
+    """On a terminal the bar says where the training is; each checkpoint scored is a line of its own
+    above it, said once; a stop asked is said."""
+    screen = Terminal()
+    bar = ConsoleProgress(screen, width=100, clock=iter(range(100)).__next__)
+    bar("train", 60.0)
+    bar.training(_report(430, [], loss=[{"step": 430, "loss": 0.1234}], etaSeconds=125.0))
+    bar.training(_report(500, [(250, "good", 0.56, True)], etaSeconds=100.0))
+    bar.training(_report(510, [(250, "good", 0.56, True)], etaSeconds=99.0, stopAsked="keep-best by alice"))
+    bar.close()
+    frames = [frame.rstrip() for frame in screen.getvalue().replace("\n", "\r").split("\r") if frame.strip()]
+    assert (
+        "train          [############........]  60.0% step 430 of 1000, loss 0.1234, about 2 min left"
+        in frames
+    )
+    assert [f for f in frames if "checkpoint" in f or "stop asked" in f] == [
+        "  checkpoint 250: good, median 0.56 (the best so far)",
+        "  stop asked (keep-best by alice): it stops at its next step, keeping its best checkpoint",
+    ]
+    assert frames[-1].endswith("step 510 of 1000, about 2 min left")
+
+
+def test_not_at_a_terminal_only_the_checkpoints_are_said() -> None:
+    lines = io.StringIO()
+    report = ConsoleProgress(lines, tty=False)
+    report("train", 50.0)
+    for step in range(1, 300):
+        report.training(_report(step, [(100, "no-faces", None, True)] if step >= 100 else []))
+    assert lines.getvalue().splitlines() == ["train 50%", "  checkpoint 100: no-faces"]
+
+
+def test_a_new_stage_is_written_to_the_catalog_at_once() -> None:
+    """Its percent at most once a second, but `train` as soon as it trains (issue 77: the record
+    said `dataset 45%` through the whole training)."""
+    written: list[tuple[str, int]] = []
+
+    class Catalog:
+        doc = running("u", "avatar", None, progress=0)  # its v2 started, as its record is written
+
+        def modify(self, uid: str, change: Any) -> None:
+            new = change(self.doc)
+            if new is not None:
+                self.doc = new
+                written.append((new["latestRun"]["stage"], new["latestRun"]["progress"]))
+
+    snapshot = type("Snapshot", (), {"uid": "u", "version": 2})()
+    progress = CatalogProgress(Catalog(), snapshot, clock=lambda: 0.0)  # type: ignore[arg-type]
+    for stage, percent in (("dataset", 30.0), ("dataset", 45.0), ("train", 50.0), ("train", 60.0)):
+        progress(stage, percent)
+    assert written == [("dataset", 30), ("train", 50)]
+
+
+def test_an_interruption_says_where_it_was_and_what_it_keeps() -> None:
+    run = {"version": 2, "stage": "dataset", "progress": 29}
+    assert interruption("Ctrl-C", run, None, []) == (
+        "interrupted by Ctrl-C in stage dataset (29 %); the same `contentgen run` resumes it as v2, "
+        "adopting what it paid for"
+    )
+    training = _report(120, [])
+    assert interruption("SIGTERM", run, training, []) == (
+        "interrupted by SIGTERM at step 120 of 1000 (train), before its first checkpoint: nothing is "
+        "kept; the same `contentgen run` resumes it as v2"
+    )
+    training = _report(520, [(250, "poor", 0.21, False), (500, "good", 0.55, True)])
+    assert interruption("Ctrl-C", run, training, [250, 500]) == (
+        "interrupted by Ctrl-C at step 520 of 1000 (train): checkpoints 250 and checkpoint 500 (scored "
+        "good, median 0.55) is stored; the same `contentgen run` resumes it as v2 from step 500, not "
+        "training its steps again"
+    )

@@ -18,15 +18,18 @@ from contentgen.cli.main import main
 from contentgen.pipeline import lora as lora_stage
 from contentgen.pipeline.likeness.checkpoints import SIMULATED
 from contentgen.pipeline.likeness.evaluation import draw_checkpoint_grid
-from contentgen.providers.offline import checkpoint_steps
+from contentgen.providers.offline_training import checkpoint_steps
 from contentgen.store import LocalStore
 from tests.conftest import ROOT
 
 
 def test_the_steps_are_every_checkpoint_every_and_the_last() -> None:
-    assert checkpoint_steps(1000, 250) == [250, 500, 750, 1000]
-    assert checkpoint_steps(1000, 300) == [300, 600, 900, 1000]
-    assert checkpoint_steps(1000, 0) == [] and checkpoint_steps(1000, 1000) == []  # only the last: none
+    """As the cluster's trainer stores them (training.Plan.checkpoint_steps): the last always, so that
+    every version keeps a state to go on from (issue 77: a continue of 250 steps kept none)."""
+    assert checkpoint_steps(0, 1000, 250) == [250, 500, 750, 1000]
+    assert checkpoint_steps(0, 1000, 300) == [300, 600, 900, 1000]
+    assert checkpoint_steps(0, 1000, 0) == [1000] and checkpoint_steps(0, 1000, 1000) == [1000]
+    assert checkpoint_steps(1000, 1250, 250) == [1250]  # a continue of 250 steps from step 1000
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def manifest(path: Path, **training: Any) -> Path:
-    doc = yaml.safe_load((ROOT / "examples/loratraining.yaml").read_text())
+def manifest(path: Path, example: str = "loratraining.yaml", **training: Any) -> Path:
+    doc = yaml.safe_load((ROOT / "examples" / example).read_text())
     doc["spec"]["provider"] = "cluster"  # run offline: the cluster's trainer simulated
     doc["spec"]["training"] = {**doc["spec"].get("training", {}), "checkpointEvery": 100, **training}
     doc["spec"]["evaluation"] = {**doc["spec"].get("evaluation", {}), "checkpoints": 10}
@@ -45,27 +45,33 @@ def run(workspace: Path, lora: Path, result: str) -> RunResult:
     return RunResult.model_validate_json((workspace / result).read_text())
 
 
-def test_a_plateau_stops_the_simulated_training_two_checkpoints_past_its_peak(workspace: Path) -> None:
-    lora = manifest(workspace / "lora.yaml", stopWhen={"likenessPlateau": {"patience": 2}})
+@pytest.mark.parametrize(("example", "patience"), [("loratraining.yaml", 2), ("loratraining-video.yaml", 3)])
+def test_a_plateau_stops_the_simulated_training_patience_checkpoints_past_its_peak(
+    workspace: Path, example: str, patience: int
+) -> None:
+    """A FLUX.1 LoRA, and a Wan 2.2 A14B pair whose checkpoints are scored on clips' frames (their
+    first three within noise of each other, a stranger's likeness: a patience of 3 outlasts them)."""
+    plateau = {"likenessPlateau": {"patience": patience}}
+    lora = manifest(workspace / "lora.yaml", example, stopWhen=plateau)
     result = run(workspace, lora, "r.json")
     assert result.lora is not None and result.lora.likeness is not None and result.lora.stopped is not None
     version, stop = result.lora, result.lora.stopped
     points = version.likeness.checkpoints
     best = max((p for p in points if p.verdict == "good"), key=lambda p: p.median or 0)
     assert best.chosen and version.chosen_step == best.step
-    # stopped two scored checkpoints after the best, keeping it; the steps after never simulated
-    assert (stop.how, stop.step, stop.planned_steps) == ("plateau", best.step + 200, 1000)
+    # stopped `patience` scored checkpoints after the best, keeping it; the steps after never simulated
+    assert (stop.how, stop.step, stop.planned_steps) == ("plateau", best.step + 100 * patience, 1000)
     assert stop.steps_saved == 1000 - stop.step and [p.step for p in points][-1] == stop.step
     assert stop.gpu_seconds_saved is None and stop.saved_usd is None  # the offline provider bills no GPU time
     assert version.state_uri.endswith(f"/checkpoints/step-{stop.step:06d}.state.json")
-    [training] = [line for line in result.usage or [] if line.item == "fal-ai/flux-lora-fast-training"]
+    [training] = [line for line in result.usage or [] if line.unit == "step"]
     assert training.quantity == stop.step  # billed (at nothing) for the steps it ran
     record = open_catalog().get(result.uid)
     assert record is not None and record["versions"][-1]["stopped"]["step"] == stop.step
 
 
 def test_a_person_stops_the_simulated_training_and_a_version_goes_on_from_it(
-    workspace: Path, monkeypatch: pytest.MonkeyPatch
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from contentgen.pipeline import live
     from contentgen.pipeline.likeness import watch
@@ -99,12 +105,36 @@ def test_a_person_stops_the_simulated_training_and_a_version_goes_on_from_it(
     assert [p.step for p in second.lora.likeness.checkpoints] == [400, 500, 600, 700]
     config = json.loads(Path(second.lora.config_uri.removeprefix("file://")).read_text())
     assert config["continue_from"] == {"version": 1, "step": 300}
+    assert second.lora.placeholder and second.placeholder  # the offline provider's, said on the version too
+    assert second.lora.state_uri.endswith("/checkpoints/step-000700.state.json")  # the last step's
 
-    # a version that kept no state (one of fal's, here faked by a missing state) cannot be gone on from
+    # a step of a version that was not stored: the run says so
     doc["spec"]["training"]["continueFrom"] = {"version": 2, "step": 450}
     lora.write_text(yaml.safe_dump(doc))
     code = main(["run", "--offline", "--source", str(SAMPLE), str(lora)])
     assert code != 0
+
+    # a version that kept no state (one of fal's, here faked by its record's): refused before the run
+    # touches the record, naming the version that did keep one
+    catalog = open_catalog()
+    catalog.modify(
+        uid,
+        lambda d: {
+            **d,
+            "versions": [{**v, "stateUri": ""} if v["version"] == 2 else v for v in d["versions"]],
+        },
+    )
+    before = catalog.get(uid)
+    doc["spec"]["training"]["continueFrom"] = {"version": 2}
+    lora.write_text(yaml.safe_dump(doc))
+    capsys.readouterr()
+    assert main(["run", "--offline", "--source", str(SAMPLE), str(lora)]) == 1
+    assert capsys.readouterr().err == (
+        "contentgen run: training.continueFrom: v2 of demo-avatar kept no training state to go on from (its "
+        "training stored none); go on from v1, which kept one; nothing was run or recorded\n"
+    )
+    assert catalog.get(uid) == before
+    catalog.close()
 
 
 def test_fal_is_refused_stop_when_in_one_line(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -223,7 +223,8 @@ def test_a_run_while_the_catalog_is_away_is_recorded_by_the_next_run(
 def test_a_failed_run_while_the_catalog_is_away_says_its_record_waits(
     workspace: Path, capsys: pytest.CaptureFixture[str], catalog_down: tuple[threading.Event, Catalog]
 ) -> None:
-    code, _, err = run(capsys, "--offline", "--source", "missing.mp4", str(EXAMPLES / "transcription.yaml"))
+    (workspace / "notes.mp4").write_text("not a recording")  # there, so the run fails, not its start
+    code, _, err = run(capsys, "--offline", "--source", "notes.mp4", str(EXAMPLES / "transcription.yaml"))
     assert code == 1 and "its record waits in the outbox for the catalog" in err
     down, catalog = catalog_down
     down.clear()

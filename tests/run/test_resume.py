@@ -1,6 +1,7 @@
-"""`contentgen run` stopped while fal trains (Ctrl-C here; a SIGKILL leaves the same record), then
-run again: the second run resumes the first, the paid training adopted (billed once), as the same
-run and the same version. A stopped run that is not resumed stays in the history, interrupted."""
+"""`contentgen run` stopped while fal trains (Ctrl-C here: the record ends Interrupted at once; a
+SIGKILL leaves it Running), then run again: the second run resumes the first, the paid training
+adopted (billed once), as the same run and the same version. A stopped run that is not resumed
+stays in the history, interrupted."""
 
 from __future__ import annotations
 
@@ -41,15 +42,19 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-class StoppedWhileTraining:
-    """fal, until the run polls its training: then the run is stopped (Ctrl-C) there."""
+class Killed(BaseException):
+    """The process ended where it was, as SIGKILL ends it: no `except` of the run hears it."""
 
-    def __init__(self, fal: FakeFal) -> None:
-        self.fal, self.knows = fal, fal.knows
+
+class StoppedWhileTraining:
+    """fal, until the run polls its training: then the run is stopped (Ctrl-C, or `stop`) there."""
+
+    def __init__(self, fal: FakeFal, stop: type[BaseException] = KeyboardInterrupt) -> None:
+        self.fal, self.knows, self.stop = fal, fal.knows, stop
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/status") and f"/{TRAINING.split('/', 1)[1]}/" in request.url.path:
-            raise KeyboardInterrupt
+            raise self.stop
         return self.fal(request)
 
 
@@ -109,8 +114,32 @@ def test_a_stopped_run_not_resumed_stays_in_the_history_as_interrupted(
     assert [v["version"] for v in doc["versions"]] == [2]
     assert [(r["version"], r["phase"]) for r in doc["runs"]] == [(1, "Interrupted"), (2, "Succeeded")]
     first = doc["runs"][0]
-    assert first["error"]["reason"] == "Interrupted" and "not resumed" in first["error"]["message"]
+    assert first["error"] == {
+        "reason": "Interrupted",
+        "message": "interrupted by Ctrl-C in stage train (50 %); the same `contentgen run` resumes it as v1, "
+        "adopting what it paid for",
+    }
     assert first["completedAt"] is not None
+
+
+def test_a_killed_run_not_resumed_stays_in_the_history_as_interrupted(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed (its record left Running), then a run of another spec: the killed one is ended in
+    the history, Interrupted, saying it was not resumed."""
+    fal = FakeFal()
+    with mocked(StoppedWhileTraining(fal, Killed)), pytest.raises(Killed):
+        run(str(LORA))
+    assert record(record_uid())["latestRun"]["phase"] == "Running"
+    stopped = workspace / "fewer-steps.yaml"
+    manifest = yaml.safe_load(LORA.read_text())
+    manifest["spec"]["training"]["steps"] = 500
+    stopped.write_text(yaml.safe_dump(manifest))
+    with mocked(fal):
+        assert run(str(stopped)) == 0, capsys.readouterr().err
+    doc = record(record_uid())
+    assert [(r["version"], r["phase"]) for r in doc["runs"]] == [(1, "Interrupted"), (2, "Succeeded")]
+    assert "not resumed" in doc["runs"][0]["error"]["message"]
 
 
 def test_a_run_still_going_on_is_neither_resumed_nor_called_interrupted(
@@ -119,8 +148,8 @@ def test_a_run_still_going_on_is_neither_resumed_nor_called_interrupted(
     """The record shows run 1 Running and its lock is held (its process goes on): a second run of
     the same spec is a new version beside it."""
     fal = FakeFal()
-    with mocked(StoppedWhileTraining(fal)):
-        assert run(str(LORA)) == 130
+    with mocked(StoppedWhileTraining(fal, Killed)), pytest.raises(Killed):
+        run(str(LORA))  # its record stays Running, as a run that goes on shows it
     capsys.readouterr()
     uid = record_uid()
     going_on = RunLock(workspace / "contentgen-data" / "work", uid)

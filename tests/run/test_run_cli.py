@@ -394,9 +394,9 @@ def test_worker_refuses_internal_hosts_permanently(tmp_path: Path, monkeypatch: 
 def test_worker_refuses_another_owners_upload_before_reading_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The worker's credentials read the whole bucket: an upload (POST /api/uploads) is its
-    owner's, and a spec of another owner that names it is refused without a read (no S3 server
-    here: a read would fail otherwise)."""
+    """An upload (POST /api/uploads) is its owner's, and a spec of another owner that names it is
+    refused by the worker's own check before anything is read (no S3 server here: a read would
+    fail otherwise)."""
     theirs = "s3://contentgen/uploads/alice/0123456789abcdef0123456789abcdef/upload.mp3"
     spec = snapshot_file(
         tmp_path,
@@ -405,10 +405,15 @@ def test_worker_refuses_another_owners_upload_before_reading_it(
         version=1,
     )
     # were it read, from nowhere: a closed local port, never the internet
-    code, message = worker(tmp_path, spec, monkeypatch, AWS_ENDPOINT_URL="http://127.0.0.1:9")
+    code, message = worker(
+        tmp_path, spec, monkeypatch, CONTENTGEN_STORE="s3://contentgen", AWS_ENDPOINT_URL="http://127.0.0.1:9"
+    )
     failure = parse_termination(message)
-    assert code == 2 and isinstance(failure, RunFailure) and failure.reason == "SourceRefused"
-    assert "uploaded by owner 'alice', not 'bob'" in failure.message
+    assert code == 2 and isinstance(failure, RunFailure) and failure.reason == "InputNotShared"
+    assert failure.message == (
+        "spec.source.url: uploads/alice/… is an upload of owner 'alice', and uploads are not shared; "
+        "upload the file as owner 'bob' (spec.owner)"
+    )
 
 
 def test_worker_without_a_spec(
@@ -423,10 +428,11 @@ def test_termination_message_fits_and_points_at_the_full_result(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    # one LoRA without checkpoints (the offline provider simulates them where checkpointEvery is
-    # under steps), whose version fits in a trimmed message
+    # one LoRA with its last step's checkpoint only, unscored (the evaluation off), whose version
+    # fits in a trimmed message
     example = yaml.safe_load((EXAMPLES / "loratraining.yaml").read_text())
     example["spec"]["training"]["checkpointEvery"] = 0
+    example["spec"]["evaluation"] = {"enabled": False}
     (tmp_path / "lora.yaml").write_text(yaml.safe_dump(example))
     assert run(capsys, "--offline", "--source", str(SAMPLE), "--result", "r.json", "lora.yaml")[0] == 0
     result = result_of(tmp_path / "r.json")

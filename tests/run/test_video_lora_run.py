@@ -1,10 +1,12 @@
 """`contentgen run --offline` of a video LoRA (the examples `make demo` runs): the sample video's
-stills and clips archived flat, the offline provider's labelled Wan 2.2 pair stored with its
-ComfyUI files, a VideoGeneration that takes it by loraRef with its lineage, a FLUX.1 LoRA refused in
-a video and the video LoRA refused in a picture, each in one line naming the fix."""
+stills and clips archived flat, the offline provider's labelled Wan 2.2 pair stored with its ComfyUI
+files, its simulated checkpoints scored on clips' frames and the best one kept, a VideoGeneration
+that takes it by loraRef with its lineage, a FLUX.1 LoRA refused in a video and the video LoRA
+refused in a picture, each in one line naming the fix."""
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -52,15 +54,29 @@ def test_a_video_lora_trained_offline_then_a_clip_made_with_it(
         header, _ = read_header(local(uri).read_bytes())
         said = header["__metadata__"]
         assert said["contentgen.placeholder"] == "true" and said["contentgen.expert"] == expert
-        assert "simulated Wan LoRA" in said["contentgen.note"]
+        assert "simulated" in said["contentgen.note"]
     prefix = lora.model_uri.rsplit("/", 1)[0]
     names = {a.uri.removeprefix(prefix + "/") for a in result.artifacts if a.uri.startswith(prefix)}
     assert {"comfyui/model.safetensors", "comfyui/model-low-noise.safetensors"} <= names
     comfy, _ = read_header(local(f"{prefix}/comfyui/model.safetensors").read_bytes())
-    assert all(k.startswith("diffusion_model.blocks.") for k in comfy if k != "__metadata__")
-    # its likeness is not scored on FLUX's pictures, and says why
-    assert lora.likeness is not None and lora.likeness.verdict == "skipped"
-    assert "Wan" in lora.likeness.reasons[0]
+    layers = [k for k in comfy if k != "__metadata__" and not k.startswith("contentgen.subject.")]
+    assert layers and all(k.startswith("diffusion_model.blocks.") for k in layers)
+    # its checkpoints scored on clips' frames as they were stored (the simulation's face, as far as
+    # each step learned it), the best-scoring one its model, both files of the pair that step's
+    likeness = lora.likeness
+    assert likeness is not None and likeness.verdict in ("good", "poor") and likeness.median is not None
+    curve = {p.step: p for p in likeness.checkpoints}
+    assert sorted(curve) == [250, 500, 750, 1000] and lora.chosen_step == likeness.chosen_step
+    assert likeness.clip_frames == 4 and {p.clip_frames for p in curve.values()} == {4}  # the UI says so
+    assert curve[likeness.chosen_step].median == max(
+        p.median or 0 for p in curve.values() if p.verdict == "good"
+    )
+    assert f"step-{lora.chosen_step:06d}" in local(curve[lora.chosen_step].model_uri).name
+    chosen = read_header(local(lora.low_noise_model_uri).read_bytes())[0]["__metadata__"]
+    assert chosen["contentgen.step"] == str(lora.chosen_step)  # the low-noise file is the chosen step's too
+    scored = json.loads(local(curve[lora.chosen_step].report_uri).read_text())["scored"]
+    assert scored and all(len(s["frames"]) == 4 for s in scored)  # each clip scored on 4 frames
+    assert any(f is not None for s in scored for f in s["frames"])
     # the dataset: stills and clips, flat, each beside its caption
     clips = dataset.summary.clips if dataset.summary else None
     assert clips is not None and clips.kept > 0 and (clips.frames, clips.fps) == (33, 16)
@@ -79,6 +95,10 @@ def test_a_video_lora_trained_offline_then_a_clip_made_with_it(
     [used] = clip.loras or []
     assert (used.name, used.version, used.base_model) == ("demo-avatar-video", 1, "wan-2.2-t2v-a14b")
     assert used.low_noise_uri == lora.low_noise_model_uri
+    # the clip shows the person (simulated, as far as the chosen step learned them): a number
+    video = clip.video
+    assert video is not None and video.likeness is not None and video.likeness.median is not None
+    assert any("simulat" in reason for reason in video.likeness.reasons)
     code, out = run(capsys, "assets", "lineage", "demo-avatar-walk")
     assert code == 0 and "demo-avatar-video" in out
 

@@ -14,7 +14,7 @@ from contentgen.api.manifests import parse
 from contentgen.api.validation import validate_document
 from contentgen.catalog import open_catalog, to_record
 from contentgen.cli.main import main
-from contentgen.tables import record_block
+from contentgen.tables import latest_lora_words, record_block
 from tests.conftest import EXAMPLES
 from tests.httpserver import serve
 
@@ -118,3 +118,21 @@ def test_a_records_table_prints_values_for_people(
     for python in ("None", "True", "False", "{'", "['", "[]", "{}"):
         assert python not in text, python
     assert "dropped=(tooShort=" in text and "placeholder           yes" in text
+
+
+def test_a_bare_lora_ref_says_the_version_it_uses_and_a_better_one() -> None:
+    """A loraRef without version is its LoraTraining's latest version (issue 77): said at generation
+    time, with an earlier version that scored better and how to pin it; nothing more where the
+    latest is the best, or where nothing was measured."""
+    good = {"version": 1, "likeness": {"verdict": "good", "median": 0.61}}
+    worse = {"version": 2, "likeness": {"verdict": "poor", "median": 0.30}}
+    unmeasured = {"version": 3, "likeness": {"verdict": "skipped"}}
+    assert latest_lora_words("avatar", 2, [good, worse]) == (
+        "loraRef 'avatar' (no version) uses v2, its latest version (likeness poor, median 0.30); v1 scored "
+        "better (likeness good, median 0.61): pin loraRef.version: 1 to use it"
+    )
+    assert latest_lora_words("avatar", 1, [good]) == (
+        "loraRef 'avatar' (no version) uses v1, its latest version (likeness good, median 0.61)"
+    )
+    assert latest_lora_words("avatar", 3, [unmeasured]).endswith("its latest version (likeness skipped)")
+    assert "v1 scored better" in latest_lora_words("avatar", 3, [good, worse, unmeasured])

@@ -8,6 +8,7 @@ import io
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import mongomock
@@ -255,3 +256,49 @@ async def test_a_members_ref_is_taken_in_every_form_its_document_states(api: htt
         )
         assert answer.status_code == 400, (forbidden, answer.text)
         assert "ref" in answer.text
+
+
+async def test_a_create_naming_another_owners_key_needs_its_grant(
+    api: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """An address of alice's output in the store (here a laptop's: its file:// URI or its path, of
+    a version that exists or not) is refused for carol in the words admission, the operator and the
+    worker use (403 input_not_shared, the field named); once alice shares it for use, it passes
+    this check; an upload is never shared."""
+    root = (tmp_path / "store").resolve()
+
+    def body(url: str) -> dict[str, Any]:
+        return {
+            "kind": "ImageGeneration",
+            "metadata": {"name": "pic"},
+            "spec": {"owner": "carol", "prompt": "p", "model": "flux-lora", "loras": [{"url": url}]},
+        }
+
+    words = (
+        "spec.loras[0].url: loras/alice/a-lora-1/… belongs to owner 'alice', who has not shared it with "
+        "owner 'carol' (spec.owner) for use; name an output of owner 'carol', or have 'alice' share it for "
+        "use (docs/sharing.md)"
+    )
+    weights = "loras/alice/a-lora-1/v2/model.safetensors"
+    for url in (
+        f"{root.as_uri()}/{weights}",
+        str(root / weights),
+        f"{root.as_uri()}/loras/alice/a-lora-1/v9/x.safetensors",
+    ):
+        refused = await api.post("/api/resources", json=body(url), headers=auth("carol"))
+        error = refused.json()["error"]
+        assert (
+            refused.status_code == 403 and error["code"] == "input_not_shared" and error["message"] == words
+        )
+        assert error["fields"] == [{"field": "spec.loras[0].url", "message": words.split(": ", 1)[1]}]
+    upload = await api.post(
+        "/api/resources",
+        json=body(f"{root.as_uri()}/uploads/alice/0123abcd/x.safetensors"),
+        headers=auth("carol"),
+    )
+    assert upload.json()["error"]["code"] == "input_not_shared" and "uploads are not shared" in upload.text
+    await api.put(
+        "/api/assets/a-lora-1/shares", json={"to": "owner:carol", "access": "use"}, headers=auth("alice")
+    )
+    passed = await api.post("/api/resources", json=body(f"{root.as_uri()}/{weights}"), headers=auth("carol"))
+    assert passed.status_code == 403 and passed.json()["error"]["code"] == "create_disabled"

@@ -72,6 +72,19 @@ def test_a_shared_lora_is_used_by_bob_and_refused_to_carol(
 
     code, _, err = cli(capsys, "run", "--offline", str(carols))
     assert code == 1 and "LoraNotShared" in err and "has not shared it with owner 'carol'" in err
+    # nor by naming its file in the store (issue 75): its path, its file:// URI; bob, shared for use, may
+    weights = here / "contentgen-data" / "store" / lora["versions"][-1]["modelUri"].split("/store/", 1)[1]
+    for url in (str(weights), weights.as_uri()):
+        by_key = manifest(
+            here / "carol-key.yaml", "ImageGeneration", "carols-key", "carol", **picture, loras=[{"url": url}]
+        )
+        code, _, err = cli(capsys, "run", "--offline", str(by_key))
+        assert code == 1 and "InputNotShared" in err and "belongs to owner 'alice'" in err, err
+        assert not (here / "contentgen-data" / "store" / "generated-images" / "carol").exists()
+    bobs_key = manifest(
+        here / "bob-key.yaml", "ImageGeneration", "bobs-key", "bob", **picture, loras=[{"url": url}]
+    )
+    assert cli(capsys, "run", "--offline", str(bobs_key))[0] == 0
 
     # bob sees it (not its files: use only); carol sees nothing, as if it did not exist
     assert as_json(capsys, "assets", "get", "default/avatar", "--owner", "bob")["shares"] == []
@@ -83,14 +96,14 @@ def test_a_shared_lora_is_used_by_bob_and_refused_to_carol(
     assert as_json(capsys, "assets", "shared", "--owner", "bob")["total"] == 1
     assert as_json(capsys, "assets", "shared", "--owner", "carol")["total"] == 0
 
-    # usage: downloads by `assets url`, where it was used (bob's picture counted, not shown)
+    # usage: downloads by `assets url`, where it was used (bob's two pictures counted, not shown)
     assert cli(capsys, "assets", "url", "default/avatar", "--owner", "alice")[0] == 0
     usage = as_json(capsys, "assets", "usage", "default/avatar", "--owner", "alice", "--price-per-gb", "0.1")
     assert usage["downloads"] == 1 and usage["versions"][0]["downloads"] == 1 and usage["lastAccessedAt"]
-    assert usage["usedIn"] == [] and usage["usedByOtherOwners"] == 1
+    assert usage["usedIn"] == [] and usage["usedByOtherOwners"] == 2
     assert usage["monthlyStorageUsd"] == round(usage["totalBytes"] / 1024**3 * 0.1, 6) > 0
     everyone = as_json(capsys, "assets", "usage", "default/avatar")  # the catalog's administrator
-    assert [u["name"] for u in everyone["usedIn"]] == ["bobs-portrait"]
+    assert sorted(u["name"] for u in everyone["usedIn"]) == ["bobs-key", "bobs-portrait"]
 
     # taken back: bob's next run is refused too
     assert cli(capsys, "assets", "unshare", "default/avatar", "--owner", "alice", "--to", "bob")[0] == 0

@@ -132,3 +132,42 @@ def test_a_lora_evaluation_evaluates_its_own_owners_lora_only() -> None:
     res = Observed(KINDS["LoraEvaluation"], "again", "studio-b", "ev-uid", 1, spec, {})
     decision = decide(res, World(now=NOW, loras={"studio-a/avatar": lora}))
     assert decision.job is None and reason(decision.status) == "LoraOwnerMismatch"
+
+
+def test_an_address_of_another_owners_output_waits_until_shared_and_is_audited() -> None:
+    """The operator's check of a spec's addresses (store/access.py through World.crossed, as the
+    reconciler reads the grants off its indexes): unshared, the resource waits InputNotShared with a
+    Warning and no Job; shared for use, its Job's snapshot carries the grant for the worker's own
+    check and its credentials, and an Event names both owners and the key's folder."""
+    from contentgen.api.inputs import inputs
+    from contentgen.store.access import StorePlace, crossings
+
+    place = StorePlace.of("s3://bkt", "http://store:9000")
+    spec = {
+        "owner": "bob",
+        "provider": "offline",
+        "prompt": "p",
+        "model": "flux-lora",
+        "loras": [{"url": MODEL}],
+    }
+    res = Observed(KINDS["ImageGeneration"], "pic", "studio-b", "img-uid", 1, spec, {})
+
+    def world(grants: str) -> World:
+        found = crossings(inputs(res.kind.spec, spec), "bob", place, lambda uid: parse_annotation(grants)[0])
+        return World(now=NOW, crossed=tuple(found))
+
+    refused = decide(res, world("owner:bob=read"))  # read is not use
+    assert refused.job is None and reason(refused.status) == "InputNotShared"
+    assert refused.status["message"] == (
+        "spec.loras[0].url: loras/alice/lu/… belongs to owner 'alice', who has not shared it with owner "
+        "'bob' (spec.owner) for use; name an output of owner 'bob', or have 'alice' share it for use "
+        "(docs/sharing.md)"
+    )
+    assert [e.type for e in refused.events if e.reason == "InputNotShared"] == ["Warning"]
+    started = decide(res, world("owner:bob=use"))
+    assert started.job is not None
+    assert [(s.uid, s.owner, s.access) for s in started.job.shared] == [("lu", "alice", "use")]
+    used = [e.message for e in started.events if e.reason == "SharedInputUsed"]
+    assert used == [
+        "spec.loras[0].url uses loras/alice/lu/… of owner 'alice', shared with owner 'bob' for use"
+    ]

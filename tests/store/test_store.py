@@ -212,17 +212,6 @@ def test_a_lora_version_is_found_from_its_model_or_any_of_its_checkpoints() -> N
         assert keys.lora_of_uri(other) is None and keys.checkpoint_of_uri(other) is None
 
 
-def test_an_uploads_owner_is_read_from_its_uri() -> None:
-    made = keys.upload("alice", "0123abcd", "upload.mp4")
-    assert keys.upload_owner(f"s3://b/{made}") == keys.upload_owner(f"s3://b/prefix/{made}") == "alice"
-    for other in (
-        f"https://example.com/{made}",
-        "s3://b/loras/alice/x/v1/model.safetensors",
-        "s3://b/uploads/a",
-    ):
-        assert keys.upload_owner(other) is None
-
-
 def test_versions_in_reads_every_layout() -> None:
     stored = [
         "generated-images/u/abc/image_1.png",  # before versions: version 1

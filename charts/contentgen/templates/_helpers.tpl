@@ -104,6 +104,15 @@ resource with blockOwnerDeletion.
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["list", "watch", "create", "delete"]
+{{- if eq .Values.s3.workerCredentials "perRun" }}
+# Each run's own store credentials (s3.workerCredentials perRun): a Secret `<job>-store` made
+# before its Job, replaced as they are renewed, deleted once it ends. Never read, listed or
+# watched. RBAC cannot limit these verbs by a name it does not know yet: the chart's admission
+# policy <release>-store-secret holds the operator to its own labelled `-store` Secrets.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create", "update", "delete"]
+{{- end }}
 {{- if has "jobset" .Values.gpu.training.backends }}
 # Trainings across nodes (gpu.training.backends): their JobSets made, watched and deleted as Jobs are.
 - apiGroups: ["jobset.x-k8s.io"]
@@ -208,11 +217,16 @@ seccompProfile:
 
 {{/* Whether the operator copies s3.existingSecret into the namespaces where Jobs run ("true"/"false"). */}}
 {{- define "contentgen.copiesStoreSecret" -}}
-{{- if and (not .Values.watchNamespaces) .Values.s3.existingSecret .Values.s3.copyToNamespaces -}}
+{{- if and (not .Values.watchNamespaces) .Values.s3.existingSecret .Values.s3.copyToNamespaces (eq .Values.s3.workerCredentials "namespaceSecret") -}}
 true
 {{- else -}}
 false
 {{- end -}}
+{{- end -}}
+
+{{/* The operator's setting for s3.workerCredentials (controller/settings.py store_access). */}}
+{{- define "contentgen.workerCredentials" -}}
+{{- get (dict "perRun" "per-run" "namespaceSecret" "secret" "workloadIdentity" "workload-identity") .Values.s3.workerCredentials -}}
 {{- end -}}
 
 {{/* Checks that need more than the schema. */}}

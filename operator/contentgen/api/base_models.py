@@ -35,16 +35,19 @@ it is refused on the field by the field's own rule.
 
 On the cluster (the diffusers directories and the experts' boundaries, from the published
 repositories' model_index.json: boundary_ratio 0.875 for T2V A14B, 0.9 for I2V A14B) every Wan
-model is trained by the cluster's Wan trainer (providers/cluster/wan_training.py), and a Wan 2.2
+model is trained by the cluster's Wan trainer (providers/cluster/families/wan_training.py), and a Wan 2.2
 T2V pair loads into the cluster's wan-2.2-a14b-t2v, one file into each expert.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field
+
+from contentgen.errors import InvalidInput
 
 from .image import ImageModel
 from .providers import FAL, OFFLINE, OWN_GPUS
@@ -61,6 +64,7 @@ from .rules import (
     Not,
     Rule,
     SpecField,
+    Unset,
     generate,
 )
 
@@ -153,8 +157,14 @@ class BaseModelInfo:
     frames: FrameRule | None = None  # None: it learns from stills only
     experts: Experts | None = None  # Wan 2.2 A14B: two LoRAs, one per expert
     cluster_dir: str = ""  # its diffusers directory under the cluster's models root
-    # Whether provider cluster trains it (FLUX.1's trainer, or the Wan trainer: wan_training.py)
+    # Whether provider cluster trains it (its family's plugin of the cluster's training framework:
+    # providers/cluster/families/), and whether that family spreads a training over several GPUs
+    # (data parallel under torchrun): one that does not is refused resources.gpus or nodes above 1
     offered_on_cluster: bool = False
+    spreads: bool = True
+    # its family's module under providers/cluster/families/ (a dotted path: a module elsewhere, the
+    # tests' toy family's), which provider cluster trains it with
+    cluster_family: str = ""
     source: str = ""
 
     @property
@@ -170,6 +180,37 @@ class BaseModelInfo:
 
     def trainer(self, app: str) -> Trainer | None:
         return next((t for t in self.fal_trainers if t.app == app), None)
+
+    def learns_from(self, provider: str) -> str:
+        """What a training of it on `provider` learns from, in words (media_of's choice, `auto`)."""
+        trainer = self.fal_trainers[0] if provider == FAL.name and self.fal_trainers else None
+        stills, clips = media_of(self.name, "auto", trainer)
+        if not clips:
+            return "stills of the person, one per scene of the video"
+        shots = (
+            f"clips of the person ({self.frames.step}k+1 frames at {self.frames.fps} fps, cut from the shots "
+            "the stills come from)"
+            if self.frames
+            else "clips of the person"
+        )
+        return f"{shots} and stills" if stills else f"{shots} only"
+
+    def needs(self, provider: str) -> str:
+        """What a training of it on `provider` needs, in words."""
+        if provider == FAL.name and self.fal_trainers:
+            return f"fal's {self.fal_trainers[0].app} (the API's FAL_KEY)"
+        if provider == OWN_GPUS:
+            return f"the cluster's GPUs and {self.cluster_dir or 'FLUX.1'} staged on its models' volume"
+        return "nothing: a labelled simulation, free (no training, placeholder LoRAs)"
+
+    def makes(self) -> str:
+        """What its LoRA is used for, in words."""
+        pair = ", two LoRAs (one per expert)" if self.experts else ""
+        if not self.video:
+            return "pictures: an ImageGeneration's loras"
+        if not self.loads_on:
+            return f"clips, in ComfyUI (no video model here loads it yet){pair}"
+        return f"clips: a VideoGeneration's loras, model {' or '.join(self.loads_on)}{pair}"
 
 
 _FLUX_TRAINERS = (
@@ -197,6 +238,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             loads_on=get_args(ImageModel),  # the image models (fal's take LoRAs on flux-lora)
             fal_trainers=_FLUX_TRAINERS,
             offered_on_cluster=True,
+            cluster_family="flux_training",
             source=_FAL_FLUX_FAST,
         ),
         BaseModelInfo(
@@ -207,6 +249,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             frames=WAN_FRAMES,
             cluster_dir="Wan2.1-T2V-1.3B-Diffusers",
             offered_on_cluster=True,
+            cluster_family="wan_training",
             source=_DIFFUSERS_WAN,
         ),
         BaseModelInfo(
@@ -218,6 +261,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             frames=WAN_FRAMES,
             cluster_dir="Wan2.1-T2V-14B-Diffusers",
             offered_on_cluster=True,
+            cluster_family="wan_training",
             source=_DIFFUSERS_WAN,
         ),
         BaseModelInfo(
@@ -229,6 +273,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             frames=WAN_FRAMES,
             cluster_dir="Wan2.1-I2V-14B-480P-Diffusers",
             offered_on_cluster=True,
+            cluster_family="wan_training",
             source=_FAL_WAN_TRAINER,
         ),
         BaseModelInfo(
@@ -241,6 +286,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             experts=Experts(boundary=0.875),
             cluster_dir="Wan2.2-T2V-A14B-Diffusers",
             offered_on_cluster=True,
+            cluster_family="wan_training",
             source=_FAL_WAN22_GUIDE,
         ),
         BaseModelInfo(
@@ -254,6 +300,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             experts=Experts(boundary=0.9),
             cluster_dir="Wan2.2-I2V-A14B-Diffusers",
             offered_on_cluster=True,
+            cluster_family="wan_training",
             source=_FAL_WAN22_GUIDE,
         ),
     )
@@ -265,8 +312,25 @@ FAL_TRAINERS: dict[str, tuple[BaseModelInfo, Trainer]] = {
 
 
 def base_model(name: str) -> BaseModelInfo:
-    """The base model `name` (FLUX.1 for a record from before the field: "")."""
-    return BASE_MODELS.get(name or DEFAULT_BASE_MODEL) or BASE_MODELS[DEFAULT_BASE_MODEL]
+    """The base model `name` (FLUX.1 for a record from before the field: ""); one the table does
+    not know is refused in one line, never taken for FLUX.1."""
+    found = BASE_MODELS.get(name or DEFAULT_BASE_MODEL)
+    if found is None:
+        raise InvalidInput(
+            f"training.baseModel {name!r} is not a base model this version knows: use one of "
+            f"{', '.join(BASE_MODELS)}"
+        )
+    return found
+
+
+def one_gpu(spec: Mapping[str, Any]) -> bool:
+    """Whether a LoraTraining's spec (as the API server stores it) trains a base model whose family
+    does not spread over several GPUs: its Job holds one, whatever the chart's count (admission
+    refuses more asked for: `gpus_rule`)."""
+    training = spec.get("training")
+    name = training.get("baseModel") if isinstance(training, Mapping) else None
+    found = BASE_MODELS.get(str(name or DEFAULT_BASE_MODEL))
+    return found is not None and not found.spreads
 
 
 def trainer_of(base: str, provider: str, model: str, default_model: str) -> Trainer | None:
@@ -447,9 +511,33 @@ def _media_rules() -> list[Rule]:
     return rules
 
 
+GPUS = SpecField("resources.gpus", "integer")
+NODES = SpecField("resources.nodes", "integer", 1)
+
+
+def gpus_rule(m: BaseModelInfo) -> Rule:
+    """A base model whose family trains on one GPU: several GPUs or nodes refused, never held idle
+    and billed. Not for the default base model (a spec that leaves training.baseModel out passes)."""
+    if m.name == DEFAULT_BASE_MODEL:
+        raise ValueError(f"{m.name} is the default base model: its family must spread over several GPUs")
+    return Rule(
+        GPUS,
+        f"resources.gpus: training.baseModel {m.name} trains on one GPU on provider {OWN_GPUS} (its trainer "
+        "does not spread over several): leave resources.gpus and resources.nodes out or at 1 "
+        "(docs/cluster-training.md#several-gpus)",
+        (
+            AtDefault(BASE),
+            Not(_is_base(m.name)),
+            Differs(PROVIDER, OWN_GPUS),
+            Both((Either((Unset(GPUS), In(GPUS, (1,)))), AtDefault(NODES))),
+        ),
+    )
+
+
 def _rules() -> list[Rule]:
     others = [m for name, m in BASE_MODELS.items() if name != DEFAULT_BASE_MODEL]
     rules = [_provider_rule(m) for m in others]
+    rules += [gpus_rule(m) for m in BASE_MODELS.values() if m.offered_on_cluster and not m.spreads]
     rules += [_trainer_rule(m) for m in others if m.fal_trainers]
     return [*rules, _flux_trainer_rule(), *_media_rules()]
 

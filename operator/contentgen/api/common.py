@@ -10,6 +10,7 @@ from pydantic import Field
 
 from .base import ApiModel, CelRule, Timestamp, regex_rule
 from .cost import Cost
+from .inputs import READS
 
 OWNER_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
 # Kubernetes object names (DNS-1123 subdomain).
@@ -65,6 +66,7 @@ SourceUrl = Annotated[
         description="Where to fetch the input: an http://, https:// or s3://bucket/key URL.",
     ),
     SOURCE_URL_RULE,
+    READS,  # another owner's output is named here only where it is shared for read (api/inputs.py)
 ]
 
 Tag = Annotated[str, Field(min_length=1, max_length=64)]

@@ -84,6 +84,21 @@ def not_evaluable(name: str, version: int) -> str:
     )
 
 
+def not_drawn_for(what: str, base: str) -> str:
+    """Why a video LoRA's likeness is not evaluated again by drawing pictures (a LoraEvaluation,
+    `contentgen assets evaluate`, the HTTP API's evaluate, the web UI's Evaluate again), before
+    anything is estimated or billed: the evaluation draws with FLUX, which it does not load."""
+    from .base_models import base_model
+
+    title = base_model(base).title
+    return (
+        f"{what} is a {title} LoRA (training.baseModel {base}): a likeness evaluation draws pictures with "
+        f"FLUX, which a {title} LoRA does not load, so it is not evaluated again (nothing is estimated or "
+        "billed); make a clip with it (a VideoGeneration's loras[].loraRef) and read the clip's likeness "
+        "over time, or score pictures of the person made elsewhere (contentgen assets evaluate --pictures)"
+    )
+
+
 class EvaluationVersion(VersionBase):
     """One evaluation a run of the LoraEvaluation made."""
 

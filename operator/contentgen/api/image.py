@@ -17,6 +17,7 @@ from .common import (
     CommonStatus,
     VersionBase,
 )
+from .inputs import USES
 from .providers import FAL, OWN_GPUS, PictureProvider
 from .rules import (
     Absent,
@@ -180,6 +181,7 @@ class LoraEntry(ApiModel):
                 "or `contentgen api --local`, a local file too).",
             ),
             LORA_URL_RULE,
+            USES,  # another owner's LoRA only where it is shared for use (api/inputs.py)
         ]
         | None
     ) = None

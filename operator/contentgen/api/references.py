@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .base_models import lora_fits, misfit
-from .evaluation import EvaluatedLora, not_evaluable
+from .base_models import base_model, lora_fits, misfit
+from .evaluation import EvaluatedLora, not_drawn_for, not_evaluable
 from .image import ResolvedLora
 from .sharing import ANNOTATION as SHARED_ANNOTATION
 from .sharing import Grant, annotation_of, grant, may_use, use_refusal, with_grant
@@ -396,6 +396,9 @@ def _evaluated(
     usable = lora.version(found.version) if lora is not None else None
     if usable is None or not usable.dataset_uri:
         return refusing("LoraNotEvaluable", field, not_evaluable(found.name, found.version))
+    if base_model(usable.base_model).video:  # drawn with FLUX, which a video LoRA does not load
+        said = not_drawn_for(f"loraRef {found.name!r} version {found.version}", usable.base_model)
+        return refusing("LoraNotEvaluable", field, said)
     return EvaluatedLora(
         name=found.name,
         uid=found.uid,

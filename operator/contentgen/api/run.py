@@ -20,6 +20,7 @@ from .common import Artifact, CommonSpec, VersionBase
 from .cost import UsageLine
 from .evaluation import EvaluatedLora, EvaluationVersion
 from .image import GeneratedImage, ImageVersion, ResolvedLora
+from .inputs import SharedInput
 from .kinds import API_VERSION, KINDS, Kind
 from .lora import DatasetReport, DatasetSummary, LoraVersion
 from .transcription import TranscriptOutput, TranscriptVersion
@@ -59,6 +60,8 @@ class SpecSnapshot(ApiModel):
     lora: EvaluatedLora | None = None
     # VideoGeneration: the picture to animate, its imageRef resolved (or its image.url).
     image: ResolvedImage | None = None
+    # Other owners' outputs the spec names by address, each shared with spec.owner (store/access.py).
+    shared: list[SharedInput] = []
 
     @property
     def kind_info(self) -> Kind:

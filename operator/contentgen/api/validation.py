@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .base import CEL_ERROR
+from .base import CEL_ERROR, ApiModel
 from .common import NAME_PATTERN, OWNER_PATTERN, CommonSpec
 from .kinds import API_VERSION, GROUP, KINDS, Kind
 from .manifests import Document
@@ -188,12 +188,32 @@ def _resource(doc: Document, kind: Kind, content: dict[str, Any], local: bool) -
     try:
         resource = model.model_validate_json(json.dumps(content), context={"local": local})
     except ValidationError as exc:
-        problems = tuple(
-            Problem(doc.source, doc.label, path, reason)
-            for path, reason in _explain(exc, Resource[kind.spec])  # type: ignore[name-defined]
-        )
+        found = _explain(exc, Resource[kind.spec])  # type: ignore[name-defined]
+        found += rules_beside(exc, kind.spec, content.get("spec"))
+        problems = tuple(Problem(doc.source, doc.label, path, reason) for path, reason in found)
         return Outcome(doc, kind, problems=problems)
     return Outcome(doc, kind, resource)
+
+
+def rules_beside(exc: ValidationError, model: type[ApiModel], spec: Any) -> list[tuple[str, str]]:
+    """The spec's own rules (its model's CEL rules) that a field's error kept pydantic from
+    checking, checked on the values as given: the API server reports its schema's errors and every
+    CEL rule together. A rule that cannot be checked on such values is left out."""
+    checked = any(e["type"] == CEL_ERROR and tuple(e["loc"]) == ("spec",) for e in exc.errors())
+    if checked or not isinstance(spec, dict) or not model.cel_rules:
+        return []
+    names = {(info.alias or name): name for name, info in model.model_fields.items()}
+    lenient = model.model_construct(**{names[k]: v for k, v in spec.items() if k in names})
+    found = []
+    for rule in model.cel_rules:
+        try:
+            broken = rule.check is not None and not rule.check(lenient)
+        except Exception:  # a rule on values that are themselves wrong: the field's error stands
+            broken = False
+        if broken:
+            path = ".".join(["spec", *[p for p in (rule.field_path or "").split(".") if p]])
+            found.append((path, rule.message))
+    return found
 
 
 def _notification(doc: Document, content: dict[str, Any]) -> Outcome:

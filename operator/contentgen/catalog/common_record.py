@@ -55,7 +55,8 @@ class RunInfo(RecordModel):
     generation: int = Field(default=0, description="The spec generation it runs.")
     phase: str = Field(
         default="Pending",
-        description="Pending, Running, Succeeded, Failed, or Cancelled (its resource was deleted first).",
+        description="Pending, Running, Succeeded, Failed, Cancelled (its resource was deleted first), or "
+        "Interrupted (a laptop's run stopped by Ctrl-C or SIGTERM: the same `contentgen run` resumes it).",
     )
     progress: int = Field(default=0, description="Percent done.")
     stage: str = Field(default="", description="The pipeline stage now running.")

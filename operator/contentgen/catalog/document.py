@@ -12,13 +12,14 @@ runs made.
     name, namespace, owner, provider, tags, description
     status           the record's state, what the `status` filter matches: Succeeded when it has a
                      usable version, whatever its latest run did; without one, the latest run's phase
-                     (Pending, Running, Failed); Deleted when none of its outputs are kept (its
+                     (Pending, Running, Failed, Interrupted); Deleted when none of its outputs are kept (its
                      resource is gone without them, or every version was deleted)
     latestRun        {version, generation, phase, progress, stage, message, reason (the Ready
                      condition's: why it waits), error {reason, message},
                      jobName, startedAt, completedAt, estimatedUsd, actualUsd}; phase Pending |
                      Running | Succeeded | Failed | Cancelled (its resource was deleted before it
-                     ended), what the `run` filter matches
+                     ended) | Interrupted (a laptop's run stopped by Ctrl-C or SIGTERM: the next
+                     `contentgen run` of the same spec resumes it), what the `run` filter matches
     versions         the usable versions, oldest first: version, generation, spec (the snapshot it
                      ran; the newest 20 versions' only: bounds.py), startedAt, createdAt (its
                      end), costUsd, provider, placeholder, artifacts, and the kind's outputs (see
@@ -81,8 +82,10 @@ from .versions import artifacts_of, version_entries
 COLLECTION = "jobs"
 DELETED = "Deleted"
 CANCELLED = "Cancelled"
-RUN_PHASES = ("Pending", "Running", "Succeeded", "Failed", CANCELLED)
+INTERRUPTED = "Interrupted"  # a laptop's run stopped by a signal (pipeline/local_run.py)
+RUN_PHASES = ("Pending", "Running", "Succeeded", "Failed", CANCELLED, INTERRUPTED)
 UNFINISHED = ("Pending", "Running")
+FAILED_RUNS = ("Failed", INTERRUPTED)  # the ended runs that made no version, with an error
 ORIGINS = ("operator", "local")
 
 
@@ -92,7 +95,7 @@ def record_status(usable: int, run_phase: str, deleted: dict[str, Any] | None) -
         return DELETED
     if usable:
         return "Succeeded"
-    if run_phase in ("Pending", "Running", "Failed"):
+    if run_phase in ("Pending", "Running", *FAILED_RUNS):
         return run_phase
     return DELETED  # its runs succeeded, and every version they made was deleted since
 
@@ -138,7 +141,7 @@ def latest_run(raw: dict[str, Any], deleted: dict[str, Any] | None = None) -> di
         "stage": status.stage,
         "message": status.message,
         "reason": ready.reason,
-        "error": failed if phase == "Failed" else None,
+        "error": failed if phase in FAILED_RUNS else None,
         "jobName": status.job_name,
         "startedAt": parse_timestamp(status.started_at),
         "completedAt": parse_timestamp(status.completed_at),

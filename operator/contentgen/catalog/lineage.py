@@ -1,8 +1,9 @@
 """Lineage, both ways: where a record's outputs came from, and what was made from them.
 
     image generation → the LoRAs used (name, uid, version) → each version's dataset → source video
-    LoRA             → its versions (dataset, source video, contact sheet) → every image made
-                       with each version (through loraRef or a URL to the weights)
+    LoRA             → its versions (dataset, source video, contact sheet) → every image and
+                       every clip made with each version (through loraRef or a URL to the
+                       weights), each clip with its likeness over time
     transcription    → its source
     LoRA evaluation  → the LoRA versions it evaluated → each version's dataset → source video
     video generation → the picture it animates (an image generation's version and image) → the
@@ -52,6 +53,30 @@ class ImageRunRef(RecordRef):
     thumbnails: list[str] = Field(default=[], description="thumbnailUri of each image (or the image).")
 
 
+class ClipRef(RecordModel):
+    """One clip a video generation's version made with a LoRA version, and its likeness over time."""
+
+    version: int
+    uri: str = ""
+    poster_uri: str = Field(default="", description="Its poster (thumbnailUri where there is one).")
+    duration_seconds: float = 0.0
+    likeness: dict[str, Any] | None = Field(
+        default=None,
+        description="The clip's likeness over time (verdict, median, samples, ...), as measured.",
+    )
+
+
+class ClipRunRef(RecordRef):
+    """A video generation, as a LoRA version's lineage lists it: its clips made with that version."""
+
+    prompt: str = ""
+    model: str = ""
+    created_at: datetime | None = None
+    clips: list[ClipRef] = Field(
+        default=[], description="Its versions made with the LoRA version, newest first."
+    )
+
+
 class LoraUse(RecordModel):
     """One LoRA an image generation used, followed back to its dataset and source video."""
 
@@ -85,6 +110,9 @@ class LoraUse(RecordModel):
 
 class VersionLineage(LoraVersionInfo):
     images: list[ImageRunRef] = Field(default=[], description="Image generations made with this version.")
+    clips: list[ClipRunRef] = Field(
+        default=[], description="Video generations made with this version, their clips' likeness over time."
+    )
 
 
 class PictureUse(RecordModel):
@@ -110,8 +138,11 @@ class Lineage(RecordRef):
     loras: list[LoraUse] = Field(
         default=[], description="Image generations: the LoRAs used; LoRA evaluations: the versions evaluated."
     )
-    versions: list[VersionLineage] = Field(default=[], description="LoRAs: each version and its images.")
+    versions: list[VersionLineage] = Field(
+        default=[], description="LoRAs: each version and its images and clips."
+    )
     images_total: int = Field(default=0, description="LoRAs: image generations made with any version.")
+    clips_total: int = Field(default=0, description="LoRAs: video generations made with any version.")
 
 
 def _ref(doc: dict[str, Any]) -> dict[str, Any]:
@@ -141,6 +172,47 @@ def _image_run(doc: dict[str, Any], tag: str | None = None) -> ImageRunRef:
     )
 
 
+def _clip_run(doc: dict[str, Any], tag: str) -> ClipRunRef:
+    """A video generation as a LoRA version's lineage lists it: its versions made with `tag`."""
+    doc = upgrade(doc)
+    clips = []
+    for version in reversed(doc.get("versions") or []):
+        video = version.get("video") or {}
+        if _made_with(version, tag) and video:
+            clips.append(
+                ClipRef(
+                    version=int(version.get("version") or 0),
+                    uri=str(video.get("uri") or ""),
+                    poster_uri=str(video.get("thumbnailUri") or video.get("posterUri") or ""),
+                    duration_seconds=float(video.get("durationSeconds") or 0.0),
+                    likeness=video.get("likeness"),
+                )
+            )
+    fields = {
+        "prompt": doc.get("prompt", ""),
+        "model": doc.get("model", ""),
+        "createdAt": doc.get("createdAt"),
+    }
+    return ClipRunRef.model_validate(_ref(doc) | fields | {"clips": [c.wire() for c in clips]})
+
+
+def _made_by(
+    catalog: Catalog, doc: dict[str, Any], owner: OwnerScope, flag: str
+) -> tuple[int, list[dict[str, Any]]]:
+    """The records of the kinds whose declaration sets `flag` made with the LoRA `doc`: how many,
+    and each kind's newest first."""
+    pages = [
+        catalog.find(
+            Filters(owner=owner, type=KINDS[maker.kind].catalog_type, lora=doc["_id"]),
+            Sort("createdAt", descending=True),
+            Page(MAX_LIMIT),
+        )
+        for maker in CATALOG_KINDS.values()
+        if getattr(maker, flag)
+    ]
+    return sum(page.total for page in pages), [d for page in pages for d in page.docs]
+
+
 def lineage(catalog: Catalog, doc: dict[str, Any], owner: OwnerScope) -> Lineage:
     """The lineage of `doc`, following only records of `owner` (None: everyone's, for admins)."""
     doc = upgrade(doc)
@@ -151,22 +223,14 @@ def lineage(catalog: Catalog, doc: dict[str, Any], owner: OwnerScope) -> Lineage
     versions = doc.get("versions") or []
     out.loras = [_lora_use(catalog, u, owner, versions) for u in declared.loras_used(versions)]
     out.pictures = [_picture_use(catalog, p, owner) for p in declared.pictures_used(versions)]
-    if declared.makes_loras:
-        made = [
-            catalog.find(
-                Filters(owner=owner, type=KINDS[maker.kind].catalog_type, lora=doc["_id"]),
-                Sort("createdAt", descending=True),
-                Page(MAX_LIMIT),
-            )
-            for maker in CATALOG_KINDS.values()
-            if maker.makes_pictures  # its pictures are what a LoRA's lineage shows made with it
-        ]
-        out.images_total = sum(page.total for page in made)
-        pictures = [d for page in made for d in page.docs]  # each kind's newest first
+    if declared.makes_loras:  # what was made with it: pictures, and clips (a video LoRA's)
+        out.images_total, pictures = _made_by(catalog, doc, owner, "makes_pictures")
+        out.clips_total, videos = _made_by(catalog, doc, owner, "makes_clips")
         for version in versions:
             tag = f"{doc['_id']}/v{version.get('version')}"
             runs = [_image_run(d, tag) for d in pictures if tag in (d.get("loraVersions") or [])]
-            out.versions.append(VersionLineage.model_validate(version | {"images": runs}))
+            clips = [_clip_run(d, tag).wire() for d in videos if tag in (d.get("loraVersions") or [])]
+            out.versions.append(VersionLineage.model_validate(version | {"images": runs, "clips": clips}))
     return out
 
 

@@ -14,13 +14,13 @@ from typing import Any
 from contentgen.api import CATALOG_TYPES
 
 from .dates import from_storage, to_storage
-from .document import CANCELLED, DELETED, RUN_PHASES, record_status
+from .document import CANCELLED, DELETED, INTERRUPTED, RUN_PHASES, record_status
 from .migrate import upgrade
 from .records import Spend, Stats
 
-STATUSES = ("Pending", "Running", "Succeeded", "Failed", DELETED)
-TERMINAL_STATUSES = frozenset({"Succeeded", "Failed", DELETED})
-TERMINAL_RUN_PHASES = frozenset({"Succeeded", "Failed", CANCELLED})
+STATUSES = ("Pending", "Running", "Succeeded", "Failed", INTERRUPTED, DELETED)
+TERMINAL_STATUSES = frozenset({"Succeeded", "Failed", INTERRUPTED, DELETED})
+TERMINAL_RUN_PHASES = frozenset({"Succeeded", "Failed", CANCELLED, INTERRUPTED})
 SORT_FIELDS = ("createdAt", "updatedAt", "completedAt", "name", "status", "type", "owner", "totalBytes")
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
@@ -50,11 +50,12 @@ FILTER_HELP = {
     "type": type_help(),
     "owner": "only this owner's records",
     "status": "only records in this state (default: all but Deleted): Succeeded = it has a usable "
-    "version, whatever its latest run did; Pending, Running, Failed = it has none yet and its latest "
-    "run is in that phase; Deleted = its resource is gone and none of its outputs are kept",
+    "version, whatever its latest run did; Pending, Running, Failed, Interrupted = it has none yet and "
+    "its latest run is in that phase; Deleted = its resource is gone and none of its outputs are kept",
     "run": "only records whose latest run is in this phase: "
     + ", ".join(RUN_PHASES)
-    + " (Cancelled: its resource was deleted before it ended)",
+    + " (Cancelled: its resource was deleted before it ended; Interrupted: a laptop's run stopped by "
+    "Ctrl-C, which the same `contentgen run` resumes)",
     "since": "created at or after: an ISO date or datetime (UTC)",
     "until": "created before; a date includes that whole day",
     "model": "only image generations with this model (flux-dev, flux-lora, ...)",

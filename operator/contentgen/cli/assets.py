@@ -969,7 +969,7 @@ def _scoring_target(catalog: Catalog, args: argparse.Namespace) -> Target:
 
     doc = _get_doc(catalog, args)
     try:
-        return reevaluate.target(doc, args.version, None, reevaluate.check_plan(None, None))
+        return reevaluate.target(doc, args.version, None, reevaluate.check_plan(None, None), draws=False)
     except ValueError as exc:
         text = str(exc)
         raise CommandError(

@@ -166,15 +166,16 @@ def manifests(
     config: dict[str, str],
     catalog: str = "",
     secrets: dict[str, dict[str, str]] | None = None,
+    install: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The CRDs from the API models, then the chart's install with local-cluster's settings and a
-    catalog Secret (the chart reads the catalog's URI from one: `catalog`, else DIR/catalog), and
-    `secrets` (name -> data) in contentgen's namespace: the store's, which the operator copies
-    where Jobs run (the chart's s3.copyToNamespaces)."""
+    """The CRDs from the API models, then the chart's install (local-cluster's, or `install`) with
+    local-cluster's settings and a catalog Secret (the chart reads the catalog's URI from one:
+    `catalog`, else DIR/catalog), and `secrets` (name -> data) in contentgen's namespace: the
+    store's, which the operator copies where Jobs run (the chart's s3.copyToNamespaces)."""
     from contentgen.api.crd import crds
 
     docs: list[dict[str, Any]] = list(crds().values())
-    for doc in install_documents():
+    for doc in install or install_documents():
         if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == OPERATOR:
             doc["data"].update(config)
         docs.append(doc)

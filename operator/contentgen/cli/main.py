@@ -139,9 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in lines:
             print(f"contentgen {args.command}: {line}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"contentgen {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stopped:  # a run says where it was and what it keeps (cli/run.py)
+        print(f"contentgen {args.command}: {stopped or 'interrupted'}", file=sys.stderr)
+        return int(getattr(stopped, "status", 130))
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, with the status a SIGPIPE would give, and
         # keep Python from complaining when it flushes stdout at exit.

@@ -3,11 +3,11 @@ pipeline loaded on this machine's GPU and draws what the Jobs of its kind send i
 with CONTENTGEN_CLUSTER_POOL_URL), owners served in turn: a FLUX model's pictures for
 ImageGenerations, the LoRAs of recent requests kept loaded (`--kept-loras`), a request's own
 activated at its scales; a video model's clips for VideoGenerations (a staged directory of
-providers/cluster/video_models.py), each clip's LoRAs loaded for it and unloaded after. The base model is
-loaded at start; `GET /v1/status` says `loading`, then `warm`. On SIGTERM (a rolling upgrade, an
-eviction) it says `stopping`, takes no new request, finishes the one it draws and exits. The
-models' root, device and GPUs are the worker's settings (CONTENTGEN_CLUSTER_MODELS_DIR,
-CONTENTGEN_CLUSTER_DEVICE, CONTENTGEN_GPU_COUNT)."""
+providers/cluster/generation/video_models.py), each clip's LoRAs loaded for it and unloaded after.
+The base model is loaded at start; `GET /v1/status` says `loading`, then `warm`. On SIGTERM (a
+rolling upgrade, an eviction) it says `stopping`, takes no new request, finishes the one it draws
+and exits. The models' root, device and GPUs are the worker's settings
+(CONTENTGEN_CLUSTER_MODELS_DIR, CONTENTGEN_CLUSTER_DEVICE, CONTENTGEN_GPU_COUNT)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from contentgen.cli.flags import int_at_least
 
 if TYPE_CHECKING:
-    from contentgen.providers.cluster.pool import Pool
+    from contentgen.providers.cluster.generation.pool import Pool
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -80,8 +80,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from contentgen.providers.cluster.pool import serve, serve_until_stopped
-    from contentgen.providers.cluster.video_models import staged_as
+    from contentgen.providers.cluster.generation.pool import serve, serve_until_stopped
+    from contentgen.providers.cluster.generation.video_models import staged_as
 
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
     work = Path(args.work_dir)
@@ -101,11 +101,11 @@ def _pictures(args: argparse.Namespace, work: Path) -> Pool:
     from contentgen.api.image import ImageGenerationSpec
     from contentgen.errors import InvalidInput
     from contentgen.providers import cluster_provider
-    from contentgen.providers.cluster import pipelines
-    from contentgen.providers.cluster.pool import DrawRequest, Pool
+    from contentgen.providers.cluster.generation import pipelines
+    from contentgen.providers.cluster.generation.pool import DrawRequest, Pool
 
     provider = cluster_provider()
-    base = provider.base_model(args.model)  # ModelNotFound, in one line, before anything listens
+    base = provider.staged_model(args.model)  # ModelNotFound, in one line, before anything listens
     compiler = _compiler(args.compile, provider.device_name)
     provider.keep_loras(args.kept_loras, compiler=compiler, rank=args.lora_rank)
 
@@ -143,10 +143,10 @@ def _clips(args: argparse.Namespace, work: Path, model: str, resolution: str) ->
     from contentgen.api.video import MODELS
     from contentgen.errors import InvalidInput
     from contentgen.providers import video_generator
-    from contentgen.providers.cluster import pipelines
-    from contentgen.providers.cluster.pool import ClipRequest, Pool, relayed
-    from contentgen.providers.cluster.video import ClusterVideoGenerator
-    from contentgen.providers.cluster.video_models import STAGED, staged_directory
+    from contentgen.providers.cluster.generation import pipelines
+    from contentgen.providers.cluster.generation.pool import ClipRequest, Pool, relayed
+    from contentgen.providers.cluster.generation.video import ClusterVideoGenerator
+    from contentgen.providers.cluster.generation.video_models import STAGED, staged_directory
 
     generator = video_generator("cluster")
     assert isinstance(generator, ClusterVideoGenerator)
@@ -182,7 +182,7 @@ def _compiler(asked: str, device: str) -> str:
     """The torch.compile backend of a FLUX pool ("" for none): auto is inductor on a GPU (Triton's
     kernels) and none on the CPU, where inductor's C++ compile takes minutes and gains little."""
     if asked == "auto":
-        from contentgen.providers.cluster import flux
+        from contentgen.providers.cluster.generation import flux
 
         return "inductor" if flux.device(device).cuda else ""
     return "" if asked == "none" else asked

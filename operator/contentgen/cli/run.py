@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,34 @@ from typing import Any
 from contentgen.cli.main import CommandError
 
 EXIT_RECORDING_PENDING = 3
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by a signal (Ctrl-C's SIGINT, or SIGTERM): its record ended Interrupted,
+    and `contentgen` exits with the status a shell gives a process that signal ended."""
+
+    def __init__(self, message: str = "", how: str = "Ctrl-C", status: int = 130) -> None:
+        super().__init__(message)
+        self.how, self.status = how, status
+
+
+@contextmanager
+def _signals() -> Iterator[None]:
+    """SIGTERM stops the run as Ctrl-C does (an exception where the main thread is), so that both
+    end its record the same way; the handler is this command's only (a test's process keeps its
+    own once the command returns)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise Interrupted(how="SIGTERM", status=128 + signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -61,16 +93,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from contentgen.api.notification import KIND as NOTIFICATION
-    from contentgen.catalog import catalog_url
-    from contentgen.errors import ContentgenError
-    from contentgen.pipeline.likeness.plan import estimate_baseline_cached
-    from contentgen.pipeline.local_run import RunLock, identity, snapshot_for
 
     content, outcome = _validated(args)
     if content.get("kind") == NOTIFICATION:
         return _keep_notification(args, content)
     if outcome.resource is None:
         raise CommandError(f"{args.manifest} is not a contentgen resource")
+    with _signals():
+        return _run(args, outcome)
+
+
+def _run(args: argparse.Namespace, outcome: Any) -> int:
+    from contentgen.catalog import catalog_url
+    from contentgen.errors import ContentgenError
+    from contentgen.pipeline.likeness.plan import estimate_baseline_cached
+    from contentgen.pipeline.local_run import RunLock, identity, snapshot_for
+
     settings, store = _settings_and_store(args)
     uid = identity(outcome.resource)[2]
     lock = RunLock(settings.work_dir, uid)
@@ -81,11 +119,13 @@ def run(args: argparse.Namespace) -> int:
         try:
             record = recording.get(uid)
             snapshot = snapshot_for(outcome.resource, store, record, _grants_from(recording.catalog))
+            _continuable(record, snapshot.spec)
         except (ValueError, ContentgenError) as exc:
             raise CommandError(str(exc)) from None
         work_dir = Path(args.work_dir) if args.work_dir else settings.work_dir / snapshot.uid
         provider = "offline" if args.offline else snapshot.provider
-        snapshot, started = _prepared(snapshot, record if alone else None, offline=args.offline)
+        snapshot, started = _prepared(snapshot, record if alone else None, store, offline=args.offline)
+        _say_latest_loras(recording, outcome.resource.spec.wire(), snapshot)
         cached = estimate_baseline_cached(store, snapshot.kind, snapshot.priced_spec())
         _announce_estimate(snapshot, settings, cached)
         recording.start(snapshot, started, cached, alone=alone)
@@ -174,7 +214,7 @@ def _executed(
         reporters.append(CatalogProgress(recording.catalog, snapshot))
     store = recording.store
     written = store.record_writes()  # named by a failure: what this run stored before it
-    live = LocalLive(recording.catalog, snapshot, recording.settings.work_dir)
+    live = LocalLive(recording.catalog, snapshot, recording.settings.work_dir, shown=console.training)
     ctx = RunContext(
         snapshot,
         store,
@@ -187,6 +227,10 @@ def _executed(
     )
     try:
         result = execute(ctx)
+    except KeyboardInterrupt as stopped:  # Ctrl-C, or SIGTERM (_signals): the record ends at once
+        console.close()
+        how, status = getattr(stopped, "how", "Ctrl-C"), getattr(stopped, "status", 130)
+        raise Interrupted(_interrupted(recording, snapshot, started, live, how), how, status) from None
     except ContentgenError as exc:
         console.close()
         failed = failure(exc, ctx.priced_usage(), stored_outputs(store, written))
@@ -199,6 +243,66 @@ def _executed(
         raise CommandError(f"{exc.reason}: {exc}{note}") from None
     console.close()
     return result
+
+
+def _say_latest_loras(recording: _Recording, spec: dict[str, Any], snapshot: Any) -> None:
+    """Which version each loraRef without `version` uses (its LoraTraining's latest), one line each
+    on stderr, naming a version that scored better and how to pin it (tables.latest_lora_words)."""
+    from contentgen.catalog.migrate import upgrade
+    from contentgen.tables import latest_lora_words
+
+    refs = [e["loraRef"] for e in spec.get("loras") or [] if isinstance(e.get("loraRef"), dict)]
+    bare = {str(ref["name"]) for ref in refs if ref.get("version") is None}
+    for used in snapshot.loras:
+        record = recording.get(used.uid) if used.name in bare and used.uid else None
+        if record is not None:
+            line = latest_lora_words(used.name, used.version, list(upgrade(record).get("versions") or []))
+            print(f"contentgen run: {line}", file=sys.stderr)
+
+
+def _continuable(record: dict[str, Any] | None, spec: dict[str, Any]) -> None:
+    """A training.continueFrom naming a version that cannot be gone on from (none such, or one
+    that kept no state) refused before the run touches the record; where the record is not here,
+    the pipeline says it (from the store)."""
+    going_on = (
+        (spec.get("training") or {}).get("continueFrom") if isinstance(spec.get("training"), dict) else None
+    )
+    if record is None or not isinstance(going_on, dict):
+        return
+    from contentgen.pipeline.training_controls import NotContinuable, continuable, lora_record
+
+    text = ""
+    try:
+        continuable(lora_record(record), int(going_on.get("version") or 0))
+    except NotContinuable as refused:
+        text = str(refused).removeprefix("version: ")
+    if text:
+        raise CommandError(f"training.continueFrom: {text}; nothing was run or recorded")
+
+
+def _interrupted(recording: _Recording, snapshot: Any, started: Any, live: Any, how: str) -> str:
+    """The record of a run a signal stopped, ended Interrupted (a second Ctrl-C meanwhile is not
+    heard: the record is written whole); what it says."""
+    from contentgen.api import now
+    from contentgen.pipeline.interruption import interruption, record_interrupted
+
+    unheard = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if unheard else None
+    try:
+        if recording.catalog is None:
+            return interruption(how, {"version": snapshot.version}, live.latest, [])
+        settings = recording.settings
+        return record_interrupted(
+            recording.catalog, snapshot, started, now(), how, live.latest, recording.store, settings.prices
+        )
+    except Exception as exc:  # the catalog went away: the next run resumes the Running record
+        return (
+            f"interrupted by {how}; its record could not be ended ({exc}): the same `contentgen run` "
+            "resumes it"
+        )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _validated(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
@@ -225,7 +329,19 @@ def _validated(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         raise CommandError(
             f"{args.manifest} is not valid ({counted(len(outcome.problems), 'problem')} above)"
         )
+    _source_checked(content, "--source" if args.source else "source.url")
     return content, outcome
+
+
+def _source_checked(content: dict[str, Any], said: str) -> None:
+    """A local source that cannot be read is refused here, before the run touches a record: a
+    mistyped path makes no failed run and no empty record."""
+    from contentgen.pipeline.fetch import missing_local
+
+    source = (content.get("spec") or {}).get("source")
+    url = source.get("url") if isinstance(source, dict) else None
+    if isinstance(url, str) and (problem := missing_local(url)):
+        raise CommandError(f"{said}: {problem}; nothing was run or recorded")
 
 
 def _settings_and_store(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -246,12 +362,13 @@ def _settings_and_store(args: argparse.Namespace) -> tuple[Any, Any]:
     return settings, store
 
 
-def _prepared(snapshot: Any, record: dict[str, Any] | None, *, offline: bool) -> tuple[Any, Any]:
+def _prepared(snapshot: Any, record: dict[str, Any] | None, store: Any, *, offline: bool) -> tuple[Any, Any]:
     """The snapshot as it runs and when it started: with the offline provider's spec (recorded as
     what ran, so the catalog does not claim a live provider), and as the run of `record` that
     stopped before it ended where there is one (None: another run of it goes on here)."""
     from contentgen.api import now
     from contentgen.api.run import offline_spec
+    from contentgen.pipeline.interruption import kept_checkpoints
     from contentgen.pipeline.local_run import resumed, resumes
 
     if offline:
@@ -262,10 +379,17 @@ def _prepared(snapshot: Any, record: dict[str, Any] | None, *, offline: bool) ->
     stopped = resumes(record, snapshot) if record is not None else None
     if stopped is not None:
         snapshot, started = resumed(snapshot, stopped, started)
+        kept = kept_checkpoints(store, snapshot.owner, snapshot.uid, snapshot.version)
+        going_on = (
+            f"; its training goes on from checkpoint {kept[-1]}, stored with its score: its steps are "
+            "not trained again"
+            if kept
+            else ""
+        )
         print(
             f"contentgen run: resumes run {snapshot.version} of {snapshot.kind} "
             f"{snapshot.namespace}/{snapshot.name}, stopped before it ended: the same version, what "
-            "was paid for is adopted, not paid again",
+            f"was paid for is adopted, not paid again{going_on}",
             file=sys.stderr,
         )
     return snapshot, started
@@ -462,8 +586,8 @@ def _record(
 
 
 def _grants_from(catalog: Any) -> Any:
-    """Another owner's LoRA's grants, read from the catalog (None while it is away: a shared LoRA
-    then cannot be used)."""
+    """Another owner's record's grants by its uid, read from the catalog (None while it is away:
+    what they shared then cannot be used)."""
     from contentgen.api.sharing import grants_of
 
     if catalog is None:

@@ -31,11 +31,12 @@ from contentgen.cli.flags import int_at_least
 from contentgen.cli.main import CommandError
 from contentgen.errors import InvalidInput
 from contentgen.pipeline import training_controls as controls
+from contentgen.tables import checkpoint_words, stop_words, training_words
 
 AddArgs = Callable[[argparse.ArgumentParser], None]
 Action = Callable[[argparse.Namespace, Catalog, str], int]
 Find = Callable[[Catalog, argparse.Namespace], dict[str, Any]]
-ENDED = ("Succeeded", "Failed", "Cancelled")
+ENDED = ("Succeeded", "Failed", "Cancelled", "Interrupted")
 _sleep = time.sleep  # between looks at the catalog (a test's clock replaces it)
 
 
@@ -146,23 +147,15 @@ def _run_line(run: dict[str, Any]) -> str:
     if run.get("phase") not in ("Pending", "Running"):
         return head
     where = f"{head} {run.get('stage') or '-'} {run.get('progress', 0)}%"
-    training = run.get("training") or {}
-    if not training.get("steps"):
+    said = training_words(run.get("training") or {})
+    if not said:
         return where + (f" ({run['reason']}: {run.get('message')})" if run.get("phase") == "Pending" else "")
-    said = [f"step {training.get('step', 0)} of {training['steps']}"]
-    loss = training.get("loss") or []
-    if loss:
-        said.append(f"loss {float(loss[-1]['loss']):.4f}")
-    if training.get("etaSeconds") is not None:
-        said.append(f"about {_duration(float(training['etaSeconds']))} left")
-    return f"{where}: {', '.join(said)}"
+    return f"{where}: {said}"
 
 
 def _checkpoint_line(point: dict[str, Any]) -> str:
-    median = "" if point.get("median") is None else f", median {float(point['median']):.2f}"
-    best = " (the best so far)" if point.get("chosen") else ""
     grid = f"; grid {point['gridUri']}" if point.get("gridUri") else ""
-    return f"  checkpoint {point['step']}: {point.get('verdict')}{median}{best}{grid}"
+    return f"  {checkpoint_words(point)}{grid}"
 
 
 def _end_lines(record: dict[str, Any], run: dict[str, Any]) -> list[str]:
@@ -176,18 +169,8 @@ def _end_lines(record: dict[str, Any], run: dict[str, Any]) -> list[str]:
         lines.append(f"  continued from v{going_on.get('version')}, after its step {going_on.get('step')}")
     stopped = version.get("stopped") or {}
     if stopped:
-        lines.append(
-            f"  stopped at step {stopped.get('step')} of {stopped.get('plannedSteps')}: {stopped.get('why')}"
-        )
+        lines.append(f"  {stop_words(stopped)}")
     return lines
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{round(seconds)} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 # --- stop and continue ----------------------------------------------------------------------------
@@ -203,6 +186,10 @@ def _stop(
         raise CommandError(str(exc)) from None
     if doc.get("origin") != "local":
         raise CommandError(f"{plan.message}; it runs in a cluster: {controls.stop_command(doc)}")
+    from contentgen.pipeline.local_run import RunLock
+
+    if not RunLock(_work_dir(), str(doc["_id"])).held():
+        raise CommandError(controls.unheld(doc, plan))
     if not (args.yes or confirmed(f"{plan.message}. Stop it?")):
         print(f"{plan.message}; not stopped (--yes stops it)", file=sys.stderr)
         return 1

@@ -88,8 +88,8 @@ def log_to_stderr() -> None:
 def run(args: argparse.Namespace) -> int:
     """The run; on several GPUs (PET_NPROC_PER_NODE, PET_NNODES), torchrun's processes first, each
     a `contentgen worker`: rank 0 runs the pipeline, the others train beside it
-    (providers/cluster/distributed.py)."""
-    from contentgen.providers.cluster import distributed
+    (providers/cluster/training/distributed.py)."""
+    from contentgen.providers.cluster.training import distributed
 
     work_dir = Path(os.environ.get("CONTENTGEN_WORK_DIR") or "/work")
     if distributed.asked() != (1, 1) and not distributed.launched():
@@ -174,7 +174,7 @@ def _reporters(snapshot: SpecSnapshot) -> list[object]:
     from contentgen.api import KINDS
     from contentgen.pipeline.kube_status import KubeStatusClient
     from contentgen.pipeline.reporters import Changes, ConsoleProgress, Throttled
-    from contentgen.providers.cluster import pool
+    from contentgen.providers.cluster.generation import pool
 
     reporters: list[object] = [ConsoleProgress(tty=False)]
     kube = KubeStatusClient.from_environment()

@@ -32,6 +32,7 @@ from contentgen.api import (
     parse_timestamp,
 )
 from contentgen.api.common import CommonStatus, Condition
+from contentgen.api.inputs import SharedInput
 from contentgen.api.lora import (
     PROMOTED_ANNOTATION,
     STOP_ANNOTATION,
@@ -49,6 +50,8 @@ from contentgen.api.run import RunBudget, likeness_reasons
 from contentgen.api.versions import adopt_legacy, next_version, set_version_cost
 from contentgen.pricing import PriceTable, estimated, settled, without_evaluation
 from contentgen.providers.cancel import summary
+from contentgen.store.access import REASON as ACCESS_REFUSED
+from contentgen.store.access import Crossing, first_refusal
 from contentgen.store.keys import lora_of_uri
 
 from . import stops
@@ -143,6 +146,8 @@ class World:
     # version's verdict ("" where it can), from the catalog's record; None where it was not read
     # (then only what the status shows is checked: mirror_verdicts)
     verdict_refusals: Mapping[tuple[int, int], str] | None = None
+    # The spec's addresses that name other owners' keys (store/access.py): each refused or shared
+    crossed: tuple[Crossing, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -574,6 +579,8 @@ def _blocked(res: Observed, world: World) -> _Wait | Resolved:
         return _Wait("LoraIncompatible", unloadable, stalled=True)
     if world.gpus_refused is not None:  # TooManyGpus, BackendUnavailable (placement.py)
         return _Wait(*world.gpus_refused, stalled=True)
+    if refused := first_refusal(world.crossed):
+        return _Wait(ACCESS_REFUSED, refused.refusal, stalled=True)
     found = resolve(res.spec, res.namespace, references(world))
     if isinstance(found, Refusal):
         return _Wait(found.reason, found.message, stalled=found.stalled)
@@ -641,6 +648,7 @@ def _started(
         else None,
         lora=found.lora,
         image=found.image,
+        shared=[SharedInput(uid=c.holder.uid, owner=c.holder.owner, access=c.needs) for c in world.crossed],
     )
     from .naming import job_name  # local: keeps this module's imports about decisions
 
@@ -653,7 +661,16 @@ def _started(
     decision.job = snapshot
     if world.skip_evaluation:
         decision.events.append(Event("Warning", "LikenessSkipped", world.skip_evaluation[:1024]))
+    decision.events += [Event("Normal", "SharedInputUsed", _used(c)) for c in world.crossed]
     return decision
+
+
+def _used(crossed: Crossing) -> str:
+    """The audit's words of a use across owners: both owners and the key's folder, no more."""
+    return (
+        f"{crossed.input.field} uses {crossed.holder.named} of owner {crossed.holder.owner!r}, shared with "
+        f"owner {crossed.owner!r} for {crossed.needs}"
+    )
 
 
 def references(world: World) -> Catalog:

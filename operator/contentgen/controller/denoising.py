@@ -15,7 +15,7 @@ from typing import Any
 from contentgen.api import KINDS, SpecSnapshot
 from contentgen.api.providers import provider_entry
 from contentgen.api.video import shape_of_wire
-from contentgen.providers.cluster.video_models import STAGED, staged_directory
+from contentgen.providers.cluster.generation.video_models import STAGED, staged_directory
 
 from .settings import ClusterPool, OperatorSettings
 
@@ -36,7 +36,8 @@ class Denoising:
 
 def base_model(spec: dict[str, Any], default_model: str, settings: OperatorSettings) -> str:
     """The staged model a spec's `model` draws with: a video model's directory at the clip's
-    resolution (providers/cluster/video_models.py), else a FLUX model's (providers/cluster/provider.py)."""
+    resolution (providers/cluster/generation/video_models.py), else a FLUX model's
+    (providers/cluster/provider.py)."""
     model = str(spec.get("model") or default_model)
     if model in STAGED:
         return staged_directory(model, shape_of_wire({**spec, "model": model}).resolution)

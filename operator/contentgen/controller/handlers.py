@@ -52,9 +52,11 @@ from .reconciler import (
     worker,
 )
 from .relist import gone, prune_every, unchanged
+from .run_credentials import RunCredentials
 from .runtime.informer import Informer, Store
 from .runtime.leader import may_act
 from .settings import OperatorSettings
+from .shared_inputs import shared_by_uid
 from .shares import ShareMirror
 from .state import Kept, Operator
 from .store_secret import StoreSecrets
@@ -178,6 +180,16 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         op.store_secrets = StoreSecrets(
             op.kube, config.s3_secret, lease_namespace(config), config.worker_cluster_role
         )
+    if config.store_access == "per-run" and store is not None:
+        op.run_credentials = RunCredentials(op.kube, config, store.place())
+    elif config.store_access == "secret" and config.s3_secret:
+        log.warning(
+            "store_access is secret: every worker holds the Secret %s, the whole bucket's key%s; "
+            "anyone who may read Secrets where Jobs run can read and overwrite every owner's outputs "
+            "(docs/security.md: per-run)",
+            config.s3_secret,
+            ", copied into every namespace that runs a Job" if config.copy_s3_secret else "",
+        )
     memo.operator = op
     informers = _informers(op)
     for informer in informers:
@@ -204,6 +216,7 @@ async def _work_when_indexed(op: Operator, informers: list[Informer[Any]]) -> No
             lease_namespace(op.settings),
             op.settings.share_policy_config_map,
             lambda: [s for states in op.indexes["loras_by_name"].values() for s in states],
+            lambda: shared_by_uid(op.indexes),
             resync=op.settings.resync_interval_seconds,
         )
         op.spawn(op.share_mirror.run())
@@ -214,7 +227,15 @@ async def _work_when_indexed(op: Operator, informers: list[Informer[Any]]) -> No
     op.spawn(sweep_uploads(op))  # multipart uploads a store outage left unfinished
     if op.store_secrets is not None:  # the store's credentials where Jobs run, kept in step
         op.spawn(op.store_secrets.run(op.settings.resync_interval_seconds))
+    if op.run_credentials is not None:  # each run's own, renewed while it runs, retired after
+        op.spawn(op.run_credentials.run(lambda: live_runs(op)))
     await safety_net(op)
+
+
+def live_runs(op: Operator) -> list[tuple[str, str, bool, str]]:
+    """Every run object of ours the index knows: (namespace, name, finished, its snapshot)."""
+    index = op.indexes.get("jobs_by_owner") or {}
+    return [(j.namespace, j.name, j.finished, j.snapshot) for jobs in index.values() for j in jobs]
 
 
 @kopf.on.cleanup()
@@ -254,7 +275,8 @@ def _kept(body: kopf.Body) -> Kept:
         "spec": resource.spec,
         "status": resource.status,
     }
-    return Kept(json.dumps(kept, separators=(",", ":")), share(resource))
+    shared = annotations.get(SHARED_ANNOTATION, "")
+    return Kept(json.dumps(kept, separators=(",", ":")), share(resource), shared)
 
 
 def _by_uid(kind: Kind) -> str:
@@ -285,7 +307,7 @@ def _register(kind: Kind, registry: kopf.OperatorRegistry) -> None:
     async def on_event(**kwargs: Any) -> None:
         op, body, event = _operator(kwargs), kwargs["body"], kwargs.get("type")
         meta = body["metadata"]
-        if declared.grants_mirrored and op.share_mirror is not None:
+        if op.share_mirror is not None:
             op.share_mirror.changed()  # its grants, or its going, may change what admission reads
         if event == "DELETED":
             gone(op, kind, dict(body))

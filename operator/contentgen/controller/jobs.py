@@ -21,6 +21,10 @@ from .jobsets import NODE, across_nodes
 from .kinds import controller_kind
 from .naming import ANNOTATION_GPUS, ANNOTATION_INPUTS, ANNOTATION_PROVIDER, LABEL_QUEUE, job_name, labels
 from .placement import TRAINJOB, Placement, Refused, asked, placement
+from .run_credentials import ENV as CREDENTIALS_ENV
+from .run_credentials import FILE as CREDENTIALS_FILE
+from .run_credentials import MOUNT as CREDENTIALS_MOUNT
+from .run_credentials import secret_name
 from .settings import OperatorSettings
 from .supersede import inputs_digest
 
@@ -75,9 +79,8 @@ def worker_env(snapshot: SpecSnapshot, settings: OperatorSettings, job: str) -> 
     secret = {FAL.key: settings.fal_key_secret, ASSEMBLYAI.key: settings.assemblyai_key_secret}.get(entry.key)
     if secret is not None and secret.name:
         env.append(_secret_env(entry.key, secret.name, secret.key))
-    if settings.s3_secret and settings.store.startswith("s3://"):  # a file:// store needs no keys
-        env.append(_secret_env("AWS_ACCESS_KEY_ID", settings.s3_secret, "AWS_ACCESS_KEY_ID"))
-        env.append(_secret_env("AWS_SECRET_ACCESS_KEY", settings.s3_secret, "AWS_SECRET_ACCESS_KEY"))
+    if settings.store.startswith("s3://"):  # a file:// store needs no keys
+        env += store_access(settings)
     if settings.s3_endpoint_url:
         env.append({"name": "AWS_ENDPOINT_URL", "value": settings.s3_endpoint_url})
     if settings.s3_region:
@@ -87,6 +90,28 @@ def worker_env(snapshot: SpecSnapshot, settings: OperatorSettings, job: str) -> 
             {"name": "CONTENTGEN_STORE_PUBLIC_ENDPOINT_URL", "value": settings.store_public_endpoint_url}
         )
     return env
+
+
+def store_access(settings: OperatorSettings) -> list[dict[str, Any]]:
+    """How the worker reaches the store (docs/security.md): its run's own credentials, mounted from
+    the run's Secret (run_credentials.py); the namespace's Secret with the whole bucket's key; or
+    nothing (its ServiceAccount's workload identity)."""
+    if settings.store_access == "per-run":
+        return [{"name": CREDENTIALS_ENV, "value": f"{CREDENTIALS_MOUNT}/{CREDENTIALS_FILE}"}]
+    if settings.store_access == "secret" and settings.s3_secret:
+        return [
+            _secret_env("AWS_ACCESS_KEY_ID", settings.s3_secret, "AWS_ACCESS_KEY_ID"),
+            _secret_env("AWS_SECRET_ACCESS_KEY", settings.s3_secret, "AWS_SECRET_ACCESS_KEY"),
+        ]
+    return []
+
+
+def credentials_volume(job: str, settings: OperatorSettings) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The run's own credentials' volume and mount (per-run), None otherwise."""
+    if settings.store_access != "per-run" or not settings.store.startswith("s3://"):
+        return None
+    volume = {"name": "store-credentials", "secret": {"secretName": secret_name(job), "defaultMode": 0o440}}
+    return volume, {"name": "store-credentials", "mountPath": CREDENTIALS_MOUNT, "readOnly": True}
 
 
 def scheduling(settings: OperatorSettings, gpu: GpuJob | None = None) -> dict[str, Any]:
@@ -240,6 +265,9 @@ def render_job(
     if queue := queue_name(snapshot, namespace_queue, settings):
         job_metadata_labels[LABEL_QUEUE] = queue  # Kueue suspends the Job until it admits it
     volumes, mounts = storage(defaults, gpu, settings)
+    if (credentials := credentials_volume(name, settings)) is not None:
+        volumes.append(credentials[0])
+        mounts.append(credentials[1])
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

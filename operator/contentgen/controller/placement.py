@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contentgen.api.base_models import one_gpu
+
 from .job_defaults import GpuJob
 from .settings import OperatorSettings
 
@@ -50,7 +52,7 @@ def asked(spec: Mapping[str, Any]) -> Mapping[str, Any]:
 def placement(spec: Mapping[str, Any], gpu: GpuJob, settings: OperatorSettings) -> Placement | Refused:
     """Where a run of provider cluster asking `spec.resources` goes, or why it cannot."""
     resources = asked(spec)
-    gpus = int(resources.get("gpus") or gpu.count)
+    gpus = int(resources.get("gpus") or (1 if one_gpu(spec) else gpu.count))
     nodes = int(resources.get("nodes") or 1)
     wanted = str(resources.get("backend") or "auto")
     training = settings.gpu_training

@@ -24,6 +24,8 @@ from contentgen.api.lora import VERDICTS_ANNOTATION, verdicts_asked
 from contentgen.api.providers import provider_entry
 from contentgen.pricing import estimated, month_of, without_evaluation
 from contentgen.store import keys
+from contentgen.store.access import REASON as INPUT_REFUSED
+from contentgen.store.scopes import ScopeTooLarge
 
 from . import metrics, runs
 from . import owners as owners_rule
@@ -53,7 +55,9 @@ from .outages import KIND_UNKNOWN_RETRY_SECONDS, deleted_meanwhile, kind_not_yet
 from .outcomes import read_outcome
 from .pods import PodState, end_may_come, pod_problem, termination_message
 from .provider_cancel import cancellable, stop_superseded
+from .run_credentials import CredentialsUnavailable
 from .runtime.leader import may_act
+from .shared_inputs import audited, crossed
 from .state import Kept, Operator
 from .status import read_common, ready_reason
 from .store_secret import missing_copy
@@ -262,6 +266,8 @@ async def _act(op: Operator, res: Observed, body: dict[str, Any], decision: Deci
             op.queue.forget(res.namespace, res.uid)  # the reservation goes back
             if isinstance(exc, JobNameTaken):  # retried with backoff, and said
                 await post_event(op, body, "Warning", "JobNameTaken", str(exc))
+            if isinstance(exc, CredentialsUnavailable | ScopeTooLarge):  # likewise
+                await post_event(op, body, "Warning", "StoreCredentialsUnavailable", str(exc))
             raise
 
 
@@ -348,6 +354,10 @@ async def _decide(op: Operator, res: Observed, created: str) -> Decision | None:
     if first.job is not None or first.waiting == "Queued":  # it may start now
         annotation, world = await _with_namespace_rules(op, res, world)
     decision = await _admitted(op, res, created, world, annotation)
+    if decision is not None and (
+        decision.job is not None or any(e.reason == INPUT_REFUSED for e in decision.events)
+    ):
+        audited(res, world.crossed, started=decision.job is not None)  # once a Job, once a refusal
     metrics.QUEUE_LENGTH.set(op.queue.length())
     return decision
 
@@ -391,6 +401,7 @@ async def _observed(op: Operator, res: Observed) -> World:
         workload=workload,
         workload_read=workload_read,
         verdict_refusals=await verdict_refusals(op, res.uid, _verdicts_asked(res)),
+        crossed=crossed(op, res),
     )
 
 
@@ -599,6 +610,8 @@ async def _start_job(op: Operator, snapshot: SpecSnapshot) -> None:
     metadata = await _namespace_metadata(op, namespace) if gpus else None
     queue = metadata[1].get(op.settings.queue_name_label, "") if metadata is not None else ""
     manifest = render_run(snapshot, op.settings, namespace_queue=queue)
+    if op.run_credentials is not None:  # before the Job, so that its pods find their Secret
+        await op.run_credentials.issue(snapshot, str(manifest["metadata"]["name"]))
     created = await runs.create(op.kube, manifest)  # JobNameTaken: another's Job is never deleted
     if created:
         metrics.JOBS_CREATED.labels(snapshot.kind).inc()

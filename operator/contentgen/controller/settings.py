@@ -14,7 +14,7 @@ from pydantic_settings import SettingsConfigDict
 
 from contentgen.api.image import ImageModel
 from contentgen.pricing import PriceTable, with_cluster_settings
-from contentgen.providers.cluster.video_models import STAGED, staged_directory
+from contentgen.providers.cluster.generation.video_models import STAGED, staged_directory
 from contentgen.providers.settings import MODEL_NAME, ProviderSettings
 
 from .budget import Budgets
@@ -227,6 +227,29 @@ class OperatorSettings(ProviderSettings):
         description="Copy the Secret s3_secret from the operator's own namespace into each namespace "
         "before its first Job there, and keep the copies in step with it (cluster-wide installs: the "
         "chart's s3.copyToNamespaces); a Secret of that name the operator did not make is left alone.",
+    )
+    store_access: Literal["per-run", "secret", "workload-identity"] = Field(
+        default="secret",
+        description="How workers reach the store (docs/security.md): per-run (credentials the operator "
+        "asks the store's STS for at each Job, narrowed by a session policy to the run's own keys and "
+        "its spec's inputs, renewed while it runs, in a Secret of the run's own), secret (the Secret "
+        "s3_secret of the Job's namespace: the whole bucket), workload-identity (none: the workers' "
+        "ServiceAccount's).",
+    )
+    sts_role_arn: str = Field(
+        default="",
+        description="per-run: the role the operator assumes for each run (AWS: a role the operator's "
+        "identity may assume, allowed the bucket; SeaweedFS, Ceph RGW: the role configured there).",
+    )
+    sts_endpoint_url: str = Field(
+        default="", description="per-run: the STS endpoint; empty: the store's endpoint, or AWS's."
+    )
+    sts_window_seconds: int = Field(
+        default=1800,
+        ge=60,
+        le=43200,
+        description="per-run: how long a run's credentials work past their last renewal (renewed at "
+        "half of it while the run lives): how long they outlive the run at most.",
     )
     s3_endpoint_url: str = Field(
         default="", description="An S3-compatible endpoint (MinIO, ...); empty: AWS."

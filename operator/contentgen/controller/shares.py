@@ -6,6 +6,9 @@ the resource's owner for use (docs/sharing.md).
     data   {namespace}.{name}: the LoRA's grants as the annotation's canonical value
            (owner:bob=use,group:artists=read), for each LoraTraining with a grant; a namespace
            holds no dot, so the first dot ends it
+           _{uid}: the same, for each resource of any kind with a grant, by its uid: what the
+           input policy reads for an address whose key names that uid (store/access.py); no
+           namespace starts with "_"
 
 The leader writes it (Kube.request refuses a write from a replica that cannot prove its Lease):
 every LoraTraining from the index once it is complete (a new leader's full resync), then again
@@ -23,7 +26,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from contentgen.api.sharing import annotation_of
+from contentgen.api.sharing import Grant, annotation_of
 
 from .kube import Kube
 from .observe import LoraState
@@ -39,21 +42,27 @@ def params_key(namespace: str, name: str) -> str:
     return f"{namespace}.{name}"
 
 
-def params_data(loras: Iterable[LoraState]) -> tuple[dict[str, str], list[str]]:
-    """The ConfigMap's data for these LoraTrainings, and the keys left out: one longer than a
-    ConfigMap key may be, and, past MAX_DATA_BYTES, the last in key order. A LoRA left out is
-    one whose cross-owner uses admission refuses (as though unshared); the operator's check holds
-    either way."""
+def uid_key(uid: str) -> str:
+    return f"_{uid}"
+
+
+def params_data(
+    loras: Iterable[LoraState], by_uid: Iterable[tuple[str, tuple[Grant, ...]]] = ()
+) -> tuple[dict[str, str], list[str]]:
+    """The ConfigMap's data for these LoraTrainings and these resources' grants by uid, and the
+    keys left out: one longer than a ConfigMap key may be, and, past MAX_DATA_BYTES, the last in
+    key order. A LoRA or a resource left out is one whose cross-owner uses admission refuses (as
+    though unshared); the operator's check holds either way."""
     wanted: dict[str, str] = {}
     left_out: list[str] = []
-    for lora in loras:
-        if not lora.grants:
+    named = [(params_key(lora.namespace, lora.name), lora.grants) for lora in loras]
+    for key, grants in [*named, *((uid_key(uid), grants) for uid, grants in by_uid)]:
+        if not grants:
             continue
-        key = params_key(lora.namespace, lora.name)
         if len(key) > MAX_KEY:
             left_out.append(key)
             continue
-        wanted[key] = annotation_of(lora.grants)
+        wanted[key] = annotation_of(grants)
     data: dict[str, str] = {}
     size = 2
     for key in sorted(wanted):
@@ -76,12 +85,13 @@ class ShareMirror:
         namespace: str,
         name: str,
         loras: Callable[[], Iterable[LoraState]],
+        by_uid: Callable[[], Iterable[tuple[str, tuple[Grant, ...]]]] = lambda: (),
         *,
         coalesce: float = 0.5,
         retry: float = 5.0,
         resync: float = 300.0,
     ) -> None:
-        self.kube, self.namespace, self.name, self.loras = kube, namespace, name, loras
+        self.kube, self.namespace, self.name, self.loras, self.by_uid = kube, namespace, name, loras, by_uid
         self.coalesce, self.retry, self.resync = coalesce, retry, resync
         self.path = f"/api/v1/namespaces/{namespace}/configmaps/{name}"
         self._dirty = asyncio.Event()
@@ -111,10 +121,10 @@ class ShareMirror:
                 self._dirty.set()
 
     async def sync(self) -> None:
-        data, left_out = params_data(self.loras())
+        data, left_out = params_data(self.loras(), self.by_uid())
         if left_out:
             log.error(
-                "ConfigMap %s/%s: %d LoRAs' grants left out (a key over %d characters, or past the "
+                "ConfigMap %s/%s: %d resources' grants left out (a key over %d characters, or past the "
                 "ConfigMap's 1 MiB): admission refuses their cross-owner uses; the first: %s",
                 self.namespace,
                 self.name,
@@ -137,5 +147,5 @@ class ShareMirror:
                 content_type="application/json-patch+json",
             )
             self.writes += 1
-            log.info("grants of %d LoRAs mirrored into ConfigMap %s/%s", len(data), self.namespace, self.name)
+            log.info("%d grants mirrored into ConfigMap %s/%s", len(data), self.namespace, self.name)
         self._written = data

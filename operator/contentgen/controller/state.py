@@ -13,6 +13,7 @@ from contentgen.api import RunResult
 from .budget import Spender
 from .job_admission import Backoff, NamespaceQueue
 from .kube import Kube
+from .run_credentials import RunCredentials
 from .runtime.workqueue import WorkQueue
 from .settings import OperatorSettings
 from .shares import ShareMirror
@@ -21,10 +22,12 @@ from .store_secret import StoreSecrets
 
 class Kept(NamedTuple):
     """What the resources' index holds of one resource: its body as compact JSON (a few hundred
-    bytes rather than the several KB of a parsed body's dicts) and its spend, for budgets."""
+    bytes rather than the several KB of a parsed body's dicts), its spend, for budgets, and its
+    grants (the annotation contentgen.io/shared-with as written), for what others' specs name."""
 
     body: str
     spend: Spender
+    shared: str = ""
 
 
 def _said(task: asyncio.Task[Any]) -> None:
@@ -92,6 +95,8 @@ class Operator:
     share_mirror: ShareMirror | None = None
     # The store's credentials copied where Jobs run (store_secret.py), when the settings ask for it
     store_secrets: StoreSecrets | None = None
+    # Each run's own store credentials (run_credentials.py), when the settings ask for them
+    run_credentials: RunCredentials | None = None
     # Kinds kopf is listing again: when its last listing event came, and whether a look for what
     # was deleted meanwhile is under way (relist.py)
     relisting: dict[str, float] = field(default_factory=dict)

@@ -42,6 +42,7 @@ from .kube import Kube, in_a_pod, load
 from .manifests import created_kinds
 from .routes import (
     assets,
+    base_models,
     collections,
     create,
     evaluate,
@@ -165,6 +166,7 @@ def create_app(
     errors.install(app)
     for module in (
         jobs,
+        base_models,
         create,
         uploads,
         evaluate,

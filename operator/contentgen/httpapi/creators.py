@@ -502,8 +502,8 @@ class LocalCreator:
         self._thread = threading.Thread(target=self._work, name="local-runs", daemon=True)
         self._thread.start()
 
-    def _grants_of_lora(self, uid: str) -> tuple[Grant, ...] | None:
-        """Another owner's LoRA's grants (docs/sharing.md), from its record; None without one."""
+    def _grants_of(self, uid: str) -> tuple[Grant, ...] | None:
+        """Another owner's record's grants (docs/sharing.md), by its uid; None without one."""
         doc = self.catalog.get(uid)
         return grants_of(doc) if doc is not None else None
 
@@ -544,7 +544,7 @@ class LocalCreator:
         if not self.offline and named is not None:
             _runs_here(resource.kind, str(named))
         try:
-            snapshot = snapshot_for(resource, self.store(), existing, self._grants_of_lora)
+            snapshot = snapshot_for(resource, self.store(), existing, self._grants_of)
         except Unresolved as exc:  # a reference that does not resolve: the refusal names its field
             raise Invalid([FieldProblem(exc.refusal.field, str(exc))], UNRESOLVED) from None
         except (ValueError, InvalidInput) as exc:
@@ -686,7 +686,8 @@ class LocalCreator:
         """Ask the laptop's run of the record's latest version to stop at its next step and keep its
         best checkpoint so far: its stop file (pipeline/training_controls.py), which a run of this
         process and a `contentgen run` of it in another terminal both read."""
-        from contentgen.pipeline.training_controls import ask_local_stop
+        from contentgen.pipeline.local_run import RunLock
+        from contentgen.pipeline.training_controls import NotNow, ask_local_stop, stop_plan, unheld
 
         if doc.get("origin") != "local":
             raise Conflict(
@@ -694,6 +695,8 @@ class LocalCreator:
                 f"{STOP_ANNOTATION}={KEEP_BEST} stops it"
             )
         version = int((doc.get("latestRun") or {}).get("version") or 0)
+        if not RunLock(self.settings.work_dir, str(doc["_id"])).held():  # killed: nothing reads a stop
+            raise NotNow(unheld(doc, stop_plan(doc)))
         ask_local_stop(self.settings.work_dir, str(doc["_id"]), version, by=by, at=now())
         with self._lock:
             here = doc["_id"] in self._runs

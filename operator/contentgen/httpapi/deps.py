@@ -67,8 +67,8 @@ def _known_type(name: str) -> str:
 # The catalog's vocabularies as types, so the OpenAPI document lists them (the types are the
 # kinds' registry's; tests/httpapi checks that the others match contentgen.catalog).
 TypeName = Annotated[str, _CatalogType()]
-StatusName = Literal["Pending", "Running", "Succeeded", "Failed", "Deleted"]
-RunPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled"]
+StatusName = Literal["Pending", "Running", "Succeeded", "Failed", "Interrupted", "Deleted"]
+RunPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled", "Interrupted"]
 SortField = Literal["createdAt", "updatedAt", "completedAt", "name", "status", "type", "owner", "totalBytes"]
 Order = Literal["asc", "desc"]
 

@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from contentgen.api import API_VERSION, KINDS
 from contentgen.api.base import CelRule
+from contentgen.api.base_models import DEFAULT_BASE_MODEL, lora_fits, misfit
 from contentgen.api.common import LORA_URL_RULE, NAME_PATTERN, OWNER_PATTERN, SOURCE_URL_RULE
 from contentgen.api.image import FAL_MAX_IMAGES, ImageModel, ImageSize
 from contentgen.api.manifests import Document
@@ -619,6 +620,9 @@ class CompareRequest(Body):
     )
 
 
+COMPARED_ON: ImageModel = "flux-lora"  # the model a comparison draws each version's picture with
+
+
 def compare(
     doc: dict[str, Any], request: CompareRequest, *, seed_source: Any = secrets
 ) -> tuple[str, list[Wanted]]:
@@ -641,6 +645,11 @@ def compare(
     if doc.get("deleted"):
         problem = FieldProblem("", "the LoraTraining was deleted: a loraRef cannot name it any more")
         raise Invalid([problem], NOT_APPLICABLE)
+    bases = {int(v["version"]): str(v.get("baseModel") or DEFAULT_BASE_MODEL) for v in doc["versions"]}
+    unfit = [n for n in chosen if not lora_fits(bases[n], COMPARED_ON)]
+    if unfit:  # a comparison draws pictures: a video LoRA's versions are compared by their clips
+        words = misfit(bases[unfit[0]], COMPARED_ON, f"v{unfit[0]} of {doc['name']}")
+        raise Invalid([FieldProblem("versions", words)], NOT_APPLICABLE)
     seed = request.seed if request.seed is not None else seed_source.randbelow(MAX_SEED + 1)
     token = secrets.token_hex(3)
     provider = request.provider or (
@@ -652,7 +661,7 @@ def compare(
         spec = {
             "owner": doc["owner"],
             "prompt": request.prompt,
-            "model": "flux-lora",
+            "model": COMPARED_ON,
             "loras": [{"loraRef": {"name": name, "version": number}, "scale": request.scale}],
             "seed": seed,
             "imageSize": request.image_size,

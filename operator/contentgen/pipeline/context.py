@@ -13,8 +13,8 @@ from typing import Any
 
 from contentgen.api import SpecSnapshot, StageTiming, UsageLine
 from contentgen.api.providers import placeholders
-from contentgen.errors import ContentgenError, PermanentError, SourceRefused, TransientError
-from contentgen.store import ObjectStore, keys
+from contentgen.errors import ContentgenError, PermanentError, TransientError
+from contentgen.store import ObjectStore
 
 from .fetch import Fetched, fetch
 from .live import Live, NoLive
@@ -177,16 +177,8 @@ class RunContext:
         self, url: str, progress: SubProgress, *, folder: str = "source", spec_field: str = SOURCE_FIELD
     ) -> Fetched:
         """Fetch a spec's source (or another input, whose spec field is `spec_field`: its errors
-        name that field) into a `folder` of the work directory, within the settings' limits. A
-        file uploaded through the HTTP API is its owner's only: the worker's credentials read the
-        whole bucket, so a spec naming another owner's upload (uploads/OTHER/...) is refused
-        before it is read."""
-        uploader = keys.upload_owner(url)
-        if uploader is not None and uploader != self.snapshot.owner:
-            raise SourceRefused(
-                f"{spec_field}: {url} was uploaded by owner {uploader!r}, not {self.snapshot.owner!r} "
-                "(spec.owner): upload the file as this resource's owner"
-            )
+        name that field) into a `folder` of the work directory, within the settings' limits. Whose
+        it may be was checked before the run began (pipeline/owners.py)."""
         try:
             return fetch(
                 url,
@@ -196,6 +188,7 @@ class RunContext:
                 local=self.local,
                 timeout=self.settings.http_timeout_seconds,
                 progress=progress,
+                store=self.store.place(),
             )
         except ContentgenError as exc:
             if spec_field == SOURCE_FIELD:

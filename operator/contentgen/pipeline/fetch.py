@@ -17,6 +17,7 @@ EAI_NODATA: the name has no address), given twice in a row, is the user's error 
 from __future__ import annotations
 
 import ipaddress
+import os
 import random
 import socket
 import time
@@ -30,6 +31,7 @@ from contentgen.api import is_local_path
 from contentgen.errors import InvalidInput, SourceRefused, TransientError
 from contentgen.pipeline.progress import SubProgress
 from contentgen.redact import redact_url
+from contentgen.store.access import StorePlace, located
 
 if TYPE_CHECKING:
     import httpx  # imported where a URL is fetched: a local run's file needs none of it (~60 ms)
@@ -148,12 +150,15 @@ def fetch(
     client: httpx.Client | None = None,
     resolver: Resolver = _getaddrinfo,
     sleep: Callable[[float], None] = time.sleep,
+    store: StorePlace | None = None,
 ) -> Fetched:
+    """`store`: where the run's store is reached, which no redirect may lead into (what a spec names
+    there is checked against its owner before the run: pipeline/owners.py)."""
     dest_dir.mkdir(parents=True, exist_ok=True)
     scheme = urlparse(url).scheme
     if scheme in ("http", "https"):
         return _fetch_http(
-            url, dest_dir, max_bytes, allow_private, timeout, progress, client, resolver, sleep
+            url, dest_dir, max_bytes, allow_private, timeout, progress, client, resolver, sleep, store
         )
     if scheme == "s3":
         return _fetch_s3(url, dest_dir, max_bytes)
@@ -166,10 +171,32 @@ def fetch(
     raise SourceRefused(f"unsupported source URL scheme {scheme!r}: use http://, https:// or s3://")
 
 
-def _local(url: str, max_bytes: int) -> Fetched:
-    path = Path(unquote(urlparse(url).path) if url.startswith("file://") else url).expanduser()
+def local_path(url: str) -> Path:
+    """The file a local source (a plain path or file:// URL) names."""
+    return Path(unquote(urlparse(url).path) if url.startswith("file://") else url).expanduser()
+
+
+def missing_local(url: str) -> str:
+    """Why a local source cannot be read ("" where it can, or where it is not a local path): said
+    by `contentgen run` before anything is recorded, and by the fetch itself."""
+    if not is_local_path(url):
+        return ""
+    path = local_path(url)
+    if path.is_dir():
+        return f"source file {path} is a folder, not a file"
     if not path.is_file():
-        raise InvalidInput(f"source file {path} does not exist (or is not a file)")
+        return f"source file {path} does not exist (or is not a file)"
+    if not os.access(path, os.R_OK):
+        return f"source file {path} cannot be read (its permissions)"
+    if path.stat().st_size == 0:
+        return f"source file {path} is empty"
+    return ""
+
+
+def _local(url: str, max_bytes: int) -> Fetched:
+    path = local_path(url)
+    if problem := missing_local(url):
+        raise InvalidInput(problem)
     size = path.stat().st_size
     if size > max_bytes:
         raise InvalidInput(f"source file {path} is {size} bytes, over the {max_bytes}-byte limit")
@@ -206,6 +233,7 @@ def _fetch_http(
     client: httpx.Client | None,
     resolver: Resolver = _getaddrinfo,
     sleep: Callable[[float], None] = time.sleep,
+    store: StorePlace | None = None,
 ) -> Fetched:
     import httpx
 
@@ -233,6 +261,11 @@ def _fetch_http(
                 if response.is_redirect:
                     location = response.headers.get("location", "")
                     current = str(parsed.join(location))
+                    if store is not None and located(current, store) is not None:
+                        raise SourceRefused(
+                            f"{redact_url(url)} redirects into the store's bucket, whose objects a spec "
+                            "names by their own address (checked against their owner): name it so"
+                        )
                     continue
                 size = _save(response, target, current, max_bytes, progress)
                 return Fetched(target, size, url if public else None)

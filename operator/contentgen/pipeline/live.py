@@ -10,9 +10,10 @@ and where it learns that a person asked it to stop and keep its best checkpoint 
   patches the status subresource, nothing more), and needs to: nothing else is asked.
 - **On a laptop** (`LocalLive`, `contentgen run`): the report goes into the catalog record's
   latest run (`latestRun.training`), which the HTTP API, the web UI and `contentgen assets get -w`
-  read; a stop is asked of the run with its stop file (`{CONTENTGEN_WORK_DIR}/{uid}/stop-v{version}`,
-  pipeline/training_controls.py: `contentgen assets stop` and a laptop's API write it), read here at
-  most once a second. Named by the version, a stop asked of one run never stops the next.
+  read, and to the run's terminal (its step, loss, time left, each checkpoint's score); a stop is
+  asked of the run with its stop file (`{CONTENTGEN_WORK_DIR}/{uid}/stop-v{version}`,
+  pipeline/training_controls.py: `contentgen assets stop` and a laptop's API write it), read here
+  at most once a second. Named by the version, a stop asked of one run never stops the next.
 """
 
 from __future__ import annotations
@@ -116,17 +117,23 @@ class LocalLive:
         *,
         interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        shown: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.catalog, self.snapshot, self.work_root = catalog, snapshot, work_root
         self.reports, self.reads = _Throttle(interval, clock), _Throttle(interval, clock)
         self.asked: tuple[str, str] | None = None
+        self.latest: dict[str, Any] | None = None  # the newest report (wire), written or not
+        self.shown = shown  # the terminal's (reporters.ConsoleProgress.training): every report
 
     def report(self, training: TrainingRun, *, now_: bool = False) -> None:
+        self.latest = training.wire()
+        if self.shown is not None:
+            self.shown(self.latest)
         if self.catalog is None or not self.reports.due(now_):
             return
         from contentgen.catalog.document import with_training
 
-        version, wired = self.snapshot.version, training.wire()
+        version, wired = self.snapshot.version, self.latest
 
         def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
             return None if doc is None else with_training(doc, version=version, training=wired, now=now())

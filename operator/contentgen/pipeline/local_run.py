@@ -7,11 +7,14 @@ did), resolves `loraRef` to the latest version trained locally for the same owne
 the run in the catalog: Running and its progress while it runs, then its outcome as a new version
 (or a failed latest run that leaves the versions as they were).
 
-A run that was stopped before it ended (Ctrl-C, killed, the laptop went down) leaves its record
-Running. The next run of the same spec resumes it: the same run, the same version (its paid
-requests are adopted from the provider's checkpoint). A run of another spec is a new run, and the
-stopped one stays in the history, Interrupted. A lock file per resource tells a stopped run from
-one still going on this machine, which is never resumed nor called interrupted.
+A run stopped by Ctrl-C or SIGTERM ends its record at once, `Interrupted`, saying where it was and
+what it keeps (`record_interrupted`, `interruption`); one that was killed, or whose laptop went
+down, leaves its record Running. The next run of the same spec resumes either: the same run, the
+same version (its paid requests are adopted from the provider's checkpoint, a training goes on
+from its newest stored checkpoint with its scores, its earlier steps not trained again). A run of
+another spec is a new run, and the stopped one stays in the history, Interrupted. A lock file per
+resource tells a stopped run from one still going on this machine, which is never resumed nor
+called interrupted, and which alone can be stopped.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from contentgen.api import (
     format_time,
     now,
 )
+from contentgen.api.common import CommonSpec
+from contentgen.api.inputs import SharedInput, inputs
 from contentgen.api.references import (
     Catalog,
     ImageState,
@@ -51,18 +56,24 @@ from contentgen.api.references import (
 )
 from contentgen.api.sharing import Grant
 from contentgen.api.versions import LEGACY_VERSION, set_version_cost
-from contentgen.catalog.document import UNFINISHED, catalog_document, run_history, with_progress
+from contentgen.catalog.document import (
+    INTERRUPTED,
+    UNFINISHED,
+    catalog_document,
+    run_history,
+    with_progress,
+)
 from contentgen.catalog.evaluations import record_evaluation
 from contentgen.catalog.migrate import upgrade
 from contentgen.catalog.resource import ResourceState
 from contentgen.errors import InvalidInput
 from contentgen.pricing import PriceTable, estimated, settled
 from contentgen.store import ObjectStore, keys
+from contentgen.store.access import REASON, crossings, first_refusal
 from contentgen.store.results import promoted_model, version_result
 
 _VERSION_DIR = re.compile(r"/v(\d+)/result\.json$")
 ORIGIN = "local"
-INTERRUPTED = "Interrupted"
 
 
 def local_uid(kind: str, namespace: str, name: str) -> str:
@@ -109,17 +120,18 @@ def recorded_versions(record: dict[str, Any] | None) -> set[int]:
     return numbers | {int((doc.get("latestRun") or {}).get("version") or 0)}
 
 
-GrantsOf = Callable[[str], "tuple[Grant, ...] | None"]  # a LoRA record's grants by uid (None: no record)
+GrantsOf = Callable[[str], "tuple[Grant, ...] | None"]  # a record's grants by uid (None: no record)
 
 
 def snapshot_for(
     resource: Resource[Any],
     store: ObjectStore,
     record: dict[str, Any] | None = None,
-    grants_of_lora: GrantsOf | None = None,
+    grants_of: GrantsOf | None = None,
 ) -> SpecSnapshot:
     """The run's snapshot; `record` is the resource's catalog record, when the catalog is there;
-    `grants_of_lora` reads another owner's LoRA's grants from the catalog (docs/sharing.md)."""
+    `grants_of` reads another owner's record's grants from the catalog (docs/sharing.md): a loraRef
+    to their LoRA, an address of their output (store/access.py)."""
     kind = KINDS[resource.kind]
     meta = resource.metadata
     name, namespace, uid = identity(resource)
@@ -127,7 +139,8 @@ def snapshot_for(
     used = stored_versions(store, kind.catalog_type, spec.owner, uid) | recorded_versions(record)
     version = max(used, default=0) + 1
     wire = spec.wire()
-    found = resolve_locally(wire, namespace, store, grants_of_lora)
+    found = resolve_locally(wire, namespace, store, grants_of)
+    shared = shared_inputs(kind.spec, wire, store, grants_of)
     return SpecSnapshot(
         kind=kind.kind,
         name=name,
@@ -139,7 +152,25 @@ def snapshot_for(
         loras=found.loras,
         lora=found.lora,
         image=found.image,
+        shared=shared,
     )
+
+
+def shared_inputs(
+    model: type[CommonSpec], spec: dict[str, Any], store: ObjectStore, grants_of: GrantsOf | None
+) -> list[SharedInput]:
+    """The other owners' outputs `spec` names by address, each shared with its owner (the catalog's
+    grants); Unresolved (InputNotShared) for the first that is not: nothing is recorded."""
+
+    def grants(uid: str) -> tuple[Grant, ...]:
+        return (grants_of(uid) or ()) if grants_of is not None else ()
+
+    owner = str(spec.get("owner") or "")
+    crossed = crossings(inputs(model, spec), owner, store.place(), grants)
+    refused = first_refusal(crossed)
+    if refused is not None:
+        raise Unresolved(Refusal(REASON, refused.input.field, refused.refusal, "fail", stalled=True))
+    return [SharedInput(uid=c.holder.uid, owner=c.holder.owner, access=c.needs) for c in crossed]
 
 
 class Unresolved(InvalidInput):
@@ -151,18 +182,18 @@ class Unresolved(InvalidInput):
 
 
 def resolve_locally(
-    spec: dict[str, Any], namespace: str, store: ObjectStore, grants_of_lora: GrantsOf | None = None
+    spec: dict[str, Any], namespace: str, store: ObjectStore, grants_of: GrantsOf | None = None
 ) -> Resolved:
     """What the spec's references resolve to on a laptop (what this store and catalog hold), or
     Unresolved: nothing changes while a laptop run waits."""
-    found = resolve(spec, namespace, stored_references(spec, namespace, store, grants_of_lora))
+    found = resolve(spec, namespace, stored_references(spec, namespace, store, grants_of))
     if isinstance(found, Refusal):
         raise Unresolved(found)
     return found
 
 
 def stored_references(
-    spec: dict[str, Any], namespace: str, store: ObjectStore, grants_of_lora: GrantsOf | None = None
+    spec: dict[str, Any], namespace: str, store: ObjectStore, grants_of: GrantsOf | None = None
 ) -> Catalog:
     """What the spec's references name, as this laptop has them: the versions run here (the
     store), another owner's grants (its record in the catalog, docs/sharing.md)."""
@@ -174,7 +205,7 @@ def stored_references(
         uid = local_uid("LoraTraining", where, name)
         grants: tuple[Grant, ...] | None = ()
         if theirs != owner:
-            grants = grants_of_lora(uid) if grants_of_lora is not None else None
+            grants = grants_of(uid) if grants_of is not None else None
         loras[lora_key(ref)] = stored_lora(store, where, name, theirs, grants)
     image = None
     if isinstance(spec.get("imageRef"), dict):
@@ -331,13 +362,14 @@ def run_status(
 
 
 def stopped_run(record: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The record's latest run when a local run left it unfinished (Pending or Running): it was
-    stopped, unless it still goes on (the caller knows, from the lock)."""
+    """The record's latest run when a local run left it unfinished (Pending or Running: it was
+    stopped, unless it still goes on; the caller knows, from the lock) or Interrupted."""
     if record is None:
         return None
     doc = upgrade(record)
     run: dict[str, Any] = doc.get("latestRun") or {}
-    if doc.get("origin") != ORIGIN or run.get("phase") not in UNFINISHED or not run.get("version"):
+    stopped = run.get("phase") in (*UNFINISHED, INTERRUPTED)
+    if doc.get("origin") != ORIGIN or not stopped or not run.get("version"):
         return None
     return run
 
@@ -364,8 +396,8 @@ def interrupted(record: dict[str, Any], version: int, at: datetime) -> dict[str,
     """`record` with its stopped latest run (not `version`, which runs now) ended Interrupted in the
     history; it ended when the record was last written (its last progress). Unchanged otherwise."""
     run = stopped_run(record)
-    if run is None or int(run["version"]) == version:
-        return record
+    if run is None or int(run["version"]) == version or run["phase"] == INTERRUPTED:
+        return record  # an Interrupted run is in the history already
     doc = copy.deepcopy(upgrade(record))
     ended = doc.get("updatedAt") if isinstance(doc.get("updatedAt"), datetime) else at
     message = (
@@ -407,6 +439,13 @@ class RunLock:
         if self.fd is not None:
             os.close(self.fd)  # closing the file releases the lock
             self.fd = None
+
+    def held(self) -> bool:
+        """Whether a run of the resource goes on on this machine (a process holds the lock)."""
+        if not self.acquire():
+            return True
+        self.release()
+        return False
 
 
 def record_start(
@@ -482,9 +521,10 @@ def record_run(
 
 
 class CatalogProgress:
-    """The run's live progress in the catalog (its latest run's phase, percent and stage), at most
-    one write every `interval` seconds; the final record (record_run) is written regardless. A
-    catalog that stops answering ends the live progress (once, with a warning), not the run."""
+    """The run's live progress in the catalog (its latest run's phase, percent and stage): a new
+    stage at once (a reader sees `train` while it trains), its percent at most one write every
+    `interval` seconds; the final record (record_run) is written regardless. A catalog that stops
+    answering ends the live progress (once, with a warning), not the run."""
 
     def __init__(
         self,
@@ -498,13 +538,14 @@ class CatalogProgress:
         self.clock = clock or time.monotonic
         self.warn = warn or (lambda text: print(f"contentgen run: {text}", file=sys.stderr))
         self.last = float("-inf")
+        self.stage = ""  # the stage last written
         self.off = False
 
     def __call__(self, stage: str, percent: float, message: str = "") -> None:
         now_ = self.clock()
-        if self.off or now_ - self.last < self.interval:
+        if self.off or (stage == self.stage and now_ - self.last < self.interval):
             return
-        self.last = now_
+        self.last, self.stage = now_, stage
         version, value = self.snapshot.version, int(percent)
 
         def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:

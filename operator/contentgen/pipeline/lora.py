@@ -21,6 +21,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from contentgen.api import (
     Artifact,
@@ -33,12 +34,14 @@ from contentgen.api import (
     UsageLine,
     now,
 )
-from contentgen.api.lora import DEFAULT_TRAINING_MODEL, ContinuedFrom, LossPoint, TrainingStop, loss_curve
+from contentgen.api.base_models import DEFAULT_BASE_MODEL
+from contentgen.api.lora import ContinuedFrom, LossPoint, TrainingStop, loss_curve
+from contentgen.api.lora.plan import TrainingPlan, plan_of
 from contentgen.api.providers import provider_entry
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.files import sha256_file
 from contentgen.pricing import caption_usage, gpu_usage, training_usage
-from contentgen.providers import captioner, image_generator, trainer
+from contentgen.providers import captioner, continuing, image_generator, trainer
 from contentgen.providers.base import (
     Captioner,
     CaptionRequest,
@@ -83,21 +86,24 @@ STAGES = Stages(
 
 def run_lora(ctx: RunContext) -> RunResult:
     spec = _spec(ctx)
+    plan = plan_of(spec, ctx.provider)  # the training's, once: a base model the table lacks refused here
     provider = trainer(ctx.provider)  # fails at once when a live provider has no key
     describer = captioner(ctx.provider) if spec.dataset.captioning == "auto" else None
-    continued = _continued(ctx, spec)  # refused in one line before anything is fetched or paid
+    continued = _continued(ctx, spec, plan)  # refused in one line before anything is fetched or paid
     source, references = _fetch(ctx, spec)
-    dataset = _build_dataset(ctx, spec, source, references)
+    dataset = _build_dataset(ctx, spec, plan, source, references)
     billed = _caption(ctx, spec, dataset, describer)
     uploaded = _upload_dataset(ctx, spec, dataset)
-    trained, watch = _train(ctx, spec, provider, dataset, billed, continued)
-    stored = _store_model(ctx, spec, trained, uploaded, dataset)
-    evaluated = _evaluate_version(ctx, spec, trained, dataset, stored.model, watch)
-    stored = _store_chosen_model(ctx, stored, evaluated.chosen, trained)
+    trained, watch = _train(ctx, spec, plan, provider, dataset, billed, continued)
+    stored = _store_model(ctx, spec, plan, trained, uploaded, dataset)
+    evaluated = _evaluate_version(ctx, spec, plan, trained, dataset, stored.model, watch)
+    stored = _store_chosen_model(ctx, plan, stored, evaluated.chosen, trained)
     stopped = _stopped(ctx, spec, trained, watch)
     if watch is not None:  # the live view's last word: the curve as the version has it, the stop
         ctx.live.report(watch.live(stopped), now_=True)
-    return _lora_result(ctx, spec, provider.name, dataset, trained, uploaded, stored, evaluated, stopped)
+    return _lora_result(
+        ctx, spec, plan, provider.name, dataset, trained, uploaded, stored, evaluated, stopped
+    )
 
 
 @dataclass(frozen=True)
@@ -157,9 +163,12 @@ def _fetch(ctx: RunContext, spec: LoraTrainingSpec) -> tuple[Fetched, list[tuple
 
 
 def _build_dataset(
-    ctx: RunContext, spec: LoraTrainingSpec, source: Fetched, references: list[tuple[Path, str]]
+    ctx: RunContext,
+    spec: LoraTrainingSpec,
+    plan: TrainingPlan,
+    source: Fetched,
+    references: list[tuple[Path, str]],
 ) -> LocalDataset:
-    plan = video_lora.plan_of(spec, ctx.provider)  # a video LoRA's clips (video_lora.py)
     with ctx.stage(STAGES, "dataset") as span:
         try:
             dataset = build_dataset(
@@ -170,7 +179,7 @@ def _build_dataset(
                 span,
                 max_seconds=ctx.settings.max_video_seconds,
                 reference_images=references,
-                least=video_lora.least_stills(spec, plan),
+                least=video_lora.least_stills(plan),
             )
         except SubjectAmbiguous as unclear:  # and SubjectNotFound: show the user who is there
             raise unclear.located(_people_sheet(ctx, spec, unclear)) from None
@@ -259,7 +268,7 @@ def _upload_dataset(ctx: RunContext, spec: LoraTrainingSpec, dataset: LocalDatas
     return _Uploaded(uris=uris, pictures=pictures, archive=archive, sheet=sheet, faces=faces)
 
 
-def _continued(ctx: RunContext, spec: LoraTrainingSpec) -> Continued | None:
+def _continued(ctx: RunContext, spec: LoraTrainingSpec, plan: TrainingPlan) -> Continued | None:
     """training.continueFrom: an earlier version of this resource, trained by the run's provider,
     whose stored states the trainer goes on from; refused in one line where it cannot be (the
     trainer refuses a state of another base model, rank, targets, optimizer or memory plan)."""
@@ -280,42 +289,36 @@ def _continued(ctx: RunContext, spec: LoraTrainingSpec) -> Continued | None:
             f"{field} was trained by provider {result.lora.provider}: a training goes on only on the "
             f"provider that trained it ({ctx.provider} here)"
         )
-    if differ := _differs(ctx, spec, result.lora.config_uri):
-        raise InvalidInput(f"{field} was trained with {differ}: a training goes on only with the same ones")
+    _kept(ctx, plan, result.lora, field)
     files = StoreFiles(ctx.store, keys.lora_version(owner, uid, asked.version) + "checkpoints/")
     if not any(name.endswith((".pt", ".state.json")) for name in files.names()):  # the cluster's, offline's
         raise InvalidInput(f"{field} kept no training state to go on from")
     return Continued(asked.version, files, asked.step)
 
 
-def _differs(ctx: RunContext, spec: LoraTrainingSpec, config_uri: str) -> str:
-    """What the continued version was trained with that this spec changes, as its config.json says
-    ("" where nothing, or where it says none of it): the base model, rank, targets, optimizer, and a
-    memory plan the spec names."""
-    if not config_uri or not ctx.store.owns(config_uri):
-        return ""
-    config = json.loads(ctx.store.get_bytes(ctx.store.key_of(config_uri)))
-    training = spec.training
-    wanted: dict[str, tuple[str, object]] = {
-        "rank": ("rank", training.rank),
-        "lora_targets": ("loraTargets", training.lora_targets),
-        "optimizer": ("optimizer", training.optimizer),
-    }
-    if training.model != DEFAULT_TRAINING_MODEL:
-        wanted["base_model"] = ("model", training.model)
-    if training.memory_plan != "auto":
-        wanted["memory_plan"] = ("memoryPlan", training.memory_plan)
-    found = [
-        f"{name} {config[key]} (this spec: {value})"
-        for key, (name, value) in wanted.items()
-        if key in config and config[key] != value
-    ]
-    return "; ".join(found)
+def _kept(ctx: RunContext, plan: TrainingPlan, version: LoraVersion, field: str) -> None:
+    """Refused in one line where this spec changes what the continued version's state is, as its
+    config.json and record say (providers/continuing.py): the base model (and a staged model
+    training.model names), rank, targets, optimizer, and a memory plan the spec names."""
+    config: dict[str, Any] = {}
+    if version.config_uri and ctx.store.owns(version.config_uri):
+        config = json.loads(ctx.store.get_bytes(ctx.store.key_of(version.config_uri)))
+    said = {"rank": "rank", "lora_targets": "loraTargets", "optimizer": "optimizer"}
+    was: dict[str, Any] = {name: config[key] for key, name in said.items() if key in config}
+    now: dict[str, Any] = {"rank": plan.rank, "loraTargets": plan.lora_targets, "optimizer": plan.optimizer}
+    if plan.staged and "base_model" in config:
+        was["baseModel"], now["baseModel"] = config["base_model"], plan.staged
+    else:
+        was["baseModel"], now["baseModel"] = version.base_model or DEFAULT_BASE_MODEL, plan.base.name
+    if plan.memory_plan != "auto" and "memory_plan" in config:
+        was["memoryPlan"], now["memoryPlan"] = config["memory_plan"], plan.memory_plan
+    continuing.check(field, continuing.compare(was, now))
 
 
 def _train(
     ctx: RunContext,
     spec: LoraTrainingSpec,
+    plan: TrainingPlan,
     provider: LoraTrainer,
     dataset: LocalDataset,
     billed: list[UsageLine],
@@ -334,22 +337,9 @@ def _train(
                     TrainingRequest(
                         dataset_zip=dataset.archive,
                         trigger_word=spec.trigger_word,
-                        steps=spec.training.steps,
-                        model=video_lora.plan_of(spec, ctx.provider).app,
-                        base_model=spec.training.base_model,
+                        plan=plan,
                         clips=len(dataset.clips),
-                        learning_rate=spec.training.learning_rate,
                         frames=len(dataset.images),
-                        rank=spec.training.rank,
-                        resolution=spec.training.resolution,
-                        checkpoint_every=spec.training.checkpoint_every,
-                        optimizer=spec.training.optimizer,
-                        memory_plan=spec.training.memory_plan,
-                        lora_targets=spec.training.lora_targets,
-                        guidance=spec.training.guidance,
-                        timestep_sampling=spec.training.timestep_sampling,
-                        max_grad_norm=spec.training.max_grad_norm,
-                        batch_size=spec.training.batch_size or 0,
                         # write-once under the version: a retried pod resumes from the newest
                         checkpoints=StoreFiles(
                             ctx.store, keys.lora_version(owner, uid, version) + "checkpoints/"
@@ -377,9 +367,7 @@ def _train(
             )
         else:  # the steps it ran (a stopped training's, not the spec's)
             steps = trained.last_step - trained.first_step if trained.last_step else spec.training.steps
-            ctx.usage = billed + training_usage(
-                provider.name, video_lora.plan_of(spec, ctx.provider).app, steps, trained.request_id
-            )
+            ctx.usage = billed + training_usage(provider.name, plan.app, steps, trained.request_id)
     return trained, watch
 
 
@@ -402,6 +390,7 @@ def _watch(
 def _store_model(
     ctx: RunContext,
     spec: LoraTrainingSpec,
+    plan: TrainingPlan,
     trained: TrainingOutput,
     uploaded: _Uploaded,
     dataset: LocalDataset,
@@ -413,14 +402,12 @@ def _store_model(
     scoring = bool(trained.checkpoints) and _evaluates(ctx.snapshot.skip_evaluation, spec, dataset)
     with ctx.stage(STAGES, "store-model"), ctx.storing_paid_output("the LoRA weights"):
         prefix = keys.lora_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
-        model = None
+        model, artifacts = None, []
         if not scoring:
             model = ctx.store.put_once_file(
                 f"{prefix}model.safetensors", trained.weights, "application/octet-stream"
             )
-        artifacts: list[Artifact] = video_lora.put_lora_files(
-            ctx.store, prefix, spec, trained, ctx.scratch("lora-files")
-        )
+            artifacts = _lora_files(ctx, plan, prefix, trained.weights, trained.low_noise_weights)
         config_uri = ""
         if trained.config is not None:
             config = ctx.store.put_once_file(f"{prefix}config.json", trained.config, "application/json")
@@ -445,6 +432,7 @@ def _store_model(
 def _evaluate_version(
     ctx: RunContext,
     spec: LoraTrainingSpec,
+    plan: TrainingPlan,
     trained: TrainingOutput,
     dataset: LocalDataset,
     model: Artifact | None,
@@ -464,13 +452,21 @@ def _evaluate_version(
         return _Evaluated(skipped, [], chosen)
     if not spec.evaluation.enabled:
         return _Evaluated(None, [], chosen)
-    if video_lora.is_video(spec):  # a Wan LoRA on FLUX's pictures: not loadable (video_lora.py)
-        return _Evaluated(video_lora.skipped_likeness(spec), [], chosen)
+    if plan.base.video and model is not None:  # no checkpoints its trainer scored (fal's)
+        return _Evaluated(video_lora.skipped_likeness(spec, plan), [], chosen)
     with ctx.stage(STAGES, "evaluate") as span:
         billed = list(ctx.usage or [])
         if model is None:
             scored = _evaluate_checkpoints(
-                ctx, spec, trained, dataset, span, billed, simulated=trained.placeholder, watch=watch
+                ctx,
+                spec,
+                trained,
+                dataset,
+                span,
+                billed,
+                simulated=trained.placeholder,
+                watch=watch,
+                video=plan.base.video,
             )
             return _Evaluated(*scored)
         likeness, artifacts = _evaluate(ctx, spec, model, dataset, span, billed)
@@ -478,20 +474,26 @@ def _evaluate_version(
 
 
 def _store_chosen_model(
-    ctx: RunContext, stored: _StoredModel, chosen: TrainedCheckpoint | None, trained: TrainingOutput
+    ctx: RunContext,
+    plan: TrainingPlan,
+    stored: _StoredModel,
+    chosen: TrainedCheckpoint | None,
+    trained: TrainingOutput,
 ) -> _StoredModel:
     """The version with its model: stored already, or the chosen checkpoint's LoRA, once everything
     that chose it is stored."""
     if stored.model is not None:
         return stored
     assert chosen is not None
-    model, final = _store_chosen(ctx, stored.prefix, chosen, trained)
+    model, final, files = _store_chosen(ctx, plan, stored.prefix, chosen, trained)
+    stored = replace(stored, artifacts=[*files, *stored.artifacts])
     return replace(stored, model=model, final=final)
 
 
 def _lora_result(
     ctx: RunContext,
     spec: LoraTrainingSpec,
+    plan: TrainingPlan,
     provider: str,
     dataset: LocalDataset,
     trained: TrainingOutput,
@@ -519,8 +521,8 @@ def _lora_result(
         frames=len(dataset.images),
         provider=provider,
         trigger_word=spec.trigger_word,
-        training_model=video_lora.plan_of(spec, provider).app,
-        base_model=spec.training.base_model,
+        training_model=plan.app,
+        base_model=plan.base.name,
         low_noise_model_uri=video_lora.low_noise_uri(ctx.store, stored.prefix, trained),
         steps=spec.training.steps,
         memory_plan=str(trained.details.get("memoryPlan", "")),
@@ -528,16 +530,9 @@ def _lora_result(
         created_at=now(),
         likeness=evaluated.likeness,
         stopped=stopped,
-        continued_from=(
-            ContinuedFrom(
-                version=trained.continued.version,
-                step=trained.continued.step,
-                state_uri=trained.continued.uri,
-            )
-            if trained.continued is not None
-            else None
-        ),
+        continued_from=_continued_from(trained),
         state_uri=trained.state_uri,
+        placeholder=trained.placeholder,  # the offline provider's: said on the version itself too
     )
     report = dataset.report(lambda path: uploaded.uris[path], uploaded.archive, uploaded.sheet)
     final_objects = [final] if final is not None else []
@@ -549,6 +544,16 @@ def _lora_result(
         version=ctx.snapshot.version,
         lora=lora,
         dataset=report,
+    )
+
+
+def _continued_from(trained: TrainingOutput) -> ContinuedFrom | None:
+    """Where the training went on from, and what of its settings changed (applied) on the way."""
+    went_on = trained.continued
+    if went_on is None:
+        return None
+    return ContinuedFrom(
+        version=went_on.version, step=went_on.step, state_uri=went_on.uri, changed=list(went_on.changed)
     )
 
 
@@ -637,6 +642,7 @@ def _evaluate_checkpoints(
     *,
     simulated: bool = False,
     watch: LikenessWatch | None = None,
+    video: bool = False,
 ) -> tuple[Likeness, list[Artifact], TrainedCheckpoint]:
     """The likeness of a training's checkpoints (docs/likeness.md#checkpoints): at most
     evaluation.checkpoints of them, each evaluated as a version is (the same prompts, seeds and
@@ -645,53 +651,106 @@ def _evaluate_checkpoints(
     stored them, those it scored (up to where the training stopped) and their pictures are taken
     from it, or from the store where an earlier attempt scored them. Where the evaluation cannot
     finish, the version is kept with its newest checkpoint's LoRA and the report says why.
-    `simulated`: the offline provider's placeholder checkpoints, which the choice and the grid say."""
+    `simulated`: the offline provider's placeholder checkpoints, which the choice and the grid say.
+    `video`: a video LoRA, whose clips only its training draws: its curve is what the watch scored."""
     plan = Plan(spec.evaluation.prompt_set, tuple(spec.evaluation.seeds))
     by_step = {c.step: c for c in trained.checkpoints}
     final = by_step[max(by_step)]
-    if watch is not None and watch.planned is not None:
-        steps = [s for s in watch.scored if s in by_step]
-        billed += watch.billed
-        if watch.failure is not None:
-            ctx.usage = list(billed)
-            return _unscored(plan, final, watch.failure), [], final
-        if not steps:
-            ctx.usage = list(billed)
-            return _none_scored(plan, final, trained), [], final
-    else:
-        steps = spread(list(by_step), spec.evaluation.checkpoints)
+    steps, early = _to_score(ctx, spec, trained, watch, billed, plan)
+    taken = _taken(watch, steps, billed)
+    if video:
+        steps = [s for s in steps if s in taken]
+    if early is None and not steps:
+        early = _none_scored(plan, final, trained)
+    if early is not None:
+        ctx.usage = list(billed)
+        return early, [], final
     scored = [by_step[step] for step in steps]
-    taken: dict[int, Evaluation] = {}
-    if watch is not None:  # scored as the training went: in this process, or read back from the store
-        taken = {s: c.evaluation for s, c in watch.scorings.items() if c.evaluation is not None}
-        taken |= watch.recalled(steps)
-        billed += watch.kept_bills([s for s in steps if s in taken])
-    assert dataset.faces is not None
     try:
-        left = [c for c in scored if c.step not in taken]
-        candidates = [
-            Candidate(provider_lora(ctx, c.uri), name=f"s{c.step}", title=f" step {c.step}") for c in left
-        ]
-        made: list[Evaluation] = []
-        if candidates:
-            with ctx.paying(billed):
-                generator = image_generator(ctx.provider)
-                made = run_scored(ctx, spec, plan, candidates, dataset.faces, generator, billed, span)
+        evaluations = _evaluations(ctx, spec, plan, scored, taken, dataset, billed, span)
     except Exception as failed:  # the trained LoRA is kept and usable whatever stopped its scoring
         log.warning("the checkpoints' likeness evaluation did not finish", exc_info=True)
         return _unscored(plan, final, failed), [], final
-    found = {**taken, **{c.step: e for c, e in zip(left, made, strict=True)}}
-    evaluations = [found[step] for step in steps]
     ctx.usage = list(billed)
+    return _chosen(ctx, spec, plan, trained, scored, evaluations, simulated)
+
+
+def _to_score(
+    ctx: RunContext,
+    spec: LoraTrainingSpec,
+    trained: TrainingOutput,
+    watch: LikenessWatch | None,
+    billed: list[UsageLine],
+    plan: Plan,
+) -> tuple[list[int], Likeness | None]:
+    """The checkpoints to score: those the watch scored as they were stored (its pictures billed),
+    else evaluation.checkpoints spread over them; or the report where none can be."""
+    by_step = {c.step: c for c in trained.checkpoints}
+    final = by_step[max(by_step)]
+    if watch is None or watch.planned is None:
+        return spread(list(by_step), spec.evaluation.checkpoints), None
+    billed += watch.billed
+    if watch.failure is not None:
+        return [], _unscored(plan, final, watch.failure)
+    return [s for s in watch.scored if s in by_step], None
+
+
+def _taken(watch: LikenessWatch | None, steps: list[int], billed: list[UsageLine]) -> dict[int, Evaluation]:
+    """What the watch scored as the training went, in this process or read back from the store
+    (an earlier attempt's, billed as its records say)."""
+    if watch is None:
+        return {}
+    taken = {s: c.evaluation for s, c in watch.scorings.items() if c.evaluation is not None}
+    taken |= watch.recalled(steps)
+    billed += watch.kept_bills([s for s in steps if s in taken])
+    return taken
+
+
+def _evaluations(
+    ctx: RunContext,
+    spec: LoraTrainingSpec,
+    plan: Plan,
+    scored: list[TrainedCheckpoint],
+    taken: dict[int, Evaluation],
+    dataset: LocalDataset,
+    billed: list[UsageLine],
+    span: SubProgress,
+) -> list[Evaluation]:
+    """Each checkpoint's evaluation: taken, or made now through the run's provider."""
+    assert dataset.faces is not None
+    left = [c for c in scored if c.step not in taken]
+    candidates = [
+        Candidate(provider_lora(ctx, c.uri), name=f"s{c.step}", title=f" step {c.step}") for c in left
+    ]
+    made: list[Evaluation] = []
+    if candidates:
+        with ctx.paying(billed):
+            generator = image_generator(ctx.provider)
+            made = run_scored(ctx, spec, plan, candidates, dataset.faces, generator, billed, span)
+    found = {**taken, **{c.step: e for c, e in zip(left, made, strict=True)}}
+    return [found[c.step] for c in scored]
+
+
+def _chosen(
+    ctx: RunContext,
+    spec: LoraTrainingSpec,
+    plan: Plan,
+    trained: TrainingOutput,
+    scored: list[TrainedCheckpoint],
+    evaluations: list[Evaluation],
+    simulated: bool,
+) -> tuple[Likeness, list[Artifact], TrainedCheckpoint]:
+    """The curve, the checkpoint chosen (the best-scoring, docs/likeness.md#checkpoints), each
+    stored once: every checkpoint's grid and report, the chosen one's as the version's, the
+    checkpoints side by side, the curve."""
     prefix = keys.lora_version(spec.owner, ctx.snapshot.uid, ctx.snapshot.version)
     with ctx.storing_paid_output("the likeness evaluation's pictures"):
         points, artifacts = _store_each(ctx, prefix, scored, evaluations)
-        choice = choose([Scored(p.step, p.verdict, p.median) for p in points])
+        stopped_at = trained.last_step if trained.stopped is not None else None
+        choice = choose([Scored(p.step, p.verdict, p.median) for p in points], stopped_at)
         if simulated:
             choice = replace(choice, why=f"{choice.why} ({SIMULATED})")
-        if trained.stopped is not None:
-            choice = replace(choice, final=trained.last_step)
-        best = steps.index(choice.step)
+        best = [c.step for c in scored].index(choice.step)
         curve = [p.model_copy(update={"chosen": p.step == choice.step}) for p in points]
         grid, report = store_evaluation(ctx, prefix, evaluations[best].grid, evaluations[best].likeness)
         side_by_side = _store_side_by_side(ctx, spec, prefix, plan, curve, evaluations, simulated)
@@ -798,14 +857,20 @@ def _shown(median: float | None) -> str:
 
 
 def _store_chosen(
-    ctx: RunContext, prefix: str, chosen: TrainedCheckpoint, trained: TrainingOutput
-) -> tuple[Artifact, Artifact | None]:
-    """model.safetensors, the chosen checkpoint's LoRA, written once; and the last step's LoRA
-    where it is another one (it stays where the trainer stored it: finalModelUri)."""
+    ctx: RunContext, plan: TrainingPlan, prefix: str, chosen: TrainedCheckpoint, trained: TrainingOutput
+) -> tuple[Artifact, Artifact | None, list[Artifact]]:
+    """model.safetensors, the chosen checkpoint's LoRA, written once (and a Wan 2.2 pair's other
+    file, and each in ComfyUI's layout); and the last step's LoRA where it is another one (it stays
+    where the trainer stored it: finalModelUri)."""
     last = max(trained.checkpoints, key=lambda c: c.step)
-    path, final = trained.weights, None  # the trainer's weights are the last step's
+    path, low, final = trained.weights, trained.low_noise_weights, None  # the trainer's: the last step's
     if chosen.step != last.step:
-        path = ctx.store.get_file(ctx.store.key_of(chosen.uri), ctx.scratch("chosen") / "model.safetensors")
+        scratch = ctx.scratch("chosen")
+        path = ctx.store.get_file(ctx.store.key_of(chosen.uri), scratch / "model.safetensors")
+        if chosen.low_noise_uri:
+            low = ctx.store.get_file(
+                ctx.store.key_of(chosen.low_noise_uri), scratch / "model-low-noise.safetensors"
+            )
         final = Artifact(
             uri=last.uri,
             size_bytes=trained.weights.stat().st_size,
@@ -814,7 +879,18 @@ def _store_chosen(
         )
     with ctx.storing_paid_output("the LoRA weights"):
         model = ctx.store.put_once_file(f"{prefix}model.safetensors", path, "application/octet-stream")
-    return model, final
+        files = _lora_files(ctx, plan, prefix, path, low)
+    return model, final, files
+
+
+def _lora_files(
+    ctx: RunContext, plan: TrainingPlan, prefix: str, weights: Path, low: Path | None
+) -> list[Artifact]:
+    """A video LoRA's files beside its model.safetensors (video_lora.put_lora_files); none for a
+    FLUX.1 LoRA's."""
+    if not plan.base.video:
+        return []
+    return video_lora.put_lora_files(ctx.store, prefix, weights, low, ctx.scratch("lora-files"))
 
 
 def _fetch_references(ctx: RunContext, spec: LoraTrainingSpec) -> list[tuple[Path, str]]:

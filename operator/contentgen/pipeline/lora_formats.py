@@ -31,6 +31,9 @@ _PREFIXES = ("transformer.", "base_model.model.")
 # Keys ComfyUI reads as they are: Wan's own module names, and kohya's (comfy/lora.py maps
 # `lora_unet_<module with _ for .>` to every module)
 COMFYUI_PREFIXES = ("diffusion_model.", "lora_unet_")
+# contentgen's own tensors, carried as they are (the offline provider's simulated LoRA carries its
+# subject's pictures: providers/offline_subject.py)
+OWN_PREFIX = "contentgen."
 _BLOCK = {
     "attn1.to_q": "self_attn.q",
     "attn1.to_k": "self_attn.k",
@@ -65,8 +68,9 @@ class NotWanLora(ValueError):
 
 def comfyui_name(key: str) -> str:
     """The name ComfyUI reads for a diffusers-named Wan LoRA key (NotWanLora for another); a key
-    ComfyUI reads as it is (Wan's own names, or kohya's `lora_unet_` ones) is kept."""
-    if key.startswith(COMFYUI_PREFIXES):
+    ComfyUI reads as it is (Wan's own names, or kohya's `lora_unet_` ones) is kept, and so is one
+    of contentgen's own."""
+    if key.startswith((*COMFYUI_PREFIXES, OWN_PREFIX)):
         return key
     name = key
     for prefix in _PREFIXES:

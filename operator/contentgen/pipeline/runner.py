@@ -14,6 +14,7 @@ from contentgen.store.results import read_result, result_document
 
 from .context import UNBILLED, RunContext
 from .kinds import pipeline_kind
+from .owners import checked_inputs
 from .progress import Stages
 from .thumbnails import add_thumbnails, has_pictures
 
@@ -34,6 +35,7 @@ def execute(ctx: RunContext) -> RunResult:
             "`contentgen run`, which number every run",
             reason="InvalidSpec",
         )
+    checked_inputs(snap, ctx.store)  # before anything is fetched or presigned
     kind = KINDS[snap.kind]
     key = keys.result_key(kind.catalog_type, snap.owner, snap.uid, snap.version)
     done = read_result(ctx.store, key)

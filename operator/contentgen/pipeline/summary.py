@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contentgen.api import RunResult
 from contentgen.api.words import counted
-from contentgen.tables import likeness_summary
+from contentgen.tables import likeness_summary, training_lines
 
 
 def summarize(result: RunResult) -> str:
@@ -17,6 +17,7 @@ def summarize(result: RunResult) -> str:
         likeness = result.lora.likeness
         if likeness is not None and likeness.choice:  # where the training's checkpoints were scored
             lines.append(f"  its model: {likeness.choice}")
+        lines += [f"  {line}" for line in training_lines(result.lora.wire())]
     if result.dataset is not None:
         scenes = len(result.dataset.scenes)
         faces = sum(1 for image in result.dataset.images if image.face)

@@ -5,7 +5,8 @@ record, which the HTTP API's routes (httpapi/routes/training.py) and `contentgen
 
 - `stop_plan`: the training under way (the record's latestRun.training, as its worker last
   reported it) and the checkpoint a stop keeps: the best scored so far, or none (the run then ends
-  Failed, StoppedBeforeCheckpoint).
+  Failed, StoppedBeforeCheckpoint). On a laptop a run its record shows Running that no process
+  holds (killed) is not stopped (`unheld` says why): nothing would read the stop.
 - `continued_spec`: the record's spec going on from version N for `steps` more steps
   (spec.training.continueFrom), refused where the version kept no training state to go on from.
 - `ask_local_stop` and `local_stop_asked`: on a laptop a stop is asked of a run through a file in
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from contentgen.api.lora import KEEP_BEST, STOP_ANNOTATION
+from contentgen.api.providers import provider_entry
 from contentgen.catalog.kinds import makes_loras
 from contentgen.catalog.migrate import upgrade
 from contentgen.errors import InvalidInput
@@ -91,10 +93,10 @@ def stop_plan(doc: dict[str, Any]) -> StopPlan:
     run = doc.get("latestRun") or {}
     name, version = f"{doc['namespace']}/{doc['name']}", int(run.get("version") or 0)
     if run.get("phase") != "Running":
-        waits = run.get("phase") == "Pending"
-        hint = (
-            ": cancel a run that waits instead (contentgen's cancel, or delete the resource)" if waits else ""
-        )
+        hint = {
+            "Pending": ": cancel a run that waits instead (contentgen's cancel, or delete the resource)",
+            "Interrupted": f" (the same `contentgen run` resumes v{version})",
+        }.get(str(run.get("phase")), "")
         raise NotNow(
             f"{name}: its latest run (v{version}) is {run.get('phase')}; there is no training under way to "
             f"stop{hint}"
@@ -117,6 +119,17 @@ def stop_plan(doc: dict[str, Any]) -> StopPlan:
     return StopPlan(version, step, steps, keeps, message)
 
 
+def unheld(doc: dict[str, Any], plan: StopPlan) -> str:
+    """Why a laptop's run that its record shows Running cannot be stopped: no process on this
+    machine holds it (pipeline/local_run.RunLock); nothing is asked or changed."""
+    return (
+        f"{doc['namespace']}/{doc['name']}: its record shows v{plan.version} Running (step {plan.step} of "
+        f"{plan.steps}), but no process on this machine runs it (it was killed, or the machine went "
+        "down): there is nothing to stop, and nothing was changed; the same `contentgen run` resumes it "
+        "from its newest stored checkpoint"
+    )
+
+
 def stop_command(doc: dict[str, Any]) -> str:
     """The kubectl command that stops the record's LoraTraining in a cluster."""
     return (
@@ -130,21 +143,41 @@ def continued_spec(doc: dict[str, Any], version: int, steps: int, step: int | No
     `steps` more steps; NotContinuable for a version it does not have (`version:`) or one that kept
     no training state."""
     doc = lora_record(doc)
-    entry = next((v for v in doc.get("versions") or [] if int(v.get("version") or 0) == version), None)
-    if entry is None:
-        have = ", ".join(f"v{v['version']}" for v in doc.get("versions") or []) or "none"
-        raise NotContinuable(f"version: {doc['name']} has no usable version {version} (usable: {have})")
-    if not entry.get("stateUri"):
-        raise NotContinuable(
-            f"version: v{version} of {doc['name']} kept no training state to go on from (its trainer keeps "
-            "none: provider cluster keeps one with each version, and offline simulates it)"
-        )
+    continuable(doc, version)
     spec = dict(doc.get("spec") or {})
     going_on: dict[str, Any] = {"version": version}
     if step is not None:
         going_on["step"] = step
     spec["training"] = {**(spec.get("training") or {}), "continueFrom": going_on, "steps": steps}
     return spec
+
+
+def continuable(doc: dict[str, Any], version: int) -> None:
+    """NotContinuable where the record (a LoRA's, current shape) has no version `version` or it kept
+    no training state: said before anything runs (a continue, a `contentgen run` of a spec whose
+    training.continueFrom names it)."""
+    entry = next((v for v in doc.get("versions") or [] if int(v.get("version") or 0) == version), None)
+    if entry is None:
+        have = ", ".join(f"v{v['version']}" for v in doc.get("versions") or []) or "none"
+        raise NotContinuable(f"version: {doc['name']} has no usable version {version} (usable: {have})")
+    if not entry.get("stateUri"):
+        raise NotContinuable(_stateless(doc, entry))
+
+
+def _stateless(doc: dict[str, Any], entry: dict[str, Any]) -> str:
+    """Why a version without a training state cannot be gone on from, and what to do instead: go on
+    from a version that kept one, or train a new one."""
+    trained_by = str(entry.get("provider") or doc.get("provider") or "")
+    why = (
+        f"its trainer, {trained_by}, keeps none: provider cluster keeps one with each version, offline "
+        "simulates it"
+        if not provider_entry(trained_by).trains_live
+        else "its training stored none"
+    )
+    kept = [int(v["version"]) for v in doc.get("versions") or [] if v.get("stateUri")]
+    instead = f"go on from v{kept[-1]}, which kept one" if kept else "train a new version (`contentgen run`)"
+    version = f"v{entry['version']} of {doc['name']}"
+    return f"version: {version} kept no training state to go on from ({why}); {instead}"
 
 
 def continue_message(doc: dict[str, Any], version: int, steps: int, usd: float) -> str:

@@ -3,8 +3,8 @@ its stage is): what the dataset gives the trainer and its clips, the trainer ask
 a version stores (a Wan 2.2 pair, and each file in ComfyUI's layout too), and why its likeness is
 not scored on pictures.
 
-- **Plan** (`plan_of`): the base model (api/base_models.py), the trainer (fal's, by
-  training.model or the base model's first) and the dataset's media: stills, clips, or both.
+- **Plan**: the run's training plan (api/lora/plan.py) says the base model, the trainer and the
+  dataset's media: stills, clips, or both.
 - **Clips** (`add_clips`): cut from the subject's shots the stills stage found (clip_dataset.py),
   archived flat beside the stills, shown under the stills on the contact sheet. Where the trainer
   learns from clips only, `dataset.minFrames` counts clips (the stills are not gated); where the
@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from contentgen.api import Artifact, Likeness, LoraTrainingSpec, ResolvedLora
-from contentgen.api.base_models import BaseModelInfo, Trainer, base_model, media_of, trainer_of
-from contentgen.api.lora import DEFAULT_TRAINING_MODEL
+from contentgen.api.lora.plan import TrainingPlan
 from contentgen.api.words import counted
 from contentgen.errors import InvalidInput
 from contentgen.pipeline.clip_dataset import LocalClip, cut_clips
@@ -50,43 +48,17 @@ _GAP = 6
 _LABEL = 26
 
 
-@dataclass(frozen=True)
-class Plan:
-    base: BaseModelInfo
-    trainer: Trainer | None  # fal's (None: another provider, or a training.model fal's table lacks)
-    app: str  # what TrainingRequest.model names: the trainer's app, else training.model
-    stills: bool
-    clips: bool
-
-    @property
-    def clips_only(self) -> bool:
-        return self.clips and not self.stills
-
-
-def plan_of(spec: LoraTrainingSpec, provider: str) -> Plan:
-    """What a run of `spec` on `provider` trains and from what."""
-    training = spec.training
-    base = base_model(training.base_model)
-    trainer = trainer_of(training.base_model, provider, training.model, DEFAULT_TRAINING_MODEL)
-    stills, clips = media_of(training.base_model, spec.dataset.media, trainer)
-    app = trainer.app if trainer else training.model
-    if trainer is None and base.video and training.model == DEFAULT_TRAINING_MODEL:
-        # off fal (offline's simulation): the trainer it stands for, not FLUX's default
-        app = base.fal_trainers[0].app if base.fal_trainers else base.name
-    return Plan(base, trainer, app, stills, clips)
-
-
-def least_stills(spec: LoraTrainingSpec, plan: Plan) -> int | None:
+def least_stills(plan: TrainingPlan) -> int | None:
     """The stills gate the dataset stage holds the dataset to: its own (None), or, where the
     trainer learns from clips only, one shot of the subject (the clips are gated instead)."""
-    return 1 if plan.clips_only else None
+    return 1 if plan.route.clips_only else None
 
 
 def add_clips(
     dataset: LocalDataset,
     video: Path,
     spec: LoraTrainingSpec,
-    plan: Plan,
+    plan: TrainingPlan,
     progress: SubProgress,
     kept: Callable[[str, Path], bool] = lambda name, path: False,
 ) -> None:
@@ -94,8 +66,8 @@ def add_clips(
     path)`: a clip an earlier attempt of the version stored, fetched into `path` (False: none)."""
     if not plan.base.video:
         return
-    dataset.flat, dataset.stills = True, plan.stills
-    if plan.clips:
+    dataset.flat, dataset.stills = True, plan.route.stills
+    if plan.route.clips:
         assert plan.base.frames is not None
         cut = cut_clips(
             video,
@@ -121,13 +93,13 @@ def add_clips(
     progress(100.0)
 
 
-def _gate(dataset: LocalDataset, video: Path, spec: LoraTrainingSpec, plan: Plan) -> None:
+def _gate(dataset: LocalDataset, video: Path, spec: LoraTrainingSpec, plan: TrainingPlan) -> None:
     """DatasetTooSmall where the clips are what the trainer needs and there are too few."""
     summary = dataset.summary
     assert summary is not None and summary.clips is not None
     clips = summary.clips
-    least = spec.dataset.least_frames if plan.clips_only else 1
-    if len(dataset.clips) >= least or not (plan.clips_only or spec.dataset.media == "clips"):
+    least = spec.dataset.least_frames if plan.route.clips_only else 1
+    if len(dataset.clips) >= least or not (plan.route.clips_only or spec.dataset.media == "clips"):
         return
     if not dataset.clips:
         message = clips.reason
@@ -241,10 +213,6 @@ def made_for(store: ObjectStore, loras: list[ResolvedLora]) -> list[ResolvedLora
     return found
 
 
-def is_video(spec: LoraTrainingSpec) -> bool:
-    return base_model(spec.training.base_model).video
-
-
 def put_clips(store: ObjectStore, prefix: str, dataset: LocalDataset) -> list[Artifact]:
     """The clips and their captions, each written once under the dataset's version (clips/)."""
     stored = []
@@ -258,23 +226,18 @@ def put_clips(store: ObjectStore, prefix: str, dataset: LocalDataset) -> list[Ar
 
 
 def put_lora_files(
-    store: ObjectStore, prefix: str, spec: LoraTrainingSpec, trained: TrainingOutput, work: Path
+    store: ObjectStore, prefix: str, weights: Path, low: Path | None, work: Path
 ) -> list[Artifact]:
-    """A video LoRA's files beside its model.safetensors (stored already): a Wan 2.2 pair's
-    low-noise expert (paid for: stored first), then each in ComfyUI's layout, where its keys are
-    ones lora_formats.py can place (a file it cannot is kept as it came, and the log says why).
-    None for FLUX.1's."""
-    if not is_video(spec):
-        return []
+    """A video LoRA's files beside its model.safetensors (`weights`, stored already): a Wan 2.2
+    pair's low-noise expert (paid for: stored first), then each in ComfyUI's layout, where its keys
+    are ones lora_formats.py can place (a file it cannot is kept as it came, and the log says why)."""
     work.mkdir(parents=True, exist_ok=True)
-    diffusers = {"model.safetensors": trained.weights}
+    diffusers = {"model.safetensors": weights}
     stored = []
-    if trained.low_noise_weights is not None:
-        diffusers["model-low-noise.safetensors"] = trained.low_noise_weights
+    if low is not None:
+        diffusers["model-low-noise.safetensors"] = low
         stored.append(
-            store.put_once_file(
-                f"{prefix}model-low-noise.safetensors", trained.low_noise_weights, "application/octet-stream"
-            )
+            store.put_once_file(f"{prefix}model-low-noise.safetensors", low, "application/octet-stream")
         )
     for name, path in diffusers.items():
         try:
@@ -291,14 +254,17 @@ def low_noise_uri(store: ObjectStore, prefix: str, trained: TrainingOutput) -> s
     return store.uri(f"{prefix}model-low-noise.safetensors") if trained.low_noise_weights is not None else ""
 
 
-def skipped_likeness(spec: LoraTrainingSpec) -> Likeness:
-    """A video LoRA's likeness: not scored on FLUX pictures, which a Wan LoRA does not load."""
+def skipped_likeness(spec: LoraTrainingSpec, plan: TrainingPlan) -> Likeness:
+    """A video LoRA whose trainer stored no checkpoints (fal's): its likeness is scored on the clips
+    a trainer draws with each checkpoint as it trains, which this one does not; a clip made with it
+    is (VideoGeneration's likeness over time)."""
     return Likeness(
         verdict="skipped",
         reasons=[
-            f"a {base_model(spec.training.base_model).title} LoRA is not scored on pictures (the "
-            "evaluation draws with FLUX, which a Wan LoRA does not load); make a clip with it "
-            "(VideoGeneration loraRef) to see the person"
+            f"a {plan.base.title} LoRA is scored on clips its trainer draws with each checkpoint as it "
+            f"trains (provider cluster, or offline's simulation), and provider {spec.provider}'s trainer "
+            "returns one LoRA and no checkpoints: make a clip with it (VideoGeneration loraRef), whose "
+            "likeness over time is measured"
         ],
         prompt_set=spec.evaluation.prompt_set,
         seeds=list(spec.evaluation.seeds),

@@ -283,7 +283,10 @@ def _likeness(
         sampled = [Sampled(round(n / rate, 3), reader.faces(frames[n])) for n in wanted if n in frames]
         report = judge(sampled, rows, names, lora)
         if placeholder:
-            note = "made by the offline provider: its frames show the picture it was given, nothing generated"
+            note = (
+                "made by the offline provider: its frames show the picture it was given or, with a LoRA it "
+                "trained, that LoRA's training pictures as a simulated face, nothing generated"
+            )
             report = report.model_copy(update={"reasons": [*report.reasons, note][:8]})
         return report
     named = ", ".join(f"{lora.name or lora.uri} v{lora.version}" for lora in loras)

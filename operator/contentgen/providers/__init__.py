@@ -112,7 +112,7 @@ def _offline_video(env: Env) -> VideoGenerator:
 
 def _cluster_whisper(env: Env) -> Transcriber:
     from .cluster.staging import staged
-    from .cluster.whisper import WhisperTranscriber
+    from .cluster.transcription.whisper import WhisperTranscriber
 
     worker = from_environment(ClusterWorkerSettings, env)
     return WhisperTranscriber(
@@ -126,8 +126,8 @@ def _cluster_whisper(env: Env) -> Transcriber:
 
 
 def _cluster_video(env: Env) -> VideoGenerator:
-    # Wan and LTX-Video on the staged models' root (providers/cluster/video.py)
-    from .cluster.video import ClusterVideoGenerator
+    # Wan and LTX-Video on the staged models' root (providers/cluster/generation/video.py)
+    from .cluster.generation.video import ClusterVideoGenerator
 
     worker = from_environment(ClusterWorkerSettings, env)
     return ClusterVideoGenerator(
@@ -166,7 +166,7 @@ def _in_gpu_image(
 
 
 # Each provider once, in the order the choices are named in messages. Video: fal's apps
-# (providers/fal/video.py), the cluster's Wan and LTX-Video pipelines (providers/cluster/video.py)
+# (providers/fal/video.py), the cluster's Wan and LTX-Video pipelines (providers/cluster/generation/video.py)
 # and offline; api/video/table.py's MODELS says what each model takes.
 REGISTRY: dict[str, Registered] = {
     r.provider.name: r

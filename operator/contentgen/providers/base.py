@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from contentgen.api.lora.plan import TrainingPlan
 from contentgen.providers.progress import SubProgress
 from contentgen.providers.watch import Stop, TrainingWatch
 
@@ -86,48 +87,41 @@ class Continued:
 
 @dataclass(frozen=True)
 class ContinuedState:
-    """The state a continued training went on from: its version, step and URI."""
+    """The state a continued training went on from: its version, step and URI, and what the
+    continue changed of its settings, each applied (providers/continuing.py)."""
 
     version: int
     step: int
     uri: str
+    changed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class TrainingRequest:
+    """A training asked of a provider: its dataset, and the run's plan (api/lora/plan.py: the base
+    model, the app and every setting, typed once where the run starts)."""
+
     # images/0001.jpg + captions/0001.txt (and 0001.txt next to each image); for a video base model
     # flat: 0001.jpg, clip-0001.mp4, each with its .txt beside it (pipeline/dataset.py)
     dataset_zip: Path
     trigger_word: str
-    steps: int
-    model: str  # the provider's training model/app id
-    learning_rate: float | None = None
-    frames: int = 0
-    # the cluster's own trainer (provider cluster) only: spec.training's settings, and where its
+    plan: TrainingPlan
+    frames: int = 0  # stills in the dataset zip
+    clips: int = 0  # clips in the dataset zip
+    # the cluster's own trainer (provider cluster, and offline's simulation of it): where its
     # checkpoints go (None: nowhere, no resume)
-    rank: int = 16
-    resolution: int = 512
-    checkpoint_every: int = 0
-    optimizer: str = "adamw"
-    memory_plan: str = "auto"
-    lora_targets: str = "attention+feedforward"
-    guidance: float = 1.0
-    timestep_sampling: str = "shift"
-    max_grad_norm: float = 1.0
-    batch_size: int = 0  # samples per step, shared among the processes; 0: one per process
     checkpoints: CheckpointFiles | None = None
     # a trainer that trains live (api/providers.py trains_live) is asked between its steps
     # (providers/watch.py); None: every step runs, and nothing is scored before the end
     watch: TrainingWatch | None = None
     continue_from: Continued | None = None  # its steps numbered on from that state's
-    base_model: str = "flux.1"  # what the LoRA is made for (api/base_models.py)
-    clips: int = 0  # clips in the dataset zip, beside its `frames` stills
 
 
 @dataclass(frozen=True)
 class TrainedCheckpoint:
     step: int
     uri: str  # the LoRA file as it was after `step`, in the store
+    low_noise_uri: str = ""  # a Wan 2.2 pair's low-noise expert's, beside it
 
 
 @dataclass(frozen=True)
@@ -184,7 +178,9 @@ class ImageRequest:
     # is kept as it is made, so that a retried pod takes it instead of making it again (None: none)
     outputs: CheckpointFiles | None = None
     memory_plan: str = "auto"  # provider cluster: the spec's memoryPlan (providers/cluster/memory.py)
-    owner: str = ""  # whose request it is: a warm pool serves owners in turn (providers/cluster/pool.py)
+    owner: str = (
+        ""  # whose request it is: a warm pool serves owners in turn (providers/cluster/generation/pool.py)
+    )
     # provider cluster: the spec's `denoising: job`, drawn by this worker even where a warm pool is
     # named (the operator names none for such a Job; a local run pointed at one obeys the spec too)
     drawn_here: bool = False
@@ -275,7 +271,9 @@ class VideoRequest:
     # provider cluster: a write-once folder where frames are kept as they are made, so that a
     # retried pod takes them instead of drawing them again (None: none)
     frames_made: CheckpointFiles | None = None
-    owner: str = ""  # whose request it is: a warm pool serves owners in turn (providers/cluster/pool.py)
+    owner: str = (
+        ""  # whose request it is: a warm pool serves owners in turn (providers/cluster/generation/pool.py)
+    )
     # provider cluster: the spec's `denoising: job`, denoised by this worker even where a warm pool
     # is named (as ImageRequest's)
     drawn_here: bool = False

@@ -27,41 +27,28 @@ while the caller's own stages (frames, dataset, storage, catalog) run for real a
 from __future__ import annotations
 
 import hashlib
-import json
-import struct
-import time
-import zipfile
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contentgen.api.base_models import base_model
 from contentgen.api.image import IMAGE_SIZES
 from contentgen.errors import InvalidInput
 from contentgen.files import sha256_file
 from contentgen.providers.progress import SubProgress
 
-from . import offline_subject
+from . import offline_subject, offline_training
 from .base import (
     Billed,
     CaptionOutput,
     CaptionRequest,
     Checkpoint,
-    Continued,
-    ContinuedState,
     ImageOutput,
     ImageRequest,
     LoraWeights,
-    TrainedCheckpoint,
     TrainingOutput,
     TrainingRequest,
     TranscriptionOutput,
     TranscriptionRequest,
 )
-from .offline_video_lora import train_video_lora
-from .settings import ProviderSettings
-from .watch import NothingToKeep, Planned, SoFar, Stop
 
 NOTE = "offline provider: not a trained model"
 CHECKPOINT_NOTE = "offline provider: a simulated checkpoint, not a trained model"
@@ -94,70 +81,12 @@ class OfflineProvider:
     def train_lora(
         self, request: TrainingRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> TrainingOutput:
-        if base_model(request.base_model).video:  # a Wan LoRA, simulated (offline_video_lora.py)
-            return train_video_lora(request, work_dir, progress)
-        progress(0)
-        digest, images = _read_dataset(request.dataset_zip, progress)
-        went_on = _continued_state(request.continue_from)
-        first = went_on.step if went_on is not None else 0
-        metadata = {
-            "contentgen.placeholder": "true",
-            "contentgen.note": NOTE,
-            "contentgen.provider": self.name,
-            "contentgen.trigger_word": request.trigger_word,
-            "contentgen.steps": str(first + request.steps),
-            "contentgen.training_model": request.model,
-            "contentgen.dataset_sha256": digest,
-            "contentgen.dataset_images": str(images),
-        }
-        weights = work_dir / "model.safetensors"
-        subject = offline_subject.tensors(offline_subject.pictures_of(request.dataset_zip))
-        write_safetensors(weights, _placeholder_tensors(digest), metadata, subject)
-        simulated = _simulated_checkpoints(request, work_dir, digest, metadata, subject, first, self)
-        checkpoints = simulated.checkpoints
-        if simulated.stop is not None and not checkpoints:
-            raise NothingToKeep(
-                f"the simulated training was stopped after step {simulated.last_step}, before it stored any "
-                "checkpoint: nothing to keep",
-                gpu_seconds=None,
-                request_id=f"offline-{digest[:16]}",
-            )
-        if checkpoints:  # the trainer's weights are its newest checkpoint's LoRA, as the cluster's are
-            weights.write_bytes((work_dir / f"step-{checkpoints[-1].step:06d}.safetensors").read_bytes())
-        progress(90)
-        config = work_dir / "config.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "placeholder": True,
-                    "note": NOTE,
-                    "provider": self.name,
-                    "trigger_word": request.trigger_word,
-                    "steps": request.steps,
-                    **({"continue_from": {"version": went_on.version, "step": first}} if went_on else {}),
-                    "learning_rate": request.learning_rate,
-                    "training_model": request.model,
-                    "dataset_sha256": digest,
-                    "dataset_images": images,
-                },
-                indent=2,
-            )
-            + "\n"
-        )
-        progress(100)
-        return TrainingOutput(
-            weights=weights,
-            config=config,
-            request_id=f"offline-{digest[:16]}",
-            placeholder=True,
-            details={"note": NOTE, "dataset_sha256": digest, "dataset_images": images},
-            checkpoints=checkpoints,
-            stopped=simulated.stop if simulated.last_step < first + request.steps else None,
-            first_step=first,
-            last_step=simulated.last_step,
-            state_uri=simulated.state_uri,
-            continued=went_on,
-        )
+        """The cluster trainer's simulation (offline_training.py): its checkpoints' pictures drawn by
+        this provider for a FLUX.1 LoRA, as clips' frames for a video LoRA (offline_video_lora.py)."""
+        from .offline_video_lora import OfflineClips, lora_of
+
+        drawer = OfflineClips(request.plan.base.name) if request.plan.base.video else self
+        return offline_training.train(request, work_dir, progress, drawer, lora_of(request.plan.base))
 
     # --- dataset captions ---------------------------------------------------------------------
 
@@ -256,174 +185,6 @@ class OfflineProvider:
 
 
 # --- safetensors ----------------------------------------------------------------------------------
-
-
-def write_safetensors(
-    path: Path,
-    tensors: dict[str, tuple[list[int], list[float]]],
-    metadata: dict[str, str],
-    raw: Mapping[str, bytes] | None = None,
-) -> None:
-    """Writes float32 tensors {name: (shape, values)}, and `raw` bytes as one-dimensional uint8
-    tensors, in the safetensors format: an 8-byte little-endian header length, the JSON header
-    (offsets into the data, `__metadata__` strings), space-padded to a multiple of 8, then the raw
-    little-endian data."""
-    header: dict[str, Any] = {"__metadata__": metadata}
-    data = bytearray()
-    for name in sorted(tensors):
-        shape, values = tensors[name]
-        count = 1
-        for dim in shape:
-            count *= dim
-        if count != len(values):
-            raise ValueError(f"tensor {name}: shape {shape} needs {count} values, got {len(values)}")
-        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + 4 * count]}
-        data += struct.pack(f"<{count}f", *values)
-    for name, value in sorted((raw or {}).items()):
-        header[name] = {
-            "dtype": "U8",
-            "shape": [len(value)],
-            "data_offsets": [len(data), len(data) + len(value)],
-        }
-        data += value
-    encoded = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
-    encoded += b" " * (-len(encoded) % 8)
-    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + bytes(data))
-
-
-def _placeholder_tensors(seed_hex: str) -> dict[str, tuple[list[int], list[float]]]:
-    """A rank-4 LoRA pair for one tiny layer, deterministic from the dataset hash."""
-    stream = hashlib.sha256(bytes.fromhex(seed_hex)).digest() * 4
-    values = [(b - 127.5) / 1275.0 for b in stream]
-    return {
-        "placeholder.lora_A.weight": ([4, 8], values[:32]),
-        "placeholder.lora_B.weight": ([8, 4], values[32:64]),
-    }
-
-
-def checkpoint_steps(steps: int, every: int) -> list[int]:
-    """The steps a training of `steps` stores checkpoints at, storing one every `every` steps and
-    at the last (as the cluster's trainer does); none where `every` is 0 or not under `steps`."""
-    if every <= 0 or every >= steps:
-        return []
-    return sorted({*range(every, steps + 1, every), steps})
-
-
-@dataclass(frozen=True)
-class _Simulated:
-    checkpoints: tuple[TrainedCheckpoint, ...]
-    last_step: int  # the last step "trained"
-    stop: Stop | None = None
-    state_uri: str = ""  # the newest simulated state
-
-
-def state_name(step: int) -> str:
-    """A simulated training state's name beside its checkpoint (the cluster's are step-NNNNNN.pt)."""
-    return f"step-{step:06d}.state.json"
-
-
-def _simulated_checkpoints(
-    request: TrainingRequest,
-    work_dir: Path,
-    digest: str,
-    metadata: dict[str, str],
-    subject: Mapping[str, bytes],
-    first: int = 0,
-    drawer: Any = None,
-) -> _Simulated:
-    """A placeholder LoRA per checkpoint step after `first` (a continued state's), stored once each
-    in request.checkpoints with a simulated state beside it; the newest is the training's weights.
-    Each is marked simulated: no training made it. Each carries the subject's pictures, which it
-    draws as far as its step had learned them (offline_subject). With a watch, each is handed to it
-    as it is stored (pictures by `drawer`, this provider), and it may stop the training after any
-    step, as the cluster's trainer does."""
-    last = first + request.steps
-    every = request.checkpoint_every
-    steps = sorted({*range(first + every, last + 1, every), last}) if 0 < every < request.steps else []
-    files, watch = request.checkpoints, request.watch
-    if files is None or not steps:
-        return _Simulated((), last)
-    pace = ProviderSettings().offline_step_seconds
-    if watch is not None:
-        watch.begin(Planned(first, last, tuple(steps)))
-    stored: list[TrainedCheckpoint] = []
-    state_uri = ""
-    stop = watch.step_ended(SoFar(first, None, None, steps[0])) if watch is not None else None
-    step = first
-    while stop is None and step < last:
-        step += 1
-        if pace:
-            time.sleep(pace)
-        if step in steps:
-            path = work_dir / f"step-{step:06d}.safetensors"
-            marked = {**metadata, "contentgen.step": str(step), "contentgen.simulated": "true"}
-            marked["contentgen.note"] = CHECKPOINT_NOTE
-            write_safetensors(
-                path,
-                _placeholder_tensors(hashlib.sha256(f"{digest}:{step}".encode()).hexdigest()),
-                marked,
-                subject,
-            )
-            state = work_dir / state_name(step)
-            state.write_text(
-                json.dumps(
-                    {"simulated": True, "note": CHECKPOINT_NOTE, "step": step, "dataset_sha256": digest}
-                )
-            )
-            state_uri = files.put(state.name, state)
-            stored.append(TrainedCheckpoint(step, files.put(path.name, path)))
-            if watch is not None:
-                stop = watch.checkpoint(step, stored[-1].uri, drawer)
-        if watch is not None and stop is None:
-            ahead = [s for s in steps if s > step]
-            stop = watch.step_ended(SoFar(step, None, pace or None, ahead[0] if ahead else last))
-    return _Simulated(tuple(stored), step, stop, state_uri)
-
-
-def _continued_state(continued: Continued | None) -> ContinuedState | None:
-    """The simulated state a continued training goes on from: the step asked, or the newest;
-    refused in one line where the version kept none."""
-    if continued is None:
-        return None
-    kept = sorted(
-        int(n[5:11]) for n in continued.files.names() if n.startswith("step-") and n.endswith(".state.json")
-    )
-    field = f"training.continueFrom: version {continued.version}"
-    if not kept:
-        raise InvalidInput(f"{field} kept no training state to go on from")
-    step = continued.step if continued.step is not None else kept[-1]
-    if step not in kept:
-        raise InvalidInput(f"{field} has no stored state at step {step} (kept: {', '.join(map(str, kept))})")
-    return ContinuedState(continued.version, step, continued.files.uri(state_name(step)))
-
-
-# --- helpers --------------------------------------------------------------------------------------
-
-
-def _read_dataset(path: Path, progress: SubProgress) -> tuple[str, int]:
-    """The zip's sha256 and how many images it holds (progress 0-80 while reading)."""
-    if not path.is_file():
-        raise InvalidInput(f"the dataset archive {path.name} does not exist")
-    total = max(path.stat().st_size, 1)
-    digest = hashlib.sha256()
-    done = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-            done += len(chunk)
-            progress(60.0 * done / total)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = [info.filename for info in archive.infolist() if not info.is_dir()]
-            if archive.testzip() is not None:
-                raise InvalidInput(f"the dataset archive {path.name} is corrupt")
-    except zipfile.BadZipFile as exc:
-        raise InvalidInput(f"the dataset archive {path.name} is not a zip file: {exc}") from None
-    images = sum(1 for name in names if name.lower().endswith(_IMAGE_SUFFIXES))
-    if images == 0:
-        raise InvalidInput(f"the dataset archive {path.name} holds no images")
-    progress(80)
-    return digest.hexdigest(), images
 
 
 def _derived_seed(prompt: str) -> int:

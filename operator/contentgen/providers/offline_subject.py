@@ -74,15 +74,18 @@ class Subject:
 
 
 def pictures_of(archive: Path) -> list[bytes]:
-    """The dataset's pictures a LoRA carries: the first PICTURES of `images/` in the archive, each
-    made SIDE pixels square, as JPEG. Pictures that do not decode are left out."""
+    """The dataset's pictures a LoRA carries: the first PICTURES of `images/` in the archive (a
+    video LoRA's: its flat stills), each made SIDE pixels square, as JPEG. Pictures that do not
+    decode are left out."""
     import cv2
     import numpy as np
 
     found: list[bytes] = []
     with zipfile.ZipFile(archive) as zipped:
-        names = sorted(
-            n for n in zipped.namelist() if n.startswith("images/") and n.lower().endswith((".jpg", ".jpeg"))
+        jpegs = [n for n in zipped.namelist() if n.lower().endswith((".jpg", ".jpeg"))]
+        # a stills dataset's images/, else a video LoRA's flat stills beside its clips
+        names = sorted(n for n in jpegs if n.startswith("images/")) or sorted(
+            n for n in jpegs if "/" not in n
         )
         for name in names:
             decoded = cv2.imdecode(np.frombuffer(zipped.read(name), np.uint8), cv2.IMREAD_COLOR)

@@ -1,59 +1,40 @@
-"""The offline provider's video LoRA: a labelled simulation of a Wan LoRA's training, without network,
-keys or a GPU, so that a video LoraTraining (and a VideoGeneration with its loraRef) can be tried
-end to end (`make demo`).
+"""The offline provider's video LoRA: a labelled simulation of a Wan LoRA's training
+(offline_training.py trains it as it trains a FLUX.1 one), without network, keys or a GPU, so that a
+video LoraTraining (its checkpoints scored, stopped early, kept at its best) and a VideoGeneration
+with its loraRef can be tried end to end (`make demo`).
 
 What it makes is honest about itself: small safetensors files under the layer names diffusers
 gives Wan's transformer (`transformer.blocks.N.attn1.to_q.lora_A.weight`, ...), whose metadata says
-`contentgen.placeholder: true`, "offline provider: a simulated Wan LoRA, not a trained model", the
-base model and what the dataset held; a Wan 2.2 A14B base model gets two (the high-noise and the
-low-noise expert's), as a trainer of it returns; and a config.json saying the same. The dataset zip
-is read for real: its stills and clips are counted and hashed, and a zip with neither fails as a
-trainer would. Nothing is paid for, no checkpoint is simulated (a video LoRA's likeness is not
-scored on pictures: pipeline/video_lora.py).
-"""
+`contentgen.placeholder: true` and what made them; a Wan 2.2 A14B base model gets two (the
+high-noise and the low-noise expert's), as a trainer of it returns. Each carries the subject's
+pictures (offline_subject.py), and its checkpoints are drawn for the watch as clips' frames
+(`OfflineClips`: the offline video generator's labelled frames, the face moving across them as
+far as the checkpoint's step had learned it), scored by the real scorer."""
 
 from __future__ import annotations
 
 import hashlib
-import json
-import struct
-import zipfile
 from pathlib import Path
-from typing import Any
 
-from contentgen.api.base_models import base_model
-from contentgen.errors import InvalidInput
-from contentgen.providers.progress import SubProgress
+from contentgen.api.base_models import BaseModelInfo
+from contentgen.api.image import IMAGE_SIZES
 
-from .base import TrainingOutput, TrainingRequest
+from . import clip_frames, offline_subject
+from .base import Checkpoint, ImageOutput, ImageRequest, LoraWeights, VideoRequest
+from .offline_training import SimulatedLora, Tensors, placeholder_tensors
+from .progress import SubProgress
 
-NOTE = "offline provider: a simulated Wan LoRA, not a trained model"
-STILLS = (".jpg", ".jpeg", ".png")
-CLIPS = (".mp4",)
 # The simulated LoRA's layers: each block's attention and feed-forward projections, as diffusers
 # names Wan's (WanTransformer3DModel), at a rank and width small enough to read at a glance.
 BLOCKS, RANK, WIDTH = 2, 4, 16
 LAYERS = ("attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0", "attn2.to_q", "ffn.net.0.proj")
+FRAMES, FPS = 17, 16  # the cluster's in-loop clips' (families/wan_live.py)
+SIDE = 256  # each frame's longer side
 
 
-def read_media(dataset: Path) -> tuple[str, int, int]:
-    """The zip's sha256, and how many stills and clips it holds (InvalidInput for none)."""
-    digest = hashlib.sha256(dataset.read_bytes()).hexdigest()
-    try:
-        with zipfile.ZipFile(dataset) as archive:
-            names = [n.lower() for n in archive.namelist()]
-    except zipfile.BadZipFile as bad:
-        raise InvalidInput(f"the dataset archive {dataset.name} is not a zip ({bad})") from None
-    stills = sum(n.endswith(STILLS) for n in names)
-    clips = sum(n.endswith(CLIPS) for n in names)
-    if not stills and not clips:
-        raise InvalidInput(f"the dataset archive {dataset.name} holds no stills and no clips")
-    return digest, stills, clips
-
-
-def _tensors(seed: str) -> dict[str, tuple[list[int], list[float]]]:
+def wan_tensors(seed: str) -> Tensors:
     """A LoRA's A and B matrices per layer, made deterministically from `seed`."""
-    tensors: dict[str, tuple[list[int], list[float]]] = {}
+    tensors: Tensors = {}
     for block in range(BLOCKS):
         for layer in LAYERS:
             for part, shape in (("lora_A", [RANK, WIDTH]), ("lora_B", [WIDTH, RANK])):
@@ -64,71 +45,61 @@ def _tensors(seed: str) -> dict[str, tuple[list[int], list[float]]]:
     return tensors
 
 
-def write_safetensors(
-    path: Path, tensors: dict[str, tuple[list[int], list[float]]], metadata: dict[str, str]
-) -> None:
-    """float32 tensors {name: (shape, values)} as a safetensors file (as offline.write_safetensors)."""
-    header: dict[str, Any] = {"__metadata__": metadata}
-    data = bytearray()
-    for name in sorted(tensors):
-        shape, values = tensors[name]
-        header[name] = {
-            "dtype": "F32",
-            "shape": shape,
-            "data_offsets": [len(data), len(data) + 4 * len(values)],
-        }
-        data += struct.pack(f"<{len(values)}f", *values)
-    encoded = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
-    encoded += b" " * (-len(encoded) % 8)
-    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + bytes(data))
+def lora_of(base: BaseModelInfo) -> SimulatedLora:
+    """The files a simulated LoRA of `base` is: FLUX.1's one placeholder, a Wan LoRA's layers (a
+    Wan 2.2 A14B pair: one file per expert)."""
+    if not base.video:
+        return SimulatedLora(placeholder_tensors)
+    return SimulatedLora(wan_tensors, ("high-noise", "low-noise") if base.experts is not None else ("",))
 
 
-def train_video_lora(request: TrainingRequest, work_dir: Path, progress: SubProgress) -> TrainingOutput:
-    """The simulated training of a Wan LoRA for `request.base_model` (see the module)."""
-    progress(0)
-    info = base_model(request.base_model)
-    digest, stills, clips = read_media(request.dataset_zip)
-    metadata = {
-        "contentgen.placeholder": "true",
-        "contentgen.simulated": "true",
-        "contentgen.note": NOTE,
-        "contentgen.provider": "offline",
-        "contentgen.base_model": info.name,
-        "contentgen.trigger_word": request.trigger_word,
-        "contentgen.steps": str(request.steps),
-        "contentgen.dataset_sha256": digest,
-        "contentgen.dataset_stills": str(stills),
-        "contentgen.dataset_clips": str(clips),
-    }
-    pair = info.experts is not None
-    weights = work_dir / "model.safetensors"
-    high = {**metadata, "contentgen.expert": "high-noise"} if pair else metadata
-    write_safetensors(weights, _tensors(f"{digest}:high" if pair else digest), high)
-    low = None
-    if pair:
-        low = work_dir / "model-low-noise.safetensors"
-        write_safetensors(low, _tensors(f"{digest}:low"), {**metadata, "contentgen.expert": "low-noise"})
-    progress(90)
-    config = work_dir / "config.json"
-    said = {
-        "placeholder": True,
-        "note": NOTE,
-        "provider": "offline",
-        "base_model": info.name,
-        "experts": ["high-noise", "low-noise"] if pair else [],
-        "trigger_word": request.trigger_word,
-        "steps": request.steps,
-        "dataset_sha256": digest,
-        "dataset_stills": stills,
-        "dataset_clips": clips,
-    }
-    config.write_text(json.dumps(said, indent=2) + "\n")
-    progress(100)
-    return TrainingOutput(
-        weights=weights,
-        config=config,
-        request_id=f"offline-{digest[:16]}",
-        placeholder=True,
-        details={"note": NOTE, "dataset_sha256": digest, "dataset_stills": stills, "dataset_clips": clips},
-        low_noise_weights=low,
-    )
+class OfflineClips:
+    """The watch's pictures of a simulated video LoRA's checkpoint: each prompt and seed a clip of
+    the offline video generator's, its frames sampled across it as the picture scored
+    (providers/clip_frames.py), the subject's face drawn with the checkpoint's LoRA."""
+
+    name = "offline"
+    placeholder_pictures = True  # faces only with a LoRA it trained (evaluation.run_evaluations)
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def draws_subject(self, lora: LoraWeights) -> bool:
+        return lora.scale > 0 and offline_subject.of_loras([lora.url]) is not None
+
+    def weights_of(self, model: str) -> str:
+        """Its baseline's key: clips, never the offline pictures'."""
+        return f"{model}.offline-clip-{FRAMES}f"
+
+    def generate_images(
+        self, request: ImageRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
+    ) -> list[ImageOutput]:
+        from .offline_video import clip_frame, derived_seed
+
+        width, height = _shape(*IMAGE_SIZES[request.image_size])
+        seed = request.seed if request.seed is not None else derived_seed(request.prompt)
+        clip = VideoRequest(
+            prompt=request.prompt,
+            model=f"{self.base} (simulated)",
+            app="offline",
+            frames=FRAMES,
+            fps=FPS,
+            width=width,
+            height=height,
+            resolution="",
+            aspect_ratio="",
+            seed=seed,
+            loras=request.loras,
+        )
+        subject = offline_subject.of_loras([lora.url for lora in request.loras if lora.scale > 0])
+        wanted = clip_frames.sampled(FRAMES)
+        frames = [clip_frame(clip, seed, None, n, subject)[..., ::-1] for n in wanted]
+        path = clip_frames.write(work_dir / "image-01.png", frames, [round(n / FPS, 4) for n in wanted])
+        progress(100)
+        return [ImageOutput(path, width, height, "image/png", seed=seed, placeholder=True)]
+
+
+def _shape(width: int, height: int) -> tuple[int, int]:
+    """The picture's shape, its longer side SIDE, on even pixels (the frames' encoder's)."""
+    scale = SIDE / max(width, height)
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)

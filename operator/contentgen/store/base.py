@@ -14,6 +14,8 @@ from contentgen.api import Artifact
 from contentgen.errors import PermanentError, TransientError
 from contentgen.files import sha256_file
 
+from .access import StorePlace
+
 
 @dataclass(frozen=True)
 class ObjectInfo:
@@ -125,6 +127,11 @@ class ObjectStore(ABC):
         bucket that does not exist, refused credentials); before a run records anything. A local
         store's directory is made when written to: nothing to look at."""
         return None
+
+    @abstractmethod
+    def place(self) -> StorePlace:
+        """Every name its objects can be reached by (store/access.py): what a spec naming one is
+        checked against."""
 
     def owns(self, uri: str) -> bool:
         try:

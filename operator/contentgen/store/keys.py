@@ -25,8 +25,10 @@ version 1 (`LEGACY_VERSION`) and never written again.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Literal
 
-from contentgen.api.kinds import CATALOG_TYPES
+from contentgen.api.kinds import CATALOG_TYPES, KINDS
 from contentgen.api.versions import LEGACY_VERSION
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -161,15 +163,6 @@ def upload(owner: str, upload_id: str, name: str) -> str:
     return f"uploads/{_seg(owner, 'owner')}/{_seg(upload_id, 'upload id')}/{_seg(name, 'file name')}"
 
 
-def upload_owner(uri: str) -> str | None:
-    """The owner of an uploaded file's URI (s3://bucket/[prefix/]uploads/OWNER/ID/NAME), else None."""
-    match = _UPLOAD.search(uri.split("?", 1)[0])
-    return match.group(1) if match else None
-
-
-_UPLOAD = re.compile(r"^s3://[^/]+/(?:.*/)?uploads/([^/]+)/[^/]+/[^/]+$")
-
-
 TEMP = "temp/"  # a run's working state (provider checkpoints, request folders), not its outputs
 
 
@@ -256,3 +249,51 @@ def result_key(catalog_type: str, owner: str, uid: str, version: int) -> str:
     if version == 0 and unversioned_before(catalog_type):
         return f"{root}result.json"
     return f"{root}{_version(version)}result.json"
+
+
+# --- whose a key is, by its layout alone (store/access.py: a spec naming another owner's key) -----
+
+UPLOADS, BASELINES = "uploads", "likeness/baselines/"
+FACES_FILE = "faces.json"  # a dataset version's subject faces (pipeline/likeness/faces.py)
+WEIGHTS_FOLDER, WEIGHTS_SUFFIX = "loras", ".safetensors"  # a LoRA's weights: used, not read
+Held = Literal["output", "upload", "baseline", "state"]
+
+
+def output_folders() -> tuple[str, ...]:
+    """Every kind's output folders (api/kinds.py `stored_under`), sorted: the keys that name their
+    owner as `{folder}/{owner}/{uid}/`."""
+    return tuple(sorted({folder for kind in KINDS.values() for folder in kind.stored_under}))
+
+
+@dataclass(frozen=True)
+class KeyHolder:
+    """Whose a key is, read off its layout (the store is never asked, so nothing says whether the
+    object exists): an output's `{folder}/{owner}/{uid}/…`, an upload's `uploads/{owner}/…`, the
+    shared likeness baselines (no owner), or anything else, the store's own state (temp/,
+    outbox/, an unknown place), which no spec may name."""
+
+    held: Held
+    owner: str = ""
+    uid: str = ""
+    folder: str = ""  # what may be said of it: `loras/OWNER/UID/`, `uploads/OWNER/`; never the rest
+    weights: bool = False  # a LoRA's model or checkpoint (`use` suffices), not a file to read
+
+    @property
+    def named(self) -> str:
+        """The key as messages and logs name it: its folder and no more."""
+        return f"{self.folder}…" if self.folder else "a key of the store's own"
+
+
+def holder(key: str) -> KeyHolder:
+    """Whose `key` (within the store: its prefix taken off) is."""
+    parts = key.split("/")
+    plain = all(_SEGMENT.match(p) and ".." not in p for p in parts)
+    if plain and len(parts) >= 4 and parts[0] in output_folders():
+        folder, owner, uid = parts[0], parts[1], parts[2]
+        weights = folder == WEIGHTS_FOLDER and key.endswith(WEIGHTS_SUFFIX)
+        return KeyHolder("output", owner, uid, f"{folder}/{owner}/{uid}/", weights)
+    if plain and len(parts) == 4 and parts[0] == UPLOADS:
+        return KeyHolder("upload", parts[1], folder=f"{UPLOADS}/{parts[1]}/")
+    if plain and key.startswith(BASELINES) and len(parts) > 3:
+        return KeyHolder("baseline", folder=BASELINES)
+    return KeyHolder("state")

@@ -23,6 +23,7 @@ from contentgen.api import Artifact
 from contentgen.errors import InvalidInput, PermanentError
 from contentgen.files import CHUNK
 
+from .access import StorePlace
 from .base import KeyTaken, ObjectInfo, ObjectNotFound, ObjectStore, StoredObjectCorrupt, download_checked
 
 mimetypes.add_type("application/octet-stream", ".safetensors")
@@ -65,6 +66,9 @@ class LocalStore(ObjectStore):
 
     def uri(self, key: str) -> str:
         return self._path(key).as_uri()
+
+    def place(self) -> StorePlace:
+        return StorePlace(root=str(self.root))
 
     def key_of(self, uri: str) -> str:
         parsed = urlparse(uri)

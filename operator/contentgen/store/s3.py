@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import os
 import time
@@ -28,6 +29,7 @@ from contentgen.api import Artifact
 from contentgen.errors import InvalidInput, PermanentError, TransientError
 from contentgen.files import CHUNK, sha256_file
 
+from .access import StorePlace
 from .base import (
     KeyTaken,
     ObjectInfo,
@@ -53,10 +55,58 @@ REFUSED = ("AccessDenied", "403", "NotImplemented", "501")
 RESTORE = "restore it from a backup, or delete it and run again"
 
 
+# A worker's own run's credentials (controller/run_credentials.py): a file its pod mounts from the
+# run's Secret, which the operator renews while the run lives (the kubelet updates the file).
+CREDENTIALS_ENV = "CONTENTGEN_STORE_ACCESS_FILE"
+# Read the file again this long before the credentials' end (and, past the second, before any call).
+ADVISORY_REFRESH_SECONDS, MANDATORY_REFRESH_SECONDS = 300, 60
+
+
+def run_credentials(path: Path) -> Any:
+    """The run's credentials in `path` (AWS's credential_process JSON), read again as they near
+    their end: botocore's RefreshableCredentials."""
+    from botocore.credentials import RefreshableCredentials
+
+    def read() -> dict[str, str]:
+        found = json.loads(path.read_text())
+        return {
+            "access_key": found["AccessKeyId"],
+            "secret_key": found["SecretAccessKey"],
+            "token": found["SessionToken"],
+            "expiry_time": found["Expiration"],
+        }
+
+    credentials = RefreshableCredentials.create_from_metadata(read(), read, "contentgen-run-credentials")
+    credentials._advisory_refresh_timeout = ADVISORY_REFRESH_SECONDS
+    credentials._mandatory_refresh_timeout = MANDATORY_REFRESH_SECONDS
+    return credentials
+
+
+def _session() -> Any:
+    """boto3's session: with the run's own credentials where the pod has them, else boto3's chain."""
+    import boto3
+    import botocore.session
+    from botocore.credentials import CredentialProvider
+
+    path = os.environ.get(CREDENTIALS_ENV)
+    if not path:
+        return boto3
+    credentials = run_credentials(Path(path))
+
+    class RunProvider(CredentialProvider):  # type: ignore[misc]
+        METHOD = "contentgen-run-credentials"
+
+        def load(self) -> Any:
+            return credentials
+
+    core = botocore.session.get_session()
+    core.get_component("credential_provider").insert_before("env", RunProvider())
+    return boto3.Session(botocore_session=core)
+
+
 def s3_client(endpoint_url: str | None = None) -> Any:
     """A client for the store's endpoint (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL), or for
     `endpoint_url` (the public endpoint presigned links are made for)."""
-    import boto3
     from botocore.config import Config
 
     endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
@@ -66,7 +116,7 @@ def s3_client(endpoint_url: str | None = None) -> Any:
         signature_version="s3v4",
     )
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return boto3.client("s3", region_name=region, config=config, endpoint_url=endpoint_url)
+    return _session().client("s3", region_name=region, config=config, endpoint_url=endpoint_url)
 
 
 def _code(exc: Exception) -> str:
@@ -128,6 +178,10 @@ class S3Store(ObjectStore):
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._full(key)}"
+
+    def place(self) -> StorePlace:
+        endpoints = {str(client.meta.endpoint_url) for client in (self.client, self.signer)}
+        return StorePlace.of(f"s3://{self.bucket}/{self.prefix}", *sorted(endpoints))
 
     def key_of(self, uri: str) -> str:
         parsed = urlparse(uri)

@@ -72,6 +72,14 @@ class EvaluationSpec(ApiModel):
 
 
 Verdict = Literal["good", "poor", "no-faces", "unmeasured", "skipped"]
+ClipFrames = Annotated[
+    int,
+    Field(
+        ge=0,
+        description="A video LoRA's: each picture is this many frames sampled across one clip, first to "
+        "last, scored as its median frame (docs/likeness.md#a-video-loras-likeness); 0: pictures.",
+    ),
+]
 
 
 class CheckpointLikeness(ApiModel):
@@ -95,6 +103,7 @@ class CheckpointLikeness(ApiModel):
     copies: Annotated[int, Field(ge=0, description="Generated faces at or over the copy level.")] = 0
     sameness: Annotated[float | None, Field(description="The faces' median similarity to each other.")] = None
     reasons: Annotated[list[str], Field(description="Why its verdict is what it is.")] = []
+    clip_frames: ClipFrames = 0
     grid_uri: Annotated[str, Field(description="Its pictures with and without the LoRA (JPEG).")] = ""
     report_uri: Annotated[str, Field(description="Its likeness.json: every picture's score.")] = ""
     chosen: Annotated[bool, Field(description="The version's model is this checkpoint's LoRA.")] = False
@@ -116,6 +125,7 @@ class Likeness(ApiModel):
     prompt_set: str = ""
     seeds: list[int] = []
     images: Annotated[int, Field(ge=0, description="Pictures generated with the LoRA.")] = 0
+    clip_frames: ClipFrames = 0
     faces: Annotated[int, Field(ge=0, description="Of them, pictures with a face.")] = 0
     no_face_rate: Annotated[float | None, Field(description="Share of pictures without a face.")] = None
     median: Annotated[float | None, Field(description="Median similarity of the generated faces.")] = None

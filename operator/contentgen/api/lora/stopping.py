@@ -134,3 +134,13 @@ class ContinuedFrom(ApiModel):
     version: Annotated[int, Field(ge=1, description="The version it continued.")]
     step: Annotated[int, Field(ge=1, description="The step of that version's state it went on after.")]
     state_uri: Annotated[str, Field(description="That training state.")] = ""
+    changed: Annotated[
+        list[Annotated[str, Field(max_length=256)]],
+        Field(
+            max_length=16,
+            description="What this training changed of the settings the version it went on from was "
+            "trained with, each applied (learningRate 0.0001 -> 5e-05): learningRate, maxGradNorm, "
+            "timestepSampling, guidance, resolution and batchSize may change; the base model, rank, "
+            "loraTargets, optimizer and memoryPlan may not (docs/cluster-training.md#continuing-a-training).",
+        ),
+    ] = []

@@ -81,6 +81,8 @@ class CatalogKind:
     makes_loras: bool = False
     # its versions' pictures are what videos animate (imageRef): their usage is those videos
     makes_pictures: bool = False
+    # its versions are clips (a video LoRA's lineage lists them, each with its likeness over time)
+    makes_clips: bool = False
     # its versions hold a transcript (transcript.json: `contentgen assets transcript`)
     transcript: bool = False
     loras_used: Uses = _none_used

@@ -125,6 +125,14 @@ class LoraVersionInfo(VersionInfo):
     frames: int = 0
     trigger_word: str = ""
     training_model: str = ""
+    base_model: str = Field(
+        default="",
+        description="What the LoRA is made for (training.baseModel: flux.1, or a Wan video model; empty "
+        "from before the field: flux.1), which says what uses it (GET /api/base-models).",
+    )
+    low_noise_model_uri: str = Field(
+        default="", description="Wan 2.2 A14B: the low-noise expert's LoRA (modelUri: the high-noise one's)."
+    )
     steps: int = 0
     memory_plan: str = Field(
         default="", description="provider cluster: the memory plan it was trained with (training.memoryPlan)."

@@ -110,4 +110,5 @@ KIND = CatalogKind(
     version=version_prompt_and_model,
     loras_used=loras_used,
     pictures_used=pictures_animated,
+    makes_clips=True,
 )

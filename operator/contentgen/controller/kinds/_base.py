@@ -26,8 +26,6 @@ class ControllerKind:
     waiters: Callable[[Any], Waiters] | None = None  # given the Operator (state.py)
     # kopf's index of its resources by (namespace, name), beside the one by uid ("" for none)
     by_name: str = ""
-    # its resources' grants are mirrored for admission (shares.py): the mirror hears of their changes
-    grants_mirrored: bool = False
     # checkpoints people promote (its annotation) are mirrored into status.versions, with Events
     promotions: bool = False
     # the evaluations people choose as versions' verdicts (its annotation) are mirrored into

@@ -23,7 +23,6 @@ KIND = ControllerKind(
     "LoraTraining",
     waiters=waiters,
     by_name="loras_by_name",
-    grants_mirrored=True,
     promotions=True,
     verdicts=True,
     likeness=True,

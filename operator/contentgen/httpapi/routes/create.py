@@ -77,7 +77,9 @@ CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
         "(the cluster's admission policy, naming its contentgen.io/owners annotation), the API may "
         "not create in that namespace, or this API does not create at all (code create_disabled: "
         "CONTENTGEN_API_CREATE=off), or a loraRef names another owner's LoRA not shared with this owner "
-        "for use (code lora_not_shared, docs/sharing.md)."
+        "for use (code lora_not_shared, docs/sharing.md), or an address names another owner's output in "
+        "the store that is not shared with this owner for what it needs (code input_not_shared, "
+        "docs/security.md)."
     ),
     404: documented_error("No such namespace (or record, for re-runs)."),
     409: documented_error(
@@ -157,6 +159,36 @@ def _shared_loras(svc: Services, wanted: Wanted) -> None:
             )
 
 
+def _shared_inputs(svc: Services, wanted: Wanted) -> None:
+    """An address of another owner's output in the store (an s3:// key, the store's https address,
+    a presigned link): refused here (403 input_not_shared) unless that owner's record shares it
+    with the resource's owner for the access it needs (store/access.py), in the same words as
+    admission, the operator and the pipeline, whether it exists or not."""
+    from contentgen.api import KINDS
+    from contentgen.api.inputs import inputs
+    from contentgen.api.sharing import grants_of
+    from contentgen.store.access import crossings, first_refusal
+
+    kind = KINDS.get(wanted.kind)
+    if kind is None:
+        return
+
+    def grants(uid: str) -> Any:
+        doc = svc.catalog.get(uid)
+        return grants_of(doc) if doc is not None else ()
+
+    found = inputs(kind.spec, wanted.spec)
+    if not found:
+        return
+    refused = first_refusal(crossings(found, wanted.owner, svc.store().place(), grants))
+    if refused is not None:
+        field = refused.input.field
+        message = refused.refusal.removeprefix(f"{field}: ")
+        raise ApiError(
+            403, "input_not_shared", refused.refusal, fields=[{"field": field, "message": message}]
+        )
+
+
 def create_for(svc: Services, who: Caller, wanted: Wanted) -> Made:
     """Create `wanted` for the caller (who must act for its owner); the API's errors otherwise."""
     if not who.may_act_for(wanted.owner):
@@ -176,6 +208,7 @@ def create_for(svc: Services, who: Caller, wanted: Wanted) -> Made:
             fields=[{"field": "spec.owner", "message": f"not an owner {who.user} acts for ({acts})"}],
         )
     _shared_loras(svc, wanted)
+    _shared_inputs(svc, wanted)
     wanted.annotations.setdefault(ANNOTATION_CREATED_BY, who.user)
     try:
         return make(_creator(svc), wanted)

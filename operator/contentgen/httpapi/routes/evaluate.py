@@ -423,7 +423,7 @@ SCORE_RESPONSES: dict[int | str, dict[str, Any]] = {
 def _score_target(svc: Services, who: Caller, ref: str, version: int) -> Target:
     doc = find_record(svc, who, ref)
     try:
-        goal: Target = reevaluate.target(doc, version, None, reevaluate.check_plan(None, None))
+        goal: Target = reevaluate.target(doc, version, None, reevaluate.check_plan(None, None), draws=False)
     except reevaluate.NotEvaluable as exc:
         status = 404 if str(exc).startswith("version:") else 400
         raise ApiError(status, "version_not_found" if status == 404 else "invalid", str(exc)) from None

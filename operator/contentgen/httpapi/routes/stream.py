@@ -19,8 +19,8 @@ changes, one stream for a whole list:
     event: end
     data: {"id": …, "status": "Succeeded", "phase": "Failed"}
 
-It ends when the latest run has ended (Succeeded, Failed, Cancelled) or the record is Deleted
-(or with `event: error` if the record disappears or the catalog stops answering).
+It ends when the latest run has ended (Succeeded, Failed, Cancelled, Interrupted) or the record is
+Deleted (or with `event: error` if the record disappears or the catalog stops answering).
 """
 
 from __future__ import annotations

@@ -167,6 +167,8 @@ def _stop(svc: Services, who: Caller, ref: str, confirm: bool, response: Respons
         return {**plan, "dryRun": True}
     try:
         message = creator.stop(doc, who.user)
+    except InvalidInput as exc:  # a laptop's run that no process holds any more
+        raise _refusal(exc) from None
     except (Gone, Conflict, Refused, KubeUnavailable) as exc:
         raise _kube_refusal(exc) from None
     response.status_code = 202
@@ -190,8 +192,9 @@ def _stop(svc: Services, who: Caller, ref: str, confirm: bool, response: Respons
             "No such record visible to the caller; in a cluster, its LoraTraining is gone."
         ),
         409: documented_error(
-            "No training is under way (code not_running), the LoraTraining kept changing (code conflict), "
-            "or an ambiguous reference."
+            "No training is under way (code not_running: on a laptop also a run its record shows Running "
+            "that no process holds, killed), the LoraTraining kept changing (code conflict), or an "
+            "ambiguous reference."
         ),
         503: documented_error("The catalog, or in a cluster the Kubernetes API, cannot be reached."),
     },

@@ -5,7 +5,7 @@ import { contentUrl, ref, send } from "./api.js";
 import { el, notice, svg } from "./dom.js";
 import { num, when } from "./format.js";
 import { openLightbox } from "./lightbox.js";
-import { gridItem, verdictBadge, verdictReasons } from "./likeness.js";
+import { clipsSaid, gridItem, verdictBadge, verdictReasons } from "./likeness.js";
 import { createOffTitle, creates } from "./parts.js";
 import { showVersion } from "./router.js";
 
@@ -108,12 +108,12 @@ export function checkpointsGrid(lora, v) {
   const n = v.version;
   const src = contentUrl(lora.id, uri, 2, false, n);
   const item = { picture: { kind: "checkpoints", src, download: contentUrl(lora.id, uri, 2, true, n), title: `Version ${n}: the checkpoints side by side`,
-    aside: () => [el("p", { class: "meta" }, "A row per checkpoint (its step, verdict and median; * the automatic choice) under a row without the LoRA; a column per prompt and seed, each picture's similarity under it."),
+    aside: () => [el("p", { class: "meta" }, `A row per checkpoint (its step, verdict and median; * the automatic choice) under a row without the LoRA; a column per prompt and seed, each picture's similarity under it${clipsSaid(curve)}.`),
       likenessCurve(lora, v), v.promotion ? el("p", { class: "meta" }, `The model: ${modelLine(v)}.`) : null] } };
   return el("figure", { class: "checkpoints-grid", id: `checkpoints-grid-v${n}` },
     el("a", { href: src, onclick: (event) => { event.preventDefault(); openLightbox([item], 0); } },
       el("img", { class: "checkpoints-grid", src, alt: `the checkpoints of version ${n} side by side` })),
-    el("figcaption", { class: "meta" }, "Seed × checkpoint: each checkpoint's pictures of the same prompts and seeds, a row each. Click to open it large beside the curve."));
+    el("figcaption", { class: "meta" }, `Seed × checkpoint: each checkpoint's ${curve && curve.clipFrames ? "clips" : "pictures"} of the same prompts and seeds, a row each${clipsSaid(curve)}. Click to open it large beside the curve.`));
 }
 
 // The report with the version's checkpoints' curve: the newest evaluation's, or its run's own

@@ -36,7 +36,8 @@ const FIELD_INPUTS = {
   "metadata.name": "name", "metadata.namespace": "namespace", "spec.owner": "owner", "spec.prompt": "prompt",
   "spec.negativePrompt": "negativePrompt", "spec.numImages": "numImages", "spec.imageSize": "imageSize", "spec.seed": "seed",
   "spec.model": "model", "spec.loras": "lora", "spec.source": "source", "spec.triggerWord": "triggerWord",
-  "spec.training.steps": "steps", "spec.languageCode": "languageCode", "spec.tags": "tags", "spec.description": "description",
+  "spec.training.steps": "steps", "spec.training.baseModel": "baseModel", "spec.dataset.minFrames": "minFrames",
+  "spec.languageCode": "languageCode", "spec.tags": "tags", "spec.description": "description",
   "spec.provider": "provider", "spec.durationSeconds": "durationSeconds", "spec.fps": "fps", "spec.numFrames": "durationSeconds",
   "spec.imageRef": "imageRef", "spec.image": "image", "spec.resolution": "resolution", "spec.aspectRatio": "resolution",
 };

@@ -4,10 +4,12 @@
 // (schema.js). No other module names a kind (tests/httpapi/test_ui_modules.py checks it).
 
 import { api } from "./api.js";
+import { baseFacts, baseModels, baseOf, isVideo } from "./basemodels.js";
 import { el, put } from "./dom.js";
-import { counted, num } from "./format.js";
 import { field, input, providerField, select, uploadField } from "./forms.js";
+import { loraPicker, pickedLoras } from "./lorapick.js";
 import { choices, creatableKinds, defaultOf } from "./schema.js";
+import { timers } from "./state.js";
 
 // LoraTraining -> lora-training: the `type` the API's lists and streams filter by.
 function typeOf(kind) {
@@ -52,20 +54,14 @@ export const IMAGES = declare({
     label: "Images",
     example: "imagegeneration.yaml",
     async fields({ values, prefill, pick }) {
-      const loraList = await api("/api/assets/loras", { limit: 200 }).catch(() => ({ items: [] }));
-      const prefillLora = ((prefill.loras || [])[0] || {}).loraRef || {};
-      const chosenLora = values.lora || prefillLora.name || "";
-      const usable = loraList.items.filter((l) => l.versions.length); // a LoRA whose runs all failed has nothing to use
-      const loraSelect = select("lora", [["", "none"], ...usable.map((l) => [l.name, `${l.namespace}/${l.name} (${l.triggerWord}, ${counted(l.versions.length, "version")})`])], chosenLora);
-      const versionSelect = select("loraVersion", [["", "its latest version"]], "");
-      const fillVersions = () => {
-        const lora = usable.find((l) => l.name === loraSelect.value);
-        put(versionSelect, el("option", { value: "" }, "its latest version"),
-          ...(lora ? lora.versions.map((v) => el("option", { value: v.version, selected: String(v.version) === String(values.loraVersion || prefillLora.version || "") },
-            `v${v.version}${v.likeness ? ` · likeness ${v.likeness.verdict}${v.likeness.median == null ? "" : ` ${num(v.likeness.median)}`}` : ""}`)) : []));
-      };
-      loraSelect.addEventListener("change", fillVersions);
-      fillVersions();
+      const [loraList, bases] = await Promise.all([
+        api("/api/assets/loras", { limit: 200 }).catch(() => ({ items: [] })),
+        baseModels().catch(() => []),
+      ]);
+      const prefillLora = ((prefill.loras || [])[0] || {});
+      // a LoRA with a version to use (one whose runs all failed has none), made for pictures
+      const usable = loraList.items.filter((l) => l.versions.length && !isVideo(bases, l.versions[l.versions.length - 1]));
+      const chosen = { name: values.lora || (prefillLora.loraRef || {}).name, version: values.loraVersion || (prefillLora.loraRef || {}).version, scale: prefillLora.scale };
       return [
         prompt(pick),
         field("Negative prompt", el("textarea", { name: "negativePrompt", id: "f-negativePrompt", rows: 2, maxlength: 4000 }, pick("negativePrompt", "")), true),
@@ -73,8 +69,7 @@ export const IMAGES = declare({
         field("Size", select("imageSize", IMAGES.choices("imageSize").map((s) => [s, s]), pick("imageSize", IMAGES.defaultOf("imageSize")))),
         field("Images", input("numImages", { type: "number", min: 1, max: 8, value: pick("numImages", "1") })),
         seed(values, pick),
-        field("LoRA", loraSelect), field("LoRA version", versionSelect),
-        field("LoRA scale", input("scale", { type: "number", min: 0, max: 2, step: 0.05, value: String(((prefill.loras || [])[0] || {}).scale ?? 1) })),
+        ...loraPicker(usable, chosen, () => ""),
         providerField([["", `default (${IMAGES.defaultOf("provider")})`], ["fal", "fal"], ["offline", "offline (free placeholder images)"]], pick("provider", "")),
       ];
     },
@@ -85,15 +80,44 @@ export const IMAGES = declare({
       spec.imageSize = text("imageSize");
       spec.numImages = number("numImages");
       if (number("seed") !== undefined) spec.seed = number("seed");
-      if (text("lora")) {
-        const loraRef = { name: text("lora") };
-        if (text("loraVersion")) loraRef.version = Number(text("loraVersion"));
-        spec.loras = [{ loraRef, scale: number("scale") ?? 1 }];
+      const loras = pickedLoras(text, number);
+      if (loras) {
+        spec.loras = loras;
         spec.model = LORA_MODEL;
       }
     },
   },
 });
+
+// The LoRA form's base model, what it needs and costs on the providers offered, said as it changes.
+let defaultBase = ""; // what a LoraTraining without training.baseModel makes: left out of the spec
+async function baseModelFields(values) {
+  const steps = input("steps", { type: "number", min: 100, max: 10000, placeholder: "1000", value: values.steps || "" });
+  const bases = await baseModels().catch(() => []);
+  if (!bases.length) return { fields: [field("Training steps", steps)], steps };
+  defaultBase = (bases.find((b) => b.default) || bases[0]).name;
+  const chosen = values.baseModel || defaultBase;
+  const choice = select("baseModel", bases.map((b) => [b.name, `${b.title}: ${b.video ? "clips" : "pictures"}`]), chosen);
+  const facts = el("div", { class: "wide", id: "base-model-box" });
+  const show = async () => {
+    const asked = Number(steps.value) >= 100 ? Number(steps.value) : 1000;
+    const items = await baseModels(asked).catch(() => bases);
+    const form = choice.form;
+    const provider = (form && form.elements.provider ? form.elements.provider.value : "") || LORAS.defaultOf("provider");
+    put(facts, baseFacts(baseOf(items, choice.value), asked, provider));
+  };
+  for (const control of [choice, steps]) control.addEventListener("change", () => { show().catch(() => {}); });
+  timers.add(setTimeout(() => { show().catch(() => {}); }, 0)); // once the form holds the provider choice
+  return {
+    fields: [
+      field("Made for (its base model)", choice, false, "pictures (FLUX.1) or clips of a Wan video model"),
+      field("Training steps", steps),
+      facts,
+    ],
+    steps,
+    show,
+  };
+}
 
 export const LORAS = declare({
   kind: "LoraTraining",
@@ -105,18 +129,27 @@ export const LORAS = declare({
     example: "loratraining.yaml",
     async fields({ values }) {
       const source = input("source", { type: "text", required: true, placeholder: "https://…/video.mp4 or s3://bucket/key", value: values.source || "" });
+      const base = await baseModelFields(values);
+      const provider = providerField([["", `default (${LORAS.defaultOf("provider")})`], ["fal", "fal"], ["cluster", "cluster (its own GPUs)"], ["offline", "offline (free, placeholder weights)"]], values.provider || "");
+      const providerSelect = provider.querySelector("select");
+      if (providerSelect && base.show) providerSelect.addEventListener("change", () => { base.show().catch(() => {}); });
       return [
         field("Source video URL", source, true),
         uploadField("…or upload the video", source, VIDEO_TYPES, "MP4, MOV, WebM or MKV, at most 1 GiB; stored for this owner"),
         field("Trigger word", input("triggerWord", { required: true, maxlength: 32, value: values.triggerWord || "" }), false, "the word that calls the LoRA in a prompt"),
-        field("Training steps", input("steps", { type: "number", min: 100, max: 10000, placeholder: "1000" })),
-        providerField([["", `default (${LORAS.defaultOf("provider")})`], ["fal", "fal"], ["offline", "offline (free, placeholder weights)"]], values.provider || ""),
+        ...base.fields,
+        field("Fewest images", input("minFrames", { type: "number", min: 1, max: 100, placeholder: "10", value: values.minFrames || "" }), false, "a short video has fewer shots of the face (the sample video: 4)"),
+        provider,
       ];
     },
     spec(spec, { text, number }) {
       spec.source = { url: text("source") };
       spec.triggerWord = text("triggerWord");
-      if (number("steps") !== undefined) spec.training = { steps: number("steps") };
+      const training = {};
+      if (number("steps") !== undefined) training.steps = number("steps");
+      if (text("baseModel") && text("baseModel") !== defaultBase) training.baseModel = text("baseModel");
+      if (Object.keys(training).length) spec.training = training;
+      if (number("minFrames") !== undefined) spec.dataset = { minFrames: number("minFrames") };
     },
   },
 });
@@ -159,9 +192,28 @@ export const VIDEOS = declare({
     example: "videogeneration.yaml",
     async fields({ values, prefill, pick }) {
       const picture = input("image", { type: "text", placeholder: "https://…/picture.png or s3://bucket/key", value: (prefill.image || {}).url || values.image || "" });
+      const [loraList, bases] = await Promise.all([
+        api("/api/assets/loras", { limit: 200 }).catch(() => ({ items: [] })),
+        baseModels().catch(() => []),
+      ]);
+      // a LoRA with a version to use, made for a video model
+      const usable = loraList.items.filter((l) => l.versions.length && isVideo(bases, l.versions[l.versions.length - 1]));
+      const model = select("model", [["", `default (${VIDEOS.defaultOf("model")})`], ...VIDEOS.choices("model").map((m) => [m, m])], pick("model", ""));
+      const loads = el("span", { class: "meta", id: "lora-loads-on" });
+      const fits = (lora) => { // the model that loads the LoRA chosen: kept where it does, else the first that does
+        put(loads);
+        if (!lora) return;
+        const base = baseOf(bases, lora.versions[lora.versions.length - 1].baseModel || "");
+        put(loads, `a ${base.title} LoRA: models ${base.loadsOn.join(", ") || "none here"} load it`);
+        if (base.loadsOn.length && !base.loadsOn.includes(model.value)) model.value = base.loadsOn[0];
+      };
+      const prefillLora = ((prefill.loras || [])[0] || {});
+      const chosen = { name: values.lora || (prefillLora.loraRef || {}).name, version: values.loraVersion || (prefillLora.loraRef || {}).version, scale: prefillLora.scale };
+      const lora = loraPicker(usable, chosen, (l) => `${baseOf(bases, l.versions[l.versions.length - 1].baseModel || "").title}, `, fits);
       return [
         prompt(pick),
-        field("Model", select("model", [["", `default (${VIDEOS.defaultOf("model")})`], ...VIDEOS.choices("model").map((m) => [m, m])], pick("model", ""))),
+        el("label", {}, "Model", model, loads),
+        ...lora,
         field("Animate the images of (optional)", input("imageRef", { placeholder: "an ImageGeneration's name", value: (prefill.imageRef || {}).name || values.imageRef || "" }), false, "image-to-video models"),
         field("…or a picture's URL (optional)", picture, true, "image-to-video models: one picture, by its URL or uploaded below"),
         uploadField("…or upload the picture", picture, PICTURE_TYPES, "PNG, JPEG or WebP, at most 20 MiB; stored for this owner"),
@@ -182,6 +234,8 @@ export const VIDEOS = declare({
       if (number("seed") !== undefined) spec.seed = number("seed");
       if (text("imageRef")) spec.imageRef = { name: text("imageRef") };
       if (text("image")) spec.image = { url: text("image") };
+      const loras = pickedLoras(text, number);
+      if (loras) spec.loras = loras;
     },
   },
 });

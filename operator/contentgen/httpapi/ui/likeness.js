@@ -109,7 +109,13 @@ export function likenessGrid(lora, v, caption) {
   const link = el("a", { href: contentUrl(lora.id, grid, 2, false, v.version), class: "open-likeness-grid", onclick: open },
     el("img", { class: "likeness-grid", src: contentUrl(lora.id, grid, 2, false, v.version), alt: `likeness grid of version ${v.version}` }));
   if (!caption) return link;
-  const pictures = v.likeness.images ? counted(v.likeness.images, "picture") : "Every picture";
+  const noun = v.likeness.clipFrames ? "clip" : "picture";
+  const pictures = v.likeness.images ? counted(v.likeness.images, noun) : `Every ${noun}`;
   return el("figure", { class: "likeness-thumb", id: `likeness-grid-v${v.version}` }, link,
-    el("figcaption", { class: "meta" }, `${pictures} with the LoRA and without it, each with its similarity. Click to open the grid whole.`));
+    el("figcaption", { class: "meta" }, `${pictures} with the LoRA and without it, each with its similarity${clipsSaid(v.likeness)}. Click to open the grid whole.`));
+}
+
+// A video LoRA's report (or checkpoint's): what each of its pictures is, as a clause ("" for pictures).
+export function clipsSaid(l) {
+  return l && l.clipFrames ? ` (each a clip's ${l.clipFrames} frames, first to last, scored as its median frame)` : "";
 }

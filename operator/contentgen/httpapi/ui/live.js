@@ -9,7 +9,7 @@ import { likenessCurve, lossCurve } from "./checkpoints.js";
 import { el, notice, progressBar, put } from "./dom.js";
 import { usd, when } from "./format.js";
 import { openLightbox } from "./lightbox.js";
-import { gridItem, verdictBadge, verdictReasons } from "./likeness.js";
+import { clipsSaid, gridItem, verdictBadge, verdictReasons } from "./likeness.js";
 import { createOffTitle, creates, runFacts } from "./parts.js";
 import { route } from "./router.js";
 import { created, timers } from "./state.js";
@@ -49,12 +49,18 @@ function checkpointCards(lora, run, training) {
     const best = p.step === training.bestStep;
     const picture = p.gridUri
       ? el("a", { href: contentUrl(lora.id, p.gridUri, 2, false, run.version), onclick: (event) => { event.preventDefault(); openLightbox(items, gridded.indexOf(p)); } },
-        el("img", { src: contentUrl(lora.id, p.gridUri, 2, false, run.version), alt: `pictures of checkpoint step ${p.step}`, loading: "lazy" }))
+        el("img", { src: contentUrl(lora.id, p.gridUri, 2, false, run.version), alt: `${p.clipFrames ? "clips' frames" : "pictures"} of checkpoint step ${p.step}`, loading: "lazy" }))
       : null;
     return el("figure", { class: best ? "checkpoint-card best" : "checkpoint-card", "data-step": p.step, "data-verdict": p.verdict },
       picture,
       el("figcaption", {}, el("b", {}, `step ${p.step}`), " ", verdictBadge(p), best ? el("span", { class: "meta" }, " · the best so far") : null));
   }));
+}
+
+// A video LoRA's checkpoints are drawn as clips: say what each grid's pictures are.
+function clipsNote(training) {
+  const clip = (training.checkpoints || []).find((p) => p.clipFrames);
+  return clip ? el("p", { class: "meta", id: "live-clips" }, `A video LoRA: each checkpoint's grid holds clips${clipsSaid(clip)}.`) : null;
 }
 
 // "Stop and keep the best": the API says first which checkpoint it keeps (POST .../stop), in a
@@ -112,6 +118,7 @@ function drawLive(box, lora, run, status) {
     loss.length ? [el("h3", {}, "Loss so far"), lossCurve(version)] : null,
     (training.checkpoints || []).length ? [el("h3", {}, "Likeness per checkpoint so far"), likenessCurve(lora, version)] : null,
     el("h3", {}, "Checkpoints scored so far"),
+    clipsNote(training),
     checkpointCards(lora, run, training));
 }
 

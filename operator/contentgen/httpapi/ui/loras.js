@@ -6,7 +6,8 @@ import { lossCurve, modelLine } from "./checkpoints.js";
 import { copyButton, el, notice, put } from "./dom.js";
 import { filterForm, filterValues, isFiltered, pager } from "./filters.js";
 import { bytes, counted, num, usd, when } from "./format.js";
-import { IMAGES, LORAS } from "./kinds.js";
+import { baseModels, baseOf, isVideo } from "./basemodels.js";
+import { IMAGES, LORAS, VIDEOS } from "./kinds.js";
 import { openLightbox } from "./lightbox.js";
 import { LIKENESS_ROWS, likenessGrid, verdictBadge, verdictReasons } from "./likeness.js";
 import { continueTraining, liveTraining, trainingFacts } from "./live.js";
@@ -24,6 +25,7 @@ import {
 import { likenessSection } from "./report.js";
 import { usagePanel } from "./sharing.js";
 import { created, main, PAGE, session, timers } from "./state.js";
+import { videoLikeness } from "./video.js";
 
 export async function loras() {
   const values = filterValues();
@@ -90,14 +92,59 @@ function versionPicker(versions, picked, onChange) {
       el("button", { type: "button", id: "pick-all", onclick: () => choose(newest.map((v) => v.version)) }, "All")) : null);
 }
 
-function loraVersionPanel(lora, v) {
+// A clip made with a LoRA version: its poster, prompt and likeness over time (the video's page has
+// the rest).
+function clipCard(run, clip) {
+  const parts = clip.posterUri.includes("/thumbs/") ? 2 : 1;
+  return el("article", { class: "card made-with clip-made", "data-id": run.id, "data-version": clip.version },
+    el("a", { href: `#/video/${ref(run.id)}?version=${clip.version}`, "aria-label": `${run.namespace}/${run.name} version ${clip.version}` },
+      clip.posterUri ? el("img", { class: "thumb", src: contentUrl(run.id, clip.posterUri, parts, false, clip.version), alt: run.prompt, width: 240 }) : null,
+      el("div", { class: "title" }, run.prompt)),
+    el("div", { class: "meta" }, `${run.namespace}/${run.name} v${clip.version} · ${run.model}`),
+    videoLikeness(clip.likeness) || el("p", { class: "meta" }, "its likeness was not measured"));
+}
+
+// Where a version is used, on its page: the images made with a picture LoRA, the clips (each with
+// its likeness over time) made with a video LoRA, and the link that makes the next.
+function madeWith(lora, v, use) {
+  const n = v.version;
+  const made = use.video
+    ? (v.clips || []).flatMap((run) => run.clips.map((clip) => clipCard(run, clip)))
+    : v.images.map(imageRunCard);
+  const make = creates() && use.link ? el("a", { id: `make-with-v${n}`, href: use.link({ loraVersion: n }) }, use.video ? `Make a clip with version ${n}` : `Generate with version ${n}`) : "";
+  return [
+    el("h2", {}, use.video ? `Clips made with version ${n}` : `Images made with version ${n}`),
+    made.length ? el("div", { class: "grid made-with-grid", id: `made-with-v${n}` }, made, make ? el("p", {}, make) : null)
+      : el("p", { class: "empty", id: `made-with-v${n}` }, "None yet. ", make),
+  ];
+}
+
+// What the LoRA can be used for, from its newest version's base model: pictures (an ImageGeneration)
+// or clips (a VideoGeneration of a model that loads it), never the other.
+function usesOf(lora, bases) {
+  const latest = lora.versions[lora.versions.length - 1];
+  const base = bases.length ? baseOf(bases, (latest && latest.baseModel) || "") : null;
+  const video = isVideo(bases, latest);
+  const trigger = lora.triggerWord;
+  if (!video) {
+    return { video, base, kind: IMAGES, words: `an ImageGeneration's loras: [{loraRef: {name: ${lora.name}}}]`,
+      link: (more = {}) => `#/create/${IMAGES.link}?${new URLSearchParams({ lora: lora.name, prompt: `a photo of ${trigger}`, ...more })}` };
+  }
+  const model = base.loadsOn[0];
+  return { video, base, kind: VIDEOS, words: `a VideoGeneration's loras: [{loraRef: {name: ${lora.name}}}] (model ${base.loadsOn.join(" or ") || "none here: take its files to ComfyUI"})`,
+    link: model ? (more = {}) => `#/create/${VIDEOS.link}?${new URLSearchParams({ lora: lora.name, model, prompt: `a video of ${trigger} turning to the camera`, ...more })}` : null };
+}
+
+function loraVersionPanel(lora, v, use) {
   const model = modelLine(v);
   const loss = lossCurve(v);
+  const base = use.base && v.baseModel !== undefined ? ` (${use.base.title})` : "";
+  const clips = v.dataset && v.dataset.clips && v.dataset.clips.kept ? ` and ${counted(v.dataset.clips.kept, "clip")}` : "";
   return el("section", { class: "version", "data-version": v.version, role: "tabpanel", id: `panel-v${v.version}` },
     el("h2", {}, `Version ${v.version} `, verdictBadge(v.likeness)),
     el("dl", { class: "facts" },
       el("dt", {}, "created"), el("dd", {}, when(v.createdAt)),
-      el("dt", {}, "trained"), el("dd", {}, `${v.steps} steps of ${v.trainingModel || "-"} on ${v.frames} images (${v.provider})`),
+      el("dt", {}, "trained"), el("dd", {}, `${v.steps} steps of ${v.trainingModel || "-"}${base} on ${v.frames} images${clips} (${v.provider}${v.placeholder ? ", placeholders" : ""})`),
       model ? [el("dt", {}, "model"), el("dd", { id: `model-v${v.version}` }, model)] : [],
       el("dt", {}, "cost"), el("dd", {}, usd(v.costUsd)),
       trainingFacts(v),
@@ -112,10 +159,8 @@ function loraVersionPanel(lora, v) {
     continueTraining(lora, v),
     loss ? [el("h2", {}, "Training loss"), loss] : null,
     el("h2", {}, "Likeness"),
-    likenessSection(lora, v),
-    el("h2", {}, `Images made with version ${v.version}`),
-    v.images.length ? el("div", { class: "grid made-with-grid" }, v.images.map(imageRunCard))
-      : el("p", { class: "empty" }, "None yet. ", creates() ? el("a", { href: `#/create/${IMAGES.link}?${new URLSearchParams({ lora: lora.name, loraVersion: v.version, prompt: `a photo of ${lora.triggerWord}` })}` }, `Generate with version ${v.version}`) : ""));
+    likenessSection(lora, v, { drawn: !use.video, title: use.base ? use.base.title : "" }),
+    madeWith(lora, v, use));
 }
 
 // The comparisons of a LoRA's versions made so far (each an ImageGeneration per version, tagged
@@ -199,15 +244,16 @@ function compareForm(lora, box, picked) {
 }
 
 export async function loraView(id) {
-  const [lora, lineage] = await Promise.all([api(`/api/jobs/${ref(id)}`), api(`/api/assets/${ref(id)}/lineage`)]);
+  const [lora, lineage, bases] = await Promise.all([api(`/api/jobs/${ref(id)}`), api(`/api/assets/${ref(id)}/lineage`), baseModels().catch(() => [])]);
+  const use = usesOf(lora, bases);
   const values = filterValues();
   const status = el("div", { id: "action-status" });
   // Lineage's versions carry the images made with each; the record's, what readers get of each
   // (the newest evaluation's report, the history, a person's choice of model).
   const byNumber = new Map(lora.versions.map((v) => [v.version, v]));
-  const versions = lineage.versions.map((v) => ({ ...v, ...(byNumber.get(v.version) || {}), images: v.images }));
+  const versions = lineage.versions.map((v) => ({ ...v, ...(byNumber.get(v.version) || {}), images: v.images, clips: v.clips }));
   const newestFirst = versions.slice().reverse();
-  const panels = newestFirst.map((v) => loraVersionPanel(lora, v));
+  const panels = newestFirst.map((v) => loraVersionPanel(lora, v, use));
   const comparisons = el("div", { id: "comparisons" });
   const picked = new Set(newestFirst.slice(0, 4).map((v) => v.version));
   const table = likenessTable(lora, versions, picked);
@@ -219,9 +265,11 @@ export async function loraView(id) {
     versions.length ? versionPicker(versions, picked, showPicked) : null,
     el("h3", {}, "Likeness"),
     table,
-    el("p", { class: "meta" }, "The same prompt and seed with each version, made as one ImageGeneration per version (loraRef pinned to it)."),
-    lora.versions.length ? compareForm(lora, comparisons, picked) : el("p", { class: "empty" }, "No usable version yet."),
-    comparisons);
+    use.video
+      ? el("p", { class: "meta", id: "compare-clips" }, `A comparison draws pictures with FLUX, which a ${use.base.title} LoRA does not load: compare its versions by making a clip with each (Make a clip with version N, on its tab).`)
+      : [el("p", { class: "meta" }, "The same prompt and seed with each version, made as one ImageGeneration per version (loraRef pinned to it)."),
+        lora.versions.length ? compareForm(lora, comparisons, picked) : el("p", { class: "empty" }, "No usable version yet."),
+        comparisons]);
   const selected = values.tab || (panels.length ? `v${versions[versions.length - 1].version}` : "compare");
   // Many versions: the newest four as tabs (and the one shown), the others in a list.
   const TABS = 5;
@@ -244,15 +292,16 @@ export async function loraView(id) {
       el("dt", {}, "status"), el("dd", {}, badge(lora.status), runFacts(lora.latestRun)),
       session.admin ? [el("dt", {}, "owner"), el("dd", {}, lora.owner)] : [],
       el("dt", {}, "versions"), el("dd", {}, String(lora.versions.length)),
-      el("dt", {}, "images made with it"), el("dd", {}, String(lineage.imagesTotal)),
-      el("dt", {}, "use it"), el("dd", {}, "an ImageGeneration's ", el("code", {}, `loras: [{loraRef: {name: ${lora.name}}}]`),
-        creates() && lora.versions.length ? [" — ", el("a", { href: `#/create/${IMAGES.link}?${new URLSearchParams({ lora: lora.name, prompt: `a photo of ${lora.triggerWord}` })}` }, "Generate with it")] : ""),
+      use.base ? [el("dt", {}, "made for"), el("dd", { id: "made-for" }, `${use.base.title}: ${use.base.makes}`)] : [],
+      el("dt", {}, use.video ? "clips made with it" : "images made with it"), el("dd", {}, String(use.video ? lineage.clipsTotal : lineage.imagesTotal)),
+      el("dt", {}, "use it"), el("dd", { id: "use-it" }, el("code", {}, use.words),
+        creates() && lora.versions.length && use.link ? [" — ", el("a", { id: "use-it-link", href: use.link() }, use.video ? "Make a clip with it" : "Generate with it")] : ""),
       el("dt", {}, "id"), el("dd", {}, el("code", {}, lora.id))),
     recordActions(lora, lora.latestVersion, status), status,
     liveTraining(lora),
     tabList, ...panels, comparePanel, usagePanel(lora),
   );
-  if (selected === "compare") {
+  if (selected === "compare" && !use.video) {
     // Follow the comparisons' runs: one stream for the image generations, redrawn on their
     // changes; started before the first drawing, so no change falls in between.
     let queued = null;

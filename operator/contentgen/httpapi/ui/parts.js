@@ -22,8 +22,9 @@ export function waits(run) {
     return el("span", { class: "waits", "data-reason": run.reason || "" }, "waits: ", el("b", {}, run.reason || "Pending"),
       run.message ? ` — ${run.message}` : "");
   }
-  // Failed: its message (the run's badge names the reason), where there is one to add.
-  if (run.phase === "Failed" && run.error && run.error.message && run.error.message !== run.error.reason) {
+  // Failed or Interrupted (a laptop's Ctrl-C: where it was, what it keeps): its message (the run's
+  // badge names the reason), where there is one to add.
+  if (["Failed", "Interrupted"].includes(run.phase) && run.error && run.error.message && run.error.message !== run.error.reason) {
     return el("span", { class: "waits", "data-reason": run.error.reason }, run.error.message);
   }
   return null;

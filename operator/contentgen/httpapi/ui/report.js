@@ -15,7 +15,9 @@ function reportSource(v) {
   return `evaluation e${number}${v.likenessSource === "pictures" ? ", a score of pictures made elsewhere" : ", evaluated again"}`;
 }
 
-export function likenessSection(lora, v) {
+// `use`: {drawn, title}: whether its likeness can be evaluated again by drawing pictures (a
+// picture LoRA's; a video LoRA's title says why not).
+export function likenessSection(lora, v, use = { drawn: true, title: "" }) {
   const likeness = v.likeness;
   const n = v.version;
   return el("div", { class: "likeness", "data-verdict": likeness ? likeness.verdict : "none" },
@@ -31,6 +33,7 @@ export function likenessSection(lora, v) {
     ] : el("p", { class: "empty" }, "No likeness evaluation for this version."),
     el("h3", {}, "Evaluations"),
     evaluationHistory(lora, v),
-    evaluateAgain(lora, v),
+    use.drawn ? evaluateAgain(lora, v) : el("p", { class: "meta", id: `evaluate-off-v${n}` },
+      `Evaluate again draws pictures with FLUX, which a ${use.title} LoRA does not load, so it is not offered (nothing is estimated or billed): make a clip with it and read the clip's likeness over time below, or score pictures of the person made elsewhere.`),
     scorePictures(lora, v));
 }

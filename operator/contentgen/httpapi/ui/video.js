@@ -24,7 +24,7 @@ export function videoCard(run, version) {
 }
 
 // The likeness of the face along the video: a line of its samples against the threshold.
-function videoLikeness(l) {
+export function videoLikeness(l) {
   if (!l || !l.verdict) return null;
   const samples = (l.samples || []).filter((s) => typeof s.timeSeconds === "number" && typeof s.score === "number");
   const end = Math.max(...samples.map((s) => s.timeSeconds), 1);

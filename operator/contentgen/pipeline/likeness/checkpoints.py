@@ -47,34 +47,41 @@ class Choice:
     why: str  # one sentence, for the version's `likeness.choice`
 
 
-def choose(scored: Sequence[Scored]) -> Choice:
+def choose(scored: Sequence[Scored], stopped_at: int | None = None) -> Choice:
     """The version's model among the scored checkpoints (the last of them is the training's last
-    step); see the module's rule."""
+    step, unless it stopped early: at `stopped_at`, after its newest checkpoint maybe); see the
+    module's rule."""
     if not scored:
         raise ValueError("no checkpoint was scored")
     points = sorted(scored, key=lambda p: p.step)
     last = points[-1]
+    final = stopped_at if stopped_at is not None else last.step
+    newest = (
+        f"the last step, {last.step}"
+        if final == last.step
+        else f"the newest checkpoint, {last.step} (it stopped at step {final})"
+    )
     measured = [p for p in points if p.median is not None]
     if not measured:
         verdicts = ", ".join(sorted({p.verdict for p in points}))
         return Choice(
             last.step,
-            last.step,
-            f"no checkpoint's likeness could be measured ({verdicts} at all {len(points)} scored): the last "
-            f"step, {last.step}, is the version's model",
+            final,
+            f"no checkpoint's likeness could be measured ({verdicts} at all {len(points)} scored): "
+            f"{newest}, is the version's model",
         )
     best = max(measured, key=lambda p: (p.verdict == "good", p.median, -p.step))
     if len(points) == 1:
-        why = f"the last step, {last.step}, is the only checkpoint scored ({_brief(last)})"
+        why = f"{newest}, is the only checkpoint scored ({_brief(last)})"
     elif best is last:
-        why = f"the last step, {last.step}, scored best of {len(points)} checkpoints ({_brief(last)})"
+        why = f"{newest}, scored best of {len(points)} checkpoints ({_brief(last)})"
     else:
+        kept = "the last step's" if final == last.step else "the newest checkpoint's"
         why = (
-            f"step {best.step} scored best of {len(points)} checkpoints ({_brief(best)}; the last step, "
-            f"{last.step}: {_brief(last)}): its LoRA is the version's model, the last step's is kept "
-            "as finalModelUri"
+            f"step {best.step} scored best of {len(points)} checkpoints ({_brief(best)}; {newest}: "
+            f"{_brief(last)}): its LoRA is the version's model, {kept} is kept as finalModelUri"
         )
-    return Choice(best.step, last.step, why)
+    return Choice(best.step, final, why)
 
 
 def _brief(point: Scored) -> str:

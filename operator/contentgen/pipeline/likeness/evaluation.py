@@ -20,16 +20,17 @@ import numpy as np
 
 from contentgen.api import CheckpointLikeness, UsageLine
 from contentgen.api import Likeness as LikenessReport
-from contentgen.errors import PermanentError
+from contentgen.errors import InvalidInput, PermanentError
 from contentgen.pricing import gpu_usage, image_usage
+from contentgen.providers import clip_frames
 from contentgen.providers.base import Checkpoint, CheckpointFiles, ImageGenerator, ImageRequest, LoraWeights
 from contentgen.providers.progress import SubProgress
 from contentgen.store import ObjectStore, keys
 
 from .faces import FaceReader
 from .plan import Plan
-from .prompts import Prompt
-from .score import Generated, ImageScore, Likeness, centroid, evaluate, score_image
+from .prompts import Kind, Prompt
+from .score import Generated, ImageScore, Likeness, centroid, evaluate, median_frame, score_image
 
 WITHOUT = "a person"  # the trigger word's stand-in in the baseline's prompts
 PNG = "image/png"
@@ -125,20 +126,21 @@ def run_evaluations(
     without = _baseline(maker, store, baseline_model(generator, plan.model), placeholders)
     read = reader or FaceReader()
 
-    def faces_in(lora: LoraWeights | None) -> Callable[[Path], list[np.ndarray]]:
+    def faces_in(lora: LoraWeights | None) -> Callable[[np.ndarray], list[np.ndarray]]:
         draws = getattr(generator, "draws_subject", None)
         if placeholders and not (lora is not None and callable(draws) and draws(lora)):
             return lambda _: []
-        return read.faces_in
+        return read.faces
 
-    found_without = _found(items, without, faces_in(None))
     names, rows = subject
+    center = centroid(rows) if len(rows) else np.zeros(0)
+    found_without = _found(items, without, faces_in(None), center)
     unscored = scores(found_without, rows, names)
     context = _Scoring(
         plan, trigger_word, subject, without, unscored, found_without, work_dir, generator.name, placeholders
     )
     return [
-        context.evaluated(candidate, pictures, _found(items, pictures, faces_in(candidate.lora)))
+        context.evaluated(candidate, pictures, _found(items, pictures, faces_in(candidate.lora), center))
         for candidate, pictures in zip(candidates, with_lora, strict=True)
     ]
 
@@ -229,9 +231,28 @@ def _baseline(maker: _Maker, store: ObjectStore, model: str, placeholders: bool)
 def _found(
     items: Sequence[tuple[str, int, int, Prompt]],
     pictures: Sequence[Path],
-    faces_in: Callable[[Path], list[np.ndarray]],
+    faces_of: Callable[[np.ndarray], list[np.ndarray]],
+    center: np.ndarray,
 ) -> list[Generated]:
-    return [Generated(n, p.kind, faces_in(f)) for (n, _, _, p), f in zip(items, pictures, strict=True)]
+    """Each picture's faces; a clip's (providers/clip_frames.py) each frame's, and its median
+    frame's as the clip's."""
+    return [
+        _generated(n, p.kind, f, faces_of, center) for (n, _, _, p), f in zip(items, pictures, strict=True)
+    ]
+
+
+def _generated(
+    name: str, kind: Kind, path: Path, faces_of: Callable[[np.ndarray], list[np.ndarray]], center: np.ndarray
+) -> Generated:
+    frames = clip_frames.read(path)
+    if frames is None:
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise InvalidInput(f"{path.name} is not an image OpenCV can read")
+        return Generated(name, kind, faces_of(image))
+    found = [faces_of(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)) for _, frame in frames]
+    median = median_frame(found, kind, center) if len(center) else None
+    return Generated(name, kind, found[median] if median is not None else [], frames=found)
 
 
 @dataclass
@@ -312,6 +333,7 @@ def curve_point(
         copies=likeness.copies,
         sameness=likeness.sameness,
         reasons=list(likeness.reasons),
+        clip_frames=likeness.clip_frames,
         grid_uri=grid_uri,
         report_uri=report_uri,
     )
@@ -346,6 +368,9 @@ def _number(value: float | None) -> str:
 
 
 def _png(path: Path) -> bytes:
+    """The picture as a PNG (a clip's frames as they are: their layout is in the PNG's text)."""
+    if clip_frames.read(path) is not None:
+        return path.read_bytes()
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError(f"{path.name} is not a picture")

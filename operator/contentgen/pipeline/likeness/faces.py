@@ -16,8 +16,8 @@ import numpy as np
 from contentgen.errors import InvalidInput
 from contentgen.pipeline.footage.faces import Face, FaceFinder
 from contentgen.pipeline.footage.identity import MODEL_FILE, MODEL_SHA256, Embedder
+from contentgen.store.keys import FACES_FILE as FACES_FILE  # the key layout names it
 
-FACES_FILE = "faces.json"
 # Smaller faces than this share of a picture's short side are not scored: a face in the
 # background of a generated picture is too small to recognise (or to be the subject).
 MIN_SHARE = 0.08

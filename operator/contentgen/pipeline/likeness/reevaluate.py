@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contentgen.api import UsageLine
+from contentgen.api.base_models import base_model
+from contentgen.api.evaluation import not_drawn_for
 from contentgen.api.lora import LIKENESS_PROMPT_SETS
 from contentgen.api.versions import numbered
 from contentgen.catalog.kinds import makes_loras
@@ -105,9 +107,12 @@ def check_plan(prompt_set: str | None, seeds: list[int] | None) -> Plan:
     return Plan(chosen, picked)
 
 
-def target(doc: dict[str, Any], version: int | None, provider: str | None, plan: Plan) -> Target:
+def target(
+    doc: dict[str, Any], version: int | None, provider: str | None, plan: Plan, *, draws: bool = True
+) -> Target:
     """The version `version` (default: the newest usable one) of a LoRA record (current shape);
-    `provider` defaults to the one that trained it (offline stays offline)."""
+    `provider` defaults to the one that trained it (offline stays offline). `draws`: the evaluation
+    draws its pictures (not a scoring of pictures made elsewhere), which a video LoRA's cannot be."""
     if not makes_loras(doc.get("kind")):
         raise NotEvaluable(f"{doc['_id']} is a {doc.get('kind')}: only a LoRA's versions are evaluated")
     versions = doc.get("versions") or []
@@ -124,6 +129,9 @@ def target(doc: dict[str, Any], version: int | None, provider: str | None, plan:
         raise NotEvaluable(
             f"version: v{number} of {doc['_id']} names no dataset archive to take the faces from"
         )
+    base = str(entry.get("baseModel") or "")
+    if draws and base_model(base).video:
+        raise NotEvaluable(not_drawn_for(f"v{number} of {doc.get('namespace')}/{doc.get('name')}", base))
     trained_by = str(entry.get("provider") or doc.get("provider") or "offline")
     return Target(
         uid=str(doc["_id"]),

@@ -63,6 +63,9 @@ class Generated:
     name: str
     kind: Kind
     faces: Sequence[np.ndarray]
+    # a clip's sampled frames' faces, first to last (providers/clip_frames.py): `faces` is then
+    # the faces of its median frame (`median_frame`), and each frame is scored too
+    frames: Sequence[Sequence[np.ndarray]] = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class ImageScore:
     other: float | None = None  # pairs: the most subject-like other face's similarity
     nearest_training: str = ""  # the training image most alike to the subject's face
     nearest_similarity: float | None = None
+    frames: list[float | None] = field(default_factory=list)  # a clip's frames' similarities, in order
 
 
 @dataclass
@@ -102,6 +106,7 @@ class Likeness:
     from_baseline: float | None = None  # each face's median similarity to the base model's at its seed
     upper_bound: float | None = None  # the dataset's own leave-one-out median
     threshold: float = THRESHOLD
+    clip_frames: int = 0  # a video LoRA's: each picture the frames sampled across one clip (0: pictures)
     scored: list[ImageScore] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -152,16 +157,47 @@ def leave_one_out(subject: np.ndarray) -> float | None:
     return round(statistics.median(float(unit(total - row) @ unit(row)) for row in rows), 4)
 
 
+def subject_face(faces: Sequence[np.ndarray], kind: Kind, center: np.ndarray) -> tuple[int, list[float]]:
+    """Which of a picture's faces is the subject's (a portrait's largest, a pair's most
+    subject-like) and each face's similarity to the subject (pure)."""
+    alike = [float(unit(face) @ center) for face in faces]
+    return (0 if kind == "portrait" else int(np.argmax(alike))), alike
+
+
+def median_frame(frames: Sequence[Sequence[np.ndarray]], kind: Kind, center: np.ndarray) -> int | None:
+    """The clip's frame whose subject face's similarity is the median of its frames with a face (the
+    lower one of an even count): the frame a clip is scored as; None where no frame has a face."""
+    found = []
+    for index, faces in enumerate(frames):
+        if faces:
+            chosen, alike = subject_face(faces, kind, center)
+            found.append((alike[chosen], index))
+    return sorted(found)[(len(found) - 1) // 2][1] if found else None
+
+
+def _frame_scores(generated: Generated, center: np.ndarray) -> list[float | None]:
+    """Each sampled frame's subject face's similarity (None: no face in it)."""
+    scores: list[float | None] = []
+    for faces in generated.frames:
+        if not faces:
+            scores.append(None)
+            continue
+        chosen, alike = subject_face(faces, generated.kind, center)
+        scores.append(round(alike[chosen], 4))
+    return scores
+
+
 def score_image(
     generated: Generated, subject: np.ndarray, names: Sequence[str], center: np.ndarray
 ) -> ImageScore:
     """One image's score. A portrait's subject face is its largest face; a pair's, the most
-    subject-like of its faces, and the others are the second person (whose likeness is bleed)."""
+    subject-like of its faces, and the others are the second person (whose likeness is bleed). A
+    clip's frames are each scored too."""
+    frames = _frame_scores(generated, center)
     faces = [unit(face) for face in generated.faces]
     if not faces:
-        return ImageScore(generated.name, generated.kind, 0)
-    alike = [float(face @ center) for face in faces]
-    chosen = 0 if generated.kind == "portrait" else int(np.argmax(alike))
+        return ImageScore(generated.name, generated.kind, 0, frames=frames)
+    chosen, alike = subject_face(faces, generated.kind, center)
     others = [s for i, s in enumerate(alike) if i != chosen]
     to_training = np.asarray(subject, np.float64) @ faces[chosen]
     nearest = int(np.argmax(to_training))
@@ -173,6 +209,7 @@ def score_image(
         other=round(max(others), 4) if generated.kind == "pair" and others else None,
         nearest_training=names[nearest],
         nearest_similarity=round(float(to_training[nearest]), 4),
+        frames=frames,
     )
 
 
@@ -194,7 +231,7 @@ def evaluate(
     `with_lora`, the images generated with the LoRA; `baseline`, the same prompts and seeds
     without it (empty: no gain is measured)."""
     subject = np.asarray(subject, np.float64)
-    count = len(with_lora)
+    count, frames = len(with_lora), max((len(g.frames) for g in with_lora), default=0)
     if len(subject) == 0:
         return Likeness(
             "unmeasured",
@@ -202,13 +239,21 @@ def evaluate(
             count,
             0,
             0.0,
+            clip_frames=frames,
         )
     center = centroid(subject)
     scored = [score_image(g, subject, names, center) for g in with_lora]
     found = [s for s in scored if s.similarity is not None]
     no_face_rate = round(1 - len(found) / count, 4) if count else 1.0
     report = Likeness(
-        "good", [], count, len(found), no_face_rate, upper_bound=leave_one_out(subject), scored=scored
+        "good",
+        [],
+        count,
+        len(found),
+        no_face_rate,
+        upper_bound=leave_one_out(subject),
+        clip_frames=frames,
+        scored=scored,
     )
     if not found:
         report.verdict = "no-faces"

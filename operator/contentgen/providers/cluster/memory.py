@@ -17,8 +17,11 @@ and a reserve for CUDA's own workspace and the allocator's fragmentation. Pure: 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Generic, Literal, TypeVar
 
 from contentgen.errors import GpuMemoryTooSmall, InvalidInput
 
@@ -46,16 +49,26 @@ LIBRARY: dict[Base, str] = {
 }
 # fp8 weight-only is for cards with fp8 tensor cores: Ada (8.9) and Hopper (9.0) and later.
 FP8_CAPABILITY = (8, 9)
-# The card's memory this process never plans for: CUDA's context and cuBLAS' workspace are outside
-# torch's allocator, and the allocator fragments; a plan fits when its estimate is under the free
-# memory less RESERVE_BYTES and less RESERVE_SHARE of it.
+# The card's memory a plan's estimate (torch's peak allocation) leaves out: CUDA's context and
+# cuBLAS' workspace, outside torch's allocator (RESERVE_BYTES), and what the caching allocator
+# reserves above what it allocates (ALLOCATOR_SHARE of the estimate). With expandable segments
+# (PYTORCH_CUDA_ALLOC_CONF, which every worker sets: devices.prepare_torch) that was 7 % on an H200
+# (a Wan 14B fp8 step: 45.9 GiB in use for 43.0 GiB allocated), without them 43 % (61.7 GiB). A
+# plan fits where its estimate × (1 + ALLOCATOR_SHARE) + RESERVE_BYTES is within the free memory.
 RESERVE_BYTES = 1 * GIB
-RESERVE_SHARE = 0.05
-# Activations kept per transformer block under gradient checkpointing (its input and the
-# residual streams) and the one block recomputed with its gradients, in token × hidden × 2-byte
-# units (bf16): estimates to be measured on a GPU (docs/cluster-gpus.md).
-SAVED_PER_BLOCK = 2
-RECOMPUTED_BLOCK = 24
+ALLOCATOR_SHARE = 0.07
+# Activations of a training step under gradient checkpointing, in (image + text tokens) × hidden ×
+# 2-byte units: each block's checkpointed input and the one block recomputed with its gradients.
+# Fitted to FLUX.1-dev's steps measured on an H100 and an H200 (docs/cluster-gpus.md): 1.5 to 1.6
+# GiB from 512 to 1024 px on every base is 85 to 91 units; 1 + 35 per block over 57 blocks puts
+# every estimate 0 to 10 % over its measured peak allocation.
+SAVED_PER_BLOCK = 1
+RECOMPUTED_BLOCK = 35
+# An 8-bit base's (torchao int8, fp8 weight-only) own workspace on top: its layers' weights
+# dequantised to bf16 as they compute, about 6 of its largest linear layer at once (measured: 0.5
+# GiB over FLUX.1-dev's 8-bit steps, 0.75 GiB over Wan 14B's fp8 stills step, each 6 of its largest
+# layer's bf16 bytes). bitsandbytes' NF4 showed none: its kernels dequantise as they multiply.
+DEQUANTISED_LAYERS = 6
 # A picture's activations while denoising (no gradients): the same unit, for one block at a time.
 # Measured on an H100 (docs/cluster-gpus.md): 16 put the offloaded 1024 px picture's estimate at
 # 22.6 GiB under its 22.7 GiB peak; 24 is the least that covers it.
@@ -92,6 +105,7 @@ class Sizes:
     vae: int
     hidden: int  # the transformer's width (heads × head dim)
     blocks: int  # double + single blocks
+    largest_linear: int = 0  # the parameters of the largest linear layer of the blocks
 
     def transformer_bytes(self, base: Base) -> float:
         rest = self.transformer - self.quantisable
@@ -99,6 +113,39 @@ class Sizes:
 
     def encoders_bytes(self) -> float:
         return (self.t5 + self.clip) * WEIGHT_BYTES["bf16"]
+
+
+S = TypeVar("S")
+C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class Counted(Generic[S]):
+    """A model's sizes (a family's: `Sizes` for FLUX), counted from its configs on the meta device,
+    and its transformer's linear layers: (name, in, out)."""
+
+    sizes: S
+    linears: tuple[tuple[str, int, int], ...]
+    targets: Callable[[Iterable[str], str], list[str]]  # the layers a preset adapts, by the family
+
+    def lora_parameters(self, preset: str, rank: int) -> int:
+        """The trainable parameters of a LoRA of `rank` on the preset's layers."""
+        chosen = set(self.targets([name for name, _, _ in self.linears], preset))
+        return rank * sum(i + o for name, i, o in self.linears if name in chosen)
+
+
+def once(counted: Callable[[Path], C]) -> Callable[[Path], C]:
+    """`counted`, once per model directory as it is on disk (a re-staged copy is counted again)."""
+
+    @functools.lru_cache(maxsize=4)
+    def cached(model: str, mtime: int) -> C:
+        return counted(Path(model))
+
+    def count(model_dir: Path) -> C:
+        resolved = model_dir.resolve()
+        return cached(str(resolved), resolved.stat().st_mtime_ns)
+
+    return count
 
 
 @dataclass(frozen=True)
@@ -118,13 +165,11 @@ class GenerationJob:
 
 
 @dataclass(frozen=True)
-class MemoryPlan:
-    """What was chosen, and the numbers it was chosen on (bytes)."""
+class Laid:
+    """A memory plan, whatever the family's: how the base is stored, the numbers it was chosen on
+    (bytes), and one line for the version and the log."""
 
     base: Base = "bf16"
-    encoders_on_gpu: bool = True  # the text encoders (and the VAE) run on the card
-    offload: bool = False  # generation: components take turns on the card (T5 off while denoising)
-    vae_tiling: bool = False
     needed: int = 0  # the estimate's peak
     free: int = 0  # the card's free memory it was chosen against (0: the CPU)
     chosen_by: Literal["auto", "spec", "resumed", "cpu"] = "cpu"
@@ -134,15 +179,14 @@ class MemoryPlan:
     def library(self) -> str:
         return LIBRARY[self.base]
 
+    def choices(self) -> tuple[tuple[bool, str], ...]:
+        """The family's choices, each with the words that say it (said where its flag is set)."""
+        return ()
+
     def describe(self) -> str:
         """One line for the version and the log."""
         words = [self.base + (f" ({self.library})" if self.library else "")]
-        if not self.encoders_on_gpu:
-            words.append("text encoders on the CPU")
-        if self.offload:
-            words.append("components offloaded in turn (model CPU offload)")
-        if self.vae_tiling:
-            words.append("VAE tiling")
+        words += [said for chosen, said in self.choices() if chosen]
         if self.free:
             words.append(f"needs {gib(self.needed)} of {gib(self.free)} free")
         if self.chosen_by == "cpu":  # nothing was planned: the weights as they are (fp32 for bf16)
@@ -150,12 +194,40 @@ class MemoryPlan:
         return ", ".join(words)
 
 
+@dataclass(frozen=True)
+class MemoryPlan(Laid):
+    """A FLUX training's or generation's plan."""
+
+    encoders_on_gpu: bool = True  # the text encoders (and the VAE) run on the card
+    offload: bool = False  # generation: components take turns on the card (T5 off while denoising)
+    vae_tiling: bool = False
+
+    def choices(self) -> tuple[tuple[bool, str], ...]:
+        return (
+            (not self.encoders_on_gpu, "text encoders on the CPU"),
+            (self.offload, "components offloaded in turn (model CPU offload)"),
+            (self.vae_tiling, "VAE tiling"),
+        )
+
+
 def gib(count: float) -> str:
     return f"{count / GIB:.1f} GiB"
 
 
 def usable(card: Card) -> float:
-    return max(0.0, card.free - RESERVE_BYTES - RESERVE_SHARE * card.free)
+    """The most a plan's estimate may be on `card` (see RESERVE_BYTES)."""
+    return max(0.0, (card.free - RESERVE_BYTES) / (1 + ALLOCATOR_SHARE))
+
+
+def reserve_words() -> str:
+    """What a refusal says the card keeps beside the estimate."""
+    return f"{gib(RESERVE_BYTES)} kept for CUDA, and {ALLOCATOR_SHARE:.0%} of the plan for the allocator"
+
+
+def dequantised_bytes(largest_linear: int, base: Base) -> int:
+    """An 8-bit base's workspace (DEQUANTISED_LAYERS of its largest layer in bf16); none for bf16, NF4."""
+    eight = base in ("int8", "fp8")
+    return int(DEQUANTISED_LAYERS * largest_linear * WEIGHT_BYTES["bf16"]) if eight else 0
 
 
 def eight_bit(card: Card) -> Base:
@@ -176,6 +248,7 @@ def training_parts(sizes: Sizes, job: TrainingJob, base: Base) -> dict[str, int]
         "transformer": int(sizes.transformer_bytes(base)),
         "lora": int(job.lora_parameters * (4 + 4 + moments)),  # fp32 weights, gradients, moments
         "activations": int(unit * (SAVED_PER_BLOCK * sizes.blocks + RECOMPUTED_BLOCK)),
+        "dequantised layers": dequantised_bytes(sizes.largest_linear, base),
     }
 
 
@@ -210,8 +283,7 @@ def _peak(parts: dict[str, int], offload: bool = False) -> int:
 def _refuse(what: str, plan: str, needed: int, card: Card, hint: str) -> GpuMemoryTooSmall:
     return GpuMemoryTooSmall(
         f"{what} with memory plan {plan} needs about {gib(needed)} of GPU memory and {card.name} has "
-        f"{gib(card.free)} free of {gib(card.total)} ({gib(RESERVE_BYTES)} and {RESERVE_SHARE:.0%} of it "
-        f"kept for CUDA): {hint}"
+        f"{gib(card.free)} free of {gib(card.total)} ({reserve_words()}): {hint}"
     )
 
 

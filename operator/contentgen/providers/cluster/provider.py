@@ -7,48 +7,41 @@ flux-dev and flux-lora use that model too, flux-schnell CONTENTGEN_CLUSTER_FLUX_
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
-import shutil
 import time
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlparse
 
-from contentgen.api.base_models import base_model
 from contentgen.api.image import IMAGE_SIZES
-from contentgen.api.lora import DEFAULT_TRAINING_MODEL
-from contentgen.errors import InvalidInput, TransientError
+from contentgen.errors import InvalidInput
 from contentgen.providers.base import (
     Checkpoint,
-    Continued,
     ImageOutput,
     ImageRequest,
     TrainingOutput,
     TrainingRequest,
 )
-from contentgen.providers.progress import Monotonic, SubProgress
+from contentgen.providers.progress import SubProgress
 
-from . import devices, distributed, generation, memory, pictures
+from . import devices, memory
 from .files import FolderFiles
-from .models import model_dir
-from .pool import Drawn, DrawRequest, PoolRouter, Stopping, file_sha256, tell, waiting
+from .generation import generation, lora_files, pictures
+from .generation.pool import Drawn, DrawRequest, PoolRouter, Stopping, file_sha256, tell, waiting
+from .training import distributed
 
 # flux, pipelines and training (torch, diffusers, transformers: seconds of CPU) are imported by the
 # methods that load a model: a Job's worker whose pictures a warm pool draws never loads one, and
 # the pool waits for it no longer than its start without them (issue 47).
 if TYPE_CHECKING:
-    from . import flux, training
+    from .generation import flux
+    from .training.trainer import Followed
 
 log = logging.getLogger(__name__)
 
-LORA_LIMIT = 2 * 1024**3  # a FLUX LoRA of rank 128 is about 1.2 GB
 # How the pictures of a request not yet kept are drawn and kept (ClusterProvider.make_pictures).
 DrawRest = Callable[
     [ImageRequest, DrawRequest, "pictures.Folder", dict[int, "pictures.Made"], Path, SubProgress], None
@@ -105,198 +98,30 @@ class ClusterProvider:
         else:
             self.kept = generation.KeptLoras(capacity) if capacity > 0 else None
 
-    def base_model(self, name: str) -> Path:
-        """The staged base model `name` (copied from the models' store first, where there is one)."""
-        from . import flux
+    def staged_model(self, name: str) -> Path:
+        """The staged FLUX model `name` (copied from the models' store first, where there is one):
+        ModelNotFound before any GPU time."""
+        from .generation import flux
+        from .staging import staged
 
-        if self.models_store:
-            from .staging import staged
-
-            return staged(name, flux.REQUIRED, root=self.root, url=self.models_store)
-        return model_dir(name, flux.REQUIRED, root=self.root)
+        return staged(name, flux.REQUIRED, root=self.root, url=self.models_store)
 
     def _gpu_seconds(self, seconds: float, on: flux.Device) -> float:
         # × the pod's GPUs on every device, as transcription counts them: the pod holds the GPUs
         # it requested for as long as it runs, whatever it computes on (docs/cluster-gpus.md)
         return seconds * self.gpus
 
-    def _team_device(self, team: distributed.Team) -> flux.Device:
-        """The device this process trains on: in a team of several GPUs on a node, its own."""
-        from . import flux
-
-        on = flux.device(self.device_name)
-        if team.world.several and on.cuda and on.where.index is None:
-            import torch
-
-            return flux.Device(torch.device("cuda", team.world.local_rank), on.dtype)
-        return on
-
-    def _hand_out(
-        self, request: TrainingRequest, name: str, plan: training.Plan, team: distributed.Team
-    ) -> None:
-        """Rank 0: the training the other processes are to do beside it (`follow_training`)."""
-        watch, continued = request.watch, request.continue_from
-        team.publish(
-            f"{__name__}:follow_training",
-            Followed(
-                model=name,
-                plan=plan,
-                memory_plan=request.memory_plan,
-                dataset=request.dataset_zip.read_bytes(),
-                trigger_word=request.trigger_word,
-                metadata={"contentgen.provider": self.name, "contentgen.base_model": name},
-                prompts=tuple(watch.prompts()) if watch is not None else None,
-                continued=(continued.version, continued.step) if continued is not None else None,
-            ),
-        )
-
-    def follow(self, work: Followed, team: distributed.Team, work_dir: Path) -> None:
-        """A process other than rank 0: the training rank 0 handed out, its share of each step,
-        nothing written (rank 0 stores; distributed.SharedFiles tells this one what it read)."""
-        from . import pipelines, training
-        from .shared_pictures import SharedPictures
-
-        base = self.base_model(work.model)  # staged on this node too, where the models are copied
-        pipelines.release()
-        on = self._team_device(team)
-        team.begin(on.cuda, on.where)
-        choose = memory_chooser(base, on, work.plan, work.memory_plan)
-        pictures = work_dir / "pictures"
-        pictures.mkdir(parents=True, exist_ok=True)
-        archive = work_dir / "dataset.zip"
-        archive.write_bytes(work.dataset)
-        examples = training.read_dataset(archive, pictures, work.trigger_word)
-        watch = (
-            distributed.Following(team, work.prompts, draw=lambda drawer, order: drawer.share(order))
-            if work.prompts is not None
-            else None
-        )
-        continued = (
-            Continued(work.continued[0], distributed.SharedFiles(None, team), work.continued[1])
-            if work.continued is not None
-            else None
-        )
-        with suppress(training.Unkept):  # stopped before a checkpoint: rank 0 says so
-            training.train(
-                base,
-                examples,
-                work.plan,
-                on,
-                work_dir,
-                distributed.SharedFiles(None, team),
-                metadata=work.metadata,
-                choose=choose,
-                watch=watch,
-                drawers=partial(SharedPictures, self, team, work_dir),
-                continued=continued,
-                gpus=self.gpus,
-                team=team,
-            )
-
     # --- LoRA training ------------------------------------------------------------------------
 
     def train_lora(
         self, request: TrainingRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> TrainingOutput:
-        if base_model(request.base_model).video:  # a Wan LoRA: Wan's trainer (wan_trainer.py)
-            from .wan_trainer import train_wan
+        """The training framework's (training/trainer.py) with the family of the plan's base model
+        (families/): FLUX.1's, or Wan's."""
+        from .families import family_of
+        from .training import trainer
 
-            return train_wan(self, request, work_dir, progress)
-        from . import outcome, pipelines, training
-        from .shared_pictures import SharedPictures
-
-        name = self.flux_model if request.model == DEFAULT_TRAINING_MODEL else request.model
-        base = self.base_model(name)  # ModelNotFound before any GPU time
-        devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
-        pipelines.release()  # training loads its own copy: the kept generation pipeline goes first
-        began = time.monotonic()
-        team = distributed.current()
-        on = self._team_device(team)
-        plan = training_plan(request, team.world)
-        if team.world.several:  # the other processes train beside this one (distributed.py)
-            self._hand_out(request, name, plan, team)
-            team.begin(on.cuda, on.where)
-        choose = memory_chooser(base, on, plan, request.memory_plan)  # GpuMemoryTooSmall here
-        pictures = work_dir / "pictures"
-        pictures.mkdir(parents=True, exist_ok=True)
-        examples = training.read_dataset(request.dataset_zip, pictures, request.trigger_word)
-        files = request.checkpoints or FolderFiles(work_dir / "checkpoints")
-        meter = Monotonic(progress)
-        request_id = outcome.request_id(training.fingerprint(name, plan, examples), files)
-        watch, continued = request.watch, request.continue_from
-        if team.world.several:
-            files = distributed.SharedFiles(files, team)
-            watch = distributed.Leading(watch, team) if watch is not None else None
-            continued = _shared(continued, team)
-        with outcome.kept(began, request_id, self.gpus):
-            trained = training.train(
-                base,
-                examples,
-                plan,
-                on,
-                work_dir,
-                files,
-                lambda step, steps: meter(100.0 * step / steps),
-                metadata={"contentgen.provider": self.name, "contentgen.base_model": name},
-                choose=choose,
-                watch=watch,
-                drawers=partial(SharedPictures, self, team, work_dir),
-                continued=continued,
-                gpus=self.gpus,
-                team=team,
-            )
-        return outcome.output(
-            trained,
-            began=began,
-            request_id=request_id,
-            gpus=self.gpus,
-            files=self._trained_files(work_dir, trained, plan, name, len(examples)),
-            details={"processes": team.world.size, "batchSize": plan.batch},
-        )
-
-    def _trained_files(
-        self, work_dir: Path, trained: training.Trained, plan: training.Plan, name: str, images: int
-    ) -> tuple[Path, Path, Path]:
-        """The training's outputs in `work_dir`: its newest checkpoint's LoRA, its config (the same
-        on every attempt: stored once) and every step's loss (the killed attempts' kept in the state,
-        a continued version's before them)."""
-        weights = work_dir / "model.safetensors"
-        shutil.copyfile(trained.final, weights)
-        config = work_dir / "config.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "provider": self.name,
-                    "base_model": name,
-                    "steps": plan.steps,
-                    "rank": plan.rank,
-                    "learning_rate": plan.learning_rate,
-                    "resolution": plan.resolution,
-                    "checkpoint_every": plan.checkpoint_every,
-                    "optimizer": plan.optimizer,
-                    "lora_targets": plan.targets,
-                    "guidance": plan.guidance,
-                    "timestep_sampling": plan.timestep_sampling,
-                    "max_grad_norm": plan.max_grad_norm,
-                    "memory_plan": trained.memory.base,
-                    "images": images,
-                    **(
-                        {
-                            "continue_from": {
-                                "version": trained.continued.version,
-                                "step": trained.continued.step,
-                            }
-                        }
-                        if trained.continued is not None
-                        else {}
-                    ),
-                },
-                indent=1,
-            )
-        )
-        loss = work_dir / "training-loss.json"
-        loss.write_text(json.dumps({"steps": [[s, v] for s, v in trained.losses]}, separators=(",", ":")))
-        return weights, config, loss
+        return trainer.train(self, family_of(request.plan.base), request, work_dir, progress)
 
     # --- image generation ---------------------------------------------------------------------
 
@@ -335,19 +160,7 @@ class ClusterProvider:
         if todo:
             draw_rest(request, replace(wanted, pictures=todo), folder, made, work_dir, progress)
         progress(100)
-        return [
-            ImageOutput(
-                path=made[n].path,
-                width=wanted.width,
-                height=wanted.height,
-                content_type="image/png",
-                seed=made[n].seed,
-                request_id=made[n].request_id,
-                gpu_seconds=made[n].gpu_seconds,
-                memory_plan=made[n].memory_plan,
-            )
-            for n in sorted(made)
-        ]
+        return [made[n].output(wanted.width, wanted.height) for n in sorted(made)]
 
     def _drawing(self, request: ImageRequest) -> DrawRequest:
         """What to draw for `request` (its pictures not yet chosen): the model's steps and
@@ -378,9 +191,9 @@ class ClusterProvider:
         """Draw `wanted`'s pictures (here, or in the warm pool), each kept as it comes."""
         pooled = bool(self.pool_url) and not request.drawn_here
         # ModelNotFound before any GPU time; a pool's worker needs no weights of its own
-        base = self.base_model(self._model_name(request)) if not pooled else Path()
+        base = self.staged_model(self._model_name(request)) if not pooled else Path()
         loras = [
-            (self._fetch_lora(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
+            (lora_files.fetch(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
         ]
         if pooled:
             drawing = self._pooled(wanted, loras, work_dir, progress)
@@ -411,9 +224,9 @@ class ClusterProvider:
         includes the pipeline's and the LoRAs' loading); once `cancelled()`, nothing more, not even
         the rest of the picture under way. What a Job's worker draws with, and what a warm pool
         draws with for its clients (pool.py)."""
-        from . import flux, pipelines
+        from .generation import flux, pipelines
 
-        devices.check_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
+        devices.prepare_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
         began = time.monotonic()
         on = flux.device(self.device_name)
         # the memory plan (GpuMemoryTooSmall with the numbers before any load), then the pipeline
@@ -488,95 +301,6 @@ class ClusterProvider:
         finally:
             tell("", 0)
 
-    def _fetch_lora(self, url: str, work_dir: Path, number: int) -> Path:
-        """A LoRA file from a file:// path (a local store) or an http(s) URL (presigned)."""
-        target = work_dir / f"lora-{number}.safetensors"
-        parsed = urlparse(url)
-        if parsed.scheme == "file":
-            source = Path(unquote(parsed.path))
-            if not source.is_file():
-                raise InvalidInput(f"loras[{number}]: {url} does not exist")
-            shutil.copyfile(source, target)
-            return target
-        if parsed.scheme not in ("http", "https"):
-            raise InvalidInput(f"loras[{number}]: cannot fetch {url}: use https://, s3:// or a LoraTraining")
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response, target.open("wb") as out:  # noqa: S310
-                copied = 0
-                while chunk := response.read(1024 * 1024):
-                    copied += len(chunk)
-                    if copied > LORA_LIMIT:
-                        raise InvalidInput(f"loras[{number}]: {url} is larger than 2 GiB")
-                    out.write(chunk)
-        except OSError as exc:
-            raise TransientError(
-                f"loras[{number}]: could not fetch {url} ({exc})", reason="SourceUnavailable"
-            ) from None
-        return target
-
-
-def training_plan(request: TrainingRequest, team: distributed.World | None = None) -> training.Plan:
-    """The trainer's plan of a training request (`training.Plan`): its batch the request's, else
-    one sample per process of `team`."""
-    from . import training
-
-    return training.Plan(
-        batch=request.batch_size or (team.size if team is not None else 1),
-        steps=request.steps,
-        rank=request.rank,
-        learning_rate=request.learning_rate or DEFAULT_LEARNING_RATE,
-        resolution=request.resolution,
-        checkpoint_every=request.checkpoint_every,
-        optimizer="adamw8bit" if request.optimizer == "adamw8bit" else "adamw",
-        targets=request.lora_targets,  # type: ignore[arg-type]
-        guidance=request.guidance,
-        timestep_sampling=request.timestep_sampling,  # type: ignore[arg-type]
-        max_grad_norm=request.max_grad_norm,
-    )
-
-
-def memory_chooser(
-    base: Path, on: flux.Device, plan: training.Plan, wanted: str
-) -> Callable[[str | None], memory.MemoryPlan]:
-    """The memory plan's choice for training `plan` on `base`, checked now, before anything is
-    loaded (GpuMemoryTooSmall with the numbers); the chooser gives the `wanted` plan, or on a retry
-    the one its stored state was trained with."""
-    from . import flux
-
-    counted, card = flux.count(base), flux.card(on)
-    job = memory.TrainingJob(
-        resolution=plan.resolution,
-        lora_parameters=counted.lora_parameters(plan.targets, plan.rank),
-        optimizer=plan.optimizer,
-    )
-    memory.choose_training(card, counted.sizes, job, wanted)
-
-    def choose(stored: str | None) -> memory.MemoryPlan:
-        chosen = memory.choose_training(card, counted.sizes, job, stored or wanted)
-        return replace(chosen, chosen_by="resumed") if stored and card.gpu else chosen
-
-    return choose
-
-
-@dataclass(frozen=True)
-class Followed:
-    """What rank 0 hands the other processes of a training (distributed.Team.publish)."""
-
-    model: str
-    plan: training.Plan
-    memory_plan: str
-    dataset: bytes  # the dataset's archive
-    trigger_word: str
-    metadata: dict[str, str]
-    prompts: tuple[str, ...] | None  # the watch's prompts; None: no watch
-    continued: tuple[int, int | None] | None  # training.continueFrom's version and step
-
-
-def _shared(continued: Continued | None, team: distributed.Team) -> Continued | None:
-    if continued is None:
-        return None
-    return replace(continued, files=distributed.SharedFiles(continued.files, team))
-
 
 def follow_training(work: Followed, team: distributed.Team) -> None:
     """A follower's entry (distributed.follow): this pod's cluster provider, from its environment."""
@@ -598,4 +322,7 @@ def follow_training(work: Followed, team: distributed.Team) -> None:
     root = Path(os.environ.get("CONTENTGEN_WORK_DIR") or tempfile.gettempdir())
     work_dir = root / f"rank-{team.world.rank}"
     work_dir.mkdir(parents=True, exist_ok=True)
-    provider.follow(work, team, work_dir)
+    from .families import family_of
+    from .training import trainer
+
+    trainer.follow(provider, family_of(work.plan.base), work, team, work_dir)

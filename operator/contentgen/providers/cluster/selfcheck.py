@@ -11,8 +11,14 @@ from pathlib import Path
 
 import torch
 
-from . import flux, generation, training
+from contentgen.api.base_models import base_model
+
+from .families.flux_training import FLUX, Example
 from .files import FolderFiles
+from .generation import flux, generation
+from .training import loop
+from .training.family import Job
+from .training.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -29,9 +35,12 @@ def check(
     on = flux.device(device)
     with tempfile.TemporaryDirectory(prefix="contentgen-selfcheck-") as scratch:
         work = Path(scratch)
-        examples = [training.Example(path, caption) for path, caption in pictures]
-        plan = training.Plan(steps=steps, rank=4, resolution=resolution, checkpoint_every=steps)
-        trained = training.train(model_dir, examples, plan, on, work, FolderFiles(work / "checkpoints"))
+        examples = [Example(path, caption) for path, caption in pictures]
+        plan = Plan(steps=steps, rank=4, resolution=resolution, checkpoint_every=steps)
+        checkpoints = FolderFiles(work / "checkpoints")
+        trained = loop.train(
+            Job(FLUX, model_dir, examples, plan, on, work, checkpoints, base_model("flux.1"))
+        )
         if on.cuda:
             torch.cuda.reset_peak_memory_stats(on.where)
         began = time.monotonic()

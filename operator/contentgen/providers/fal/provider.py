@@ -128,16 +128,16 @@ class FalProvider:
     def train_lora(
         self, request: TrainingRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> TrainingOutput:
-        """Uploads the dataset zip, trains on `request.model` and downloads the weights and config.
+        """Uploads the dataset zip, trains on the plan's app and downloads the weights and config.
 
         Sent: images_data_url, the trigger word under the trainer's own name for it, steps, and
         learning_rate to the trainers that document it (TRAINER_INPUTS).
         """
-        app = request.model or DEFAULT_TRAINING_APP
+        app = request.plan.app or DEFAULT_TRAINING_APP
         if app in WAN_TRAINERS:  # a Wan LoRA from stills and clips (wan_training.py)
             zipped = sha256_file(request.dataset_zip)
             fingerprint = _fingerprint(
-                app, zipped, request.trigger_word, request.steps, request.learning_rate
+                app, zipped, request.trigger_word, request.plan.steps, request.plan.learning_rate
             )
             saved = _matching(checkpoint.load(), app, fingerprint)
             saved.update(provider=self.name, app=app, fingerprint=fingerprint)
@@ -329,7 +329,11 @@ class _Training:
     ) -> None:
         self.request, self.app, self.meter = request, app, meter
         fingerprint = _fingerprint(
-            app, sha256_file(request.dataset_zip), request.trigger_word, request.steps, request.learning_rate
+            app,
+            sha256_file(request.dataset_zip),
+            request.trigger_word,
+            request.plan.steps,
+            request.plan.learning_rate,
         )
         self.saved = _matching(checkpoint.load(), app, fingerprint)
         self.saved.update(provider=fal.name, app=app, fingerprint=fingerprint)
@@ -352,11 +356,11 @@ class _Training:
         args: dict[str, Any] = {
             "images_data_url": url,
             str(names["trigger"]): request.trigger_word,
-            "steps": request.steps,
+            "steps": request.plan.steps,
         }
-        if request.learning_rate is not None and names["learning_rate"]:
-            args[names["learning_rate"]] = request.learning_rate
-        elif request.learning_rate is not None:
+        if request.plan.learning_rate is not None and names["learning_rate"]:
+            args[names["learning_rate"]] = request.plan.learning_rate
+        elif request.plan.learning_rate is not None:
             log.info("learning rate not sent: %s documents none", self.app)
         return args
 

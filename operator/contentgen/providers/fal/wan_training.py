@@ -74,10 +74,10 @@ def arguments(app: str, request: TrainingRequest, data_url: str) -> dict[str, An
     args: dict[str, Any] = {
         "training_data_url": data_url,
         "trigger_phrase": request.trigger_word,
-        "number_of_steps": request.steps,
+        "number_of_steps": request.plan.steps,
     }
-    if request.learning_rate is not None:
-        args["learning_rate"] = request.learning_rate
+    if request.plan.learning_rate is not None:
+        args["learning_rate"] = request.plan.learning_rate
     if app == "fal-ai/wan-trainer":
         args["auto_scale_input"] = False
     return args

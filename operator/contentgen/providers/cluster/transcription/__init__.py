@@ -1,0 +1,2 @@
+"""provider cluster's transcription: Whisper on faster-whisper (CTranslate2) and the CUDA libraries
+it loads."""
