@@ -3,7 +3,7 @@ issue 79), on the tests' tiny FLUX (random weights, 512 × 512, `--steps` 4) and
 on this machine's CPU.
 
 `--pods` (4) pool pods, each `contentgen pool --compile BACKEND --lora-rank R --kept-loras K`
-(providers/cluster/generation.HotSwapLoras: the transformer compiled once at its warm-up, each
+(providers/cluster/generation/generation.py HotSwapLoras: the transformer compiled once at its warm-up, each
 request's LoRAs hot-swapped into one adapter slot, the `--pod-loras` most used kept on the device),
 serve `--requests` ImageGenerations across `--loras` LoRAs of two owners (bench/pools.py's plan:
 each LoRA in turn, then one without), `--concurrency` at a time, twice on fresh pods: each Job's
