@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from bench.pools import CACHE, PROMPT, SCALE, Request, load_average, plan, status
+from bench.pools import CACHE, OWNERS, PROMPT, SCALE, Request, load_average, plan, status
 from bench.pools_routing import ROUTINGS, Measures, Round, loras_of
 
 POOL = "flux-dev"
@@ -84,14 +84,16 @@ def stage(root: Path) -> Path:
 
 
 def upload_loras(models: Path, root: Path, count: int) -> dict[int, str]:
-    """`count` random LoRAs in the bucket: LoRA k's s3:// URL."""
+    """`count` random LoRAs in the bucket, LoRA k an upload of its owner in the plan (a resource may
+    name no other key of the store: InputNotShared): LoRA k's s3:// URL."""
+    from contentgen.store import keys
     from contentgen.store.s3 import s3_client
     from tests.harness.cluster import random_lora
     from tests.kube.harness import BUCKET
 
     client, urls = s3_client(), {}
     for k in range(count):
-        key = f"routing-loras/lora-{k}.safetensors"
+        key = keys.upload(OWNERS[k % len(OWNERS)], f"routing-lora-{k}", "lora.safetensors")
         client.put_object(
             Bucket=BUCKET, Key=key, Body=random_lora(models, root / "loras", k + 1).read_bytes()
         )

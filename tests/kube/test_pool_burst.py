@@ -30,17 +30,27 @@ import pytest
 import yaml
 
 from contentgen.providers.cluster.generation.pool import PoolClient
+from contentgen.store import keys
 from scripts import chart
 from tests.cluster.tiny_flux import session_cache, tiny_flux
 from tests.harness.chart import operator_settings
 from tests.harness.cluster import random_lora
 from tests.harness.kube import image
 from tests.kube import torch_layer
-from tests.kube.harness import BUCKET, OPERATOR_NAMESPACE, Cluster, cluster, operator, wait_for
+from tests.kube.harness import (
+    BUCKET,
+    OPERATOR_NAMESPACE,
+    Cluster,
+    cluster,
+    engines_at_length,
+    operator,
+    wait_for,
+)
 
-pytestmark = [pytest.mark.timeout(1800), pytest.mark.cluster_models]
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.cluster_models, engines_at_length]
 
 NS = OPERATOR_NAMESPACE  # the release's: the workload trigger counts the Jobs' pods there
+OWNER = "alice"  # every request's, and the LoRAs' uploads
 POOL, REQUESTS, LORAS, PODS = "flux-dev", 40, 10, 4
 NAME = f"{chart.RELEASE}-pool-{POOL}"
 SMALL = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "3Gi"}}
@@ -122,13 +132,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, lis
 
 
 def loras(c: Cluster, folder: Path, models: Path) -> list[str]:
-    """LORAS random LoRAs of the tiny FLUX in the bucket; their s3:// URLs."""
+    """LORAS random LoRAs of the tiny FLUX in the bucket, uploads of the requests' owner (a
+    resource may name no other key of the store: InputNotShared); their s3:// URLs."""
     from contentgen.store.s3 import s3_client
 
     client, urls = s3_client(), []
     for k in range(LORAS):
         made = random_lora(models, folder, k + 1)
-        key = f"burst-loras/lora-{k}.safetensors"
+        key = keys.upload(OWNER, f"burst-lora-{k}", "lora.safetensors")
         client.put_object(Bucket=BUCKET, Key=key, Body=made.read_bytes())
         urls.append(f"s3://{BUCKET}/{key}")
     return urls
@@ -196,7 +207,8 @@ def test_a_burst_scales_the_pool_past_one_pod_and_back_to_zero_losing_nothing(
     watch.thread.start()
     names = [f"burst-{n:02d}" for n in range(REQUESTS)]
     for n, name in enumerate(names):
-        spec = {"provider": "cluster", "model": "flux-lora", "imageSize": "square", "seed": 100 + n}
+        spec = {"owner": OWNER, "provider": "cluster", "model": "flux-lora", "imageSize": "square"}
+        spec["seed"] = 100 + n
         spec["loras"] = [{"url": urls[n % LORAS], "scale": 0.8}]
         c.apply(image(name, **spec), NS)
     try:

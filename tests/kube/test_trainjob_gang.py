@@ -43,9 +43,17 @@ from tests.harness.chart import operator_settings, rendered
 from tests.harness.conditions import reason
 from tests.harness.kube import lora, record_calls, uid_of
 from tests.kube import torch_layer
-from tests.kube.harness import BUCKET, Cluster, cluster, default_manifests, operator, wait_for
+from tests.kube.harness import (
+    BUCKET,
+    Cluster,
+    cluster,
+    default_manifests,
+    engines_at_length,
+    operator,
+    wait_for,
+)
 
-pytestmark = [pytest.mark.timeout(1800), pytest.mark.cluster_models]
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.cluster_models, engines_at_length]
 
 NS, QUEUE, BLOCK = "trainer", "gpus", "contentgen.test/block"
 GPU = "nvidia.com/gpu"
