@@ -25,6 +25,15 @@ from scripts.sizes import CONTENTGEN as PACKAGE
 from scripts.sizes import lines
 
 PROVIDER_NAMES = frozenset({"offline", "fal", "assemblyai", "cluster"})
+LONG, COMPLEX = 60, 15  # a function over this many lines, or over this complexity
+# The product's roughness may only go down (tests/docs/test_structure.py fails above a ceiling).
+# Each ceiling is what the product measured when it was set; issue 80's goal beside it.
+CEILINGS = {
+    "functions_over_60_lines": 16,  # goal 10
+    "functions_over_complexity_15": 12,  # goal 20: met
+    "type_ignores": 54,  # goal 40
+    "dict_str_any_lines": 1050,  # goal 700
+}
 STATUS = frozenset({"status"})
 BRANCHES = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler, ast.IfExp, ast.match_case)
 
@@ -173,6 +182,35 @@ def status_reads(parsed: list[tuple[str, ast.Module]], folder: str = "controller
     return found
 
 
+def type_ignores(parsed: list[tuple[str, str]]) -> int:
+    """Lines that silence mypy (`# type: ignore`, with or without codes)."""
+    return sum(line.count("# type: ignore") for _, text in parsed for line in text.splitlines())
+
+
+def dict_any_lines(parsed: list[tuple[str, str]]) -> int:
+    """Lines that spell `dict[str, Any]` (the issue's count: lines, not annotations)."""
+    return sum(1 for _, text in parsed for line in text.splitlines() if "dict[str, Any]" in line)
+
+
+def sources(package: Path = PACKAGE) -> list[tuple[str, str]]:
+    return [
+        (path.relative_to(package).as_posix(), path.read_text(encoding="utf-8"))
+        for path in sorted(package.rglob("*.py"))
+        if "__pycache__" not in path.parts
+    ]
+
+
+def figures(parsed: list[tuple[str, ast.Module]], texts: list[tuple[str, str]]) -> dict[str, int]:
+    """The counts CEILINGS holds, of these modules (parsed, and as text)."""
+    found = functions(parsed)
+    return {
+        "functions_over_60_lines": sum(1 for f in found if f.lines > LONG),
+        "functions_over_complexity_15": sum(1 for f in found if f.complexity > COMPLEX),
+        "type_ignores": type_ignores(texts),
+        "dict_str_any_lines": dict_any_lines(texts),
+    }
+
+
 def measure(top: int = 10) -> dict[str, object]:
     parsed = modules()
     found = functions(parsed)
@@ -186,6 +224,8 @@ def measure(top: int = 10) -> dict[str, object]:
         "provider_checks_outside_providers": provider_checks(parsed),
         "controller_status_reads": status_reads(parsed),
         "product_lines": lines(PACKAGE),
+        "figures": figures(parsed, sources()),
+        "ceilings": CEILINGS,
     }
 
 
@@ -205,6 +245,9 @@ def main() -> None:
     print(f"dict[str, Any] {sum(dicts.values())}: {dicts}")
     print(f"provider-name checks outside providers/: {numbers['provider_checks_outside_providers']}")
     print(f"status read by string key in controller/: {numbers['controller_status_reads']}")
+    found, ceilings = numbers["figures"], numbers["ceilings"]
+    assert isinstance(found, dict) and isinstance(ceilings, dict)
+    print("figures (ceiling): " + ", ".join(f"{k} {v} ({ceilings[k]})" for k, v in found.items()))
     for title in ("longest", "most_complex"):
         print(f"{title}:")
         rows = numbers[title]

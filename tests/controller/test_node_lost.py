@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from contentgen.api import RunFailure, format_time
 from contentgen.controller.decide import World, decide
+from contentgen.controller.job_admission import Backoff
 from contentgen.controller.observe import job_state
 from contentgen.controller.outcomes import read_outcome
-from contentgen.controller.pods import CONFIRM_SECONDS, end_may_come, pod_problem, pod_state
+from contentgen.controller.pods import CONFIRM_SECONDS, changes_at, end_may_come, pod_problem, pod_state
+from contentgen.controller.reconciler import _schedule
 from tests.harness.controller import JOB, LABELS, NOW, apply, cond, reason, resource
 
 EVICTED = NOW + timedelta(seconds=60)  # the taint manager's delete, 5 s of grace
@@ -237,9 +243,11 @@ def test_a_started_run_says_node_lost_then_ends_at_its_jobs_deadline() -> None:
     silent = job_state(job_with([]))
     assert silent is not None and not silent.finished
     # evicted, its grace period not over: a silent node so far; nothing will announce the end of
-    # the grace period, so the operator looks again
-    evicted = decide(res, World(now=EVICTED, jobs=(silent,), pod_problem=pod_problem([pod], EVICTED)))
+    # the grace period, so the operator looks again, then at the latest
+    seen = World(now=EVICTED, jobs=(silent,), pod_problem=pod_problem([pod], EVICTED))
+    evicted = decide(res, replace(seen, pod_problem_changes_at=changes_at([pod], EVICTED)))
     assert reason(evicted.status) == "NodeLost" and evicted.recheck
+    assert evicted.recheck_in == (DELETING_UNTIL - EVICTED).total_seconds() + CONFIRM_SECONDS
     assert "stopped answering" in evicted.status["message"]
     assert [(e.type, e.reason) for e in evicted.events] == [("Warning", "NodeLost")]
     res = apply(res, evicted)
@@ -250,6 +258,7 @@ def test_a_started_run_says_node_lost_then_ends_at_its_jobs_deadline() -> None:
     assert POD in status["message"] and "\n" not in status["message"]
     assert "stuck Terminating" in status["message"] and lost.events == []  # said already
     assert lost.recheck  # until the node is back, or the pod force-deleted, or the deadline
+    assert changes_at([pod], STUCK) is None and lost.recheck_in is None  # nothing more comes unannounced
     res = apply(res, lost)
 
     ended = job_state(job_with([FAILURE_TARGET]))
@@ -279,3 +288,24 @@ def test_the_pod_problem_of_another_pod_does_not_hide_the_lost_one() -> None:
     states = [s for s in (pod_state(pulling), pod_state(stuck_pod())) if s is not None]
     assert pod_problem(states, STUCK).startswith("NodeLost: ")
     assert pod_problem(states[:1], STUCK).startswith("ImagePullBackOff")
+
+
+def test_the_stuck_line_is_looked_for_when_it_is_due_however_long_the_backoff_has_grown() -> None:
+    """Every reconcile of a run whose pod is not ready doubles its backoff (the pod marked not
+    ready, the Job's ready count, the eviction's condition and delete: each an event): by the
+    eviction's grace period's end the next look could be minutes away, and the run said "stopped
+    answering" past its Job's deadline (the real node's e2e test, once in five full runs). The
+    decision's `recheck_in` brings that look to when the line changes."""
+    res = resource()
+    pod = pod_state(stuck_pod())
+    silent = job_state(job_with([]))
+    assert pod is not None and silent is not None
+    world = World(now=EVICTED, jobs=(silent,), pod_problem=pod_problem([pod], EVICTED))
+    op = SimpleNamespace(lora_waiters={}, image_waiters={}, backoff=Backoff(2.0))
+    for _ in range(8):  # 2, 4, ... 256 s
+        _schedule(op, res, decide(res, world))  # type: ignore[arg-type]
+    assert op.backoff.next_at[res.uid] - time.monotonic() > 200
+    decision = decide(res, replace(world, pod_problem_changes_at=changes_at([pod], EVICTED)))
+    _schedule(op, res, decision)  # type: ignore[arg-type]
+    due = (DELETING_UNTIL - EVICTED).total_seconds() + CONFIRM_SECONDS
+    assert op.backoff.next_at[res.uid] - time.monotonic() == pytest.approx(due, abs=1)

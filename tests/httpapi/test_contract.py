@@ -32,7 +32,11 @@ from tests.httpapi.documented import Answers
 EXAMPLES_PER_OPERATION = 5  # per phase and operation: bounded, for a suite on 2 cores
 # another seed explores other cases: CONTENTGEN_CONTRACT_SEED=20261122 found issue 70's share refusal
 SEED = int(os.environ.get("CONTENTGEN_CONTRACT_SEED") or 29)
-CREATES = r"^/api/(resources|lora/train|images/generate|transcribe|jobs/\{ref\}/(rerun|compare))$"
+# and the routes that make a version's verdict or its training go on (issue 80's 400s)
+CREATES = (
+    r"^/api/(resources|lora/train|images/generate|transcribe|jobs/\{ref\}/(rerun|compare)"
+    r"|assets/\{ref\}/versions/\{version\}/(verdict|continue))$"
+)
 # The routes whose answers depend on whether the API creates (they read `Services.creator`); with
 # creates off every other route answers as with creates on, which the "on" runs check.
 READS_THE_CREATOR = (

@@ -100,6 +100,7 @@ async def test_a_continue_says_what_it_runs_and_costs_first_and_refuses_what_it_
     assert stateless.status_code == 400, stateless.text
     error = stateless.json()["error"]
     assert error["fields"][0]["field"] == "version" and "kept no training state" in error["message"]
+    assert error["code"] == "not_applicable"  # what the document cannot state
     catalog.modify(uid, with_state)
     plan = await client.post(path, json={"steps": 200}, headers=auth("alice"))
     assert plan.status_code == 200, plan.text

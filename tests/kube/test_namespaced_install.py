@@ -41,11 +41,15 @@ def test_the_charts_rbac_runs_each_kind_in_both_install_modes(
             c.apply(evaluation("face-again", "face", deletionPolicy="Delete"), NS)
             c.apply(image("lighthouse"), NS)
             c.apply(clip("beam", "lighthouse", deletionPolicy="Delete"), NS)
-            # the LoRA's grant mirrored for the share policy: the ConfigMap's get and patch, by name
+            # the LoRA's grant mirrored for the share and input policies: the ConfigMap's get and
+            # patch, by name; by the LoRA's name and by its uid (controller/shares.py)
             wait_for(
                 lambda: (
                     ((c.get("configmaps", "contentgen", "contentgen-shares") or {}).get("data") or {})
-                    == {f"{NS}.face": "owner:bob=use"}
+                    == {
+                        f"{NS}.face": "owner:bob=use",
+                        f"_{c.resource('LoraTraining', NS, 'face')['metadata']['uid']}": "owner:bob=use",
+                    }
                 ),
                 60,
                 "the grant mirrored",

@@ -137,13 +137,13 @@ def test_lora_training_runs_as_a_job_and_succeeds(env: Cluster, tmp_path: Path) 
     assert doc["totalBytes"] > 0 and "avatar" in doc["tags"]
 
     # a promotion by annotation (docs/likeness.md#choosing-a-checkpoint-yourself) reaches the
-    # operator: the offline trainer scored no checkpoint, so it is refused, saying so
-    kubectl.run("annotate", *ref, 'contentgen.io/promoted-checkpoints={"1": 100}', "--overwrite")
+    # operator: the offline trainer scored its one checkpoint, step 100, so step 50 is refused, saying so
+    kubectl.run("annotate", *ref, 'contentgen.io/promoted-checkpoints={"1": 50}', "--overwrite")
     refused = wait_for(
         lambda: (c.resource("LoraTraining", ns, "avatar") or {}).get("status", {}).get("promotionProblem"),
         what="the promotion's problem in the status",
     )
-    assert "version 1 has no scored checkpoint 100 (scored: none)" in refused
+    assert "version 1 has no scored checkpoint 50 (scored: 100)" in refused
     assert wait_for(
         lambda: [e for e in c.events(ns, "avatar") if e["reason"] == "PromotionRefused"], what="its Event"
     )

@@ -62,6 +62,7 @@ def test_a_plateau_stops_the_simulated_training_patience_checkpoints_past_its_pe
     # stopped `patience` scored checkpoints after the best, keeping it; the steps after never simulated
     assert (stop.how, stop.step, stop.planned_steps) == ("plateau", best.step + 100 * patience, 1000)
     assert stop.steps_saved == 1000 - stop.step and [p.step for p in points][-1] == stop.step
+    assert (version.steps, version.planned_steps) == (stop.step, 1000)  # the steps it ran, and those asked
     assert stop.gpu_seconds_saved is None and stop.saved_usd is None  # the offline provider bills no GPU time
     assert version.state_uri.endswith(f"/checkpoints/step-{stop.step:06d}.state.json")
     [training] = [line for line in result.usage or [] if line.unit == "step"]

@@ -25,14 +25,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .regex import SPACES
+
 ANNOTATION = "contentgen.io/shared-with"
 ACCESSES = ("read", "use")
 Access = Literal["read", "use"]
 GRANTEE_KINDS = ("owner", "group")
 MAX_GRANTS = 100
-# An owner (api/common.OWNER_PATTERN) or an identity group (any printable name without , = or space).
+# An owner (api/common.OWNER_PATTERN) or an identity group (any printable name without , = or space:
+# the spaces spelled out, as every engine reads them alike, regex.py).
 _OWNER = r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?"
-_GROUP = r"[^\s,=]{1,200}"
+_GROUP = rf"[^{SPACES},=]{{1,200}}"
 GRANTEE_PATTERN = rf"^(owner:{_OWNER}|group:{_GROUP})$"
 # What each kind of grantee may be given, as the HTTP API's document states it (one shape each).
 OWNER_GRANTEE_PATTERN = rf"^owner:{_OWNER}$"

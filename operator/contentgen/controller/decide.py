@@ -118,6 +118,7 @@ class World:
     outcome: RunResult | RunFailure | None = None  # of `Decision.needs_outcome`, once read
     unreadable: ResultUnreadable | None = None  # that outcome could not be read (the store is away)
     pod_problem: str = ""  # why the running Job's pod cannot start (a missing Secret, unschedulable)
+    pod_problem_changes_at: datetime | None = None  # when it changes unannounced (pods.changes_at)
     creation_problem: str = ""  # why the Job controller cannot create its pod (quota, LimitRange, ...)
     # spend (issue 12): the price table status.cost is reckoned with, and why a start would
     # exceed a monthly budget ("" when it would not; see budget.py)
@@ -167,6 +168,7 @@ class Decision:
     waiting: str = ""  # Queued | LoraNotReady | LoraNotFound | ...: look again later
     outcome_recorded: RunResult | None = None  # a result whose outputs the catalog should get
     recheck: bool = False  # look again after a while even if nothing changes (a Job's pod not running)
+    recheck_in: float | None = None  # and this many seconds from now at the latest
     stop_job: JobState | None = None  # delete this superseded Job (and its pod, before it goes)
     remove_annotation: str = ""  # remove this annotation of the resource (a stop followed: stops.py)
     needs_cancel: bool = False  # the superseded Job is gone: cancel its provider work, decide again
@@ -242,6 +244,8 @@ def _in_flight(
     # A pod that is never created sends no event, nor does a deleted pod's grace period running
     # out (NodeLost): look again until it runs, and while none is ready.
     decision.recheck = decision.state.phase == Phase.PENDING or job.ready == 0
+    if world.pod_problem_changes_at is not None:  # a backoff's next look may come minutes later
+        decision.recheck_in = max(0.0, (world.pod_problem_changes_at - world.now).total_seconds())
     return decision
 
 

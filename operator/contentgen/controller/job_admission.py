@@ -90,6 +90,10 @@ class Backoff:
         """Look again at `when` (the safety net's clock), without counting a failure."""
         self.next_at[uid] = when
 
+    def no_later_than(self, uid: str, when: float) -> None:
+        """Look again at `when` at the latest, without counting a failure."""
+        self.next_at[uid] = min(self.next_at.get(uid, when), when)
+
     def reset(self, uid: str) -> None:
         self.attempts.pop(uid, None)
         self.next_at.pop(uid, None)

@@ -158,6 +158,16 @@ def node_lost(pod: PodState, now: datetime) -> str:
     )
 
 
+def changes_at(pods: list[PodState], now: datetime) -> datetime | None:
+    """When `pod_problem` will next say otherwise with nothing in the cluster to announce it: a
+    deleted pod's grace period and `CONFIRM_SECONDS` running out (no event marks that moment, so
+    the reconciler looks again then rather than when its backoff next comes: NodeLost's stuck
+    Terminating, said on time); None when no such moment is ahead."""
+    until = [parse_timestamp(p.deleting_until) for p in pods if p.deleting_until]
+    due = [at + timedelta(seconds=CONFIRM_SECONDS) for at in until if at is not None]
+    return min((at for at in due if at > now), default=None)
+
+
 def out_of_memory(pod: Pod, kind: str) -> str:
     """The termination message of a worker the kernel killed at its memory limit (its own, cut
     short, is at most its last log lines): reason OOMKilled, the limit and where it is set. What a

@@ -53,7 +53,7 @@ from .objects import CustomResource
 from .observe import ImageState, JobState, LoraState, image_state
 from .outages import KIND_UNKNOWN_RETRY_SECONDS, deleted_meanwhile, kind_not_yet_known, one_line, report
 from .outcomes import read_outcome
-from .pods import PodState, end_may_come, pod_problem, termination_message
+from .pods import PodState, changes_at, end_may_come, pod_problem, termination_message
 from .provider_cancel import cancellable, stop_superseded
 from .run_credentials import CredentialsUnavailable
 from .runtime.leader import may_act
@@ -384,6 +384,7 @@ async def _observed(op: Operator, res: Observed) -> World:
         now=moment,
         jobs=jobs,
         pod_problem=problem,
+        pod_problem_changes_at=changes_at(pods, moment),
         # a Job held suspended (Kueue) has no pod by design: nothing to ask about
         creation_problem=(
             await _creation_problem(op, starting[-1])
@@ -646,6 +647,8 @@ def _schedule(op: Operator, res: Observed, decision: Decision) -> None:
         op.backoff.failed(res.uid, time.monotonic(), cap=cap)
     else:
         op.backoff.reset(res.uid)
+    if decision.recheck_in is not None:
+        op.backoff.no_later_than(res.uid, time.monotonic() + decision.recheck_in)
 
 
 # --- what wakes resources up -------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 from starlette.convertors import Convertor, register_url_convertor
 
 from contentgen.api import CATALOG_TYPES
+from contentgen.api.regex import SPACES
 from contentgen.api.validation import said
 from contentgen.catalog import (
     FILTER_HELP,
@@ -252,8 +253,11 @@ _TIME = {"pattern": TIME_PATTERN}  # checked in _time, with its own message
 
 
 # 1 to 20 words (queries.search_words), without control characters.
-_WORD = r"[^\s\x00-\x1f\x7f-\x9f]+"
-SEARCH_PATTERN = said(rf"^\s*{_WORD}(\s+{_WORD}){{0,19}}\s*$", "1 to 20 words, without control characters")
+_WORD = rf"[^{SPACES}\x00-\x1f\x7f-\x9f]+"
+_GAP = f"[{SPACES}]"
+SEARCH_PATTERN = said(
+    rf"^{_GAP}*{_WORD}({_GAP}+{_WORD}){{0,19}}{_GAP}*$", "1 to 20 words, without control characters"
+)
 
 
 def matches(pattern: str, value: str) -> bool:

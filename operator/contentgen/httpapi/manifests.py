@@ -159,7 +159,7 @@ def _integral(value: Any) -> Any:
     return value
 
 
-class Body(BaseModel):
+class JsonBody(BaseModel):
     """A request body: strict (no "2" for 2), but 2.0 is the integer 2, as in JSON Schema."""
 
     @model_validator(mode="before")
@@ -207,7 +207,7 @@ def minimal(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
 # --- the kind-generic request -------------------------------------------------------------------
 
 
-class RequestMetadata(Body):
+class RequestMetadata(JsonBody):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     name: Name | None = Field(
@@ -220,7 +220,7 @@ class RequestMetadata(Body):
     )
 
 
-class ResourceRequest(Body):
+class ResourceRequest(JsonBody):
     """A LoraTraining, ImageGeneration, Transcription, LoraEvaluation or VideoGeneration as in a
     manifest (see the API reference); `spec.owner` defaults to the caller's owner."""
 
@@ -254,14 +254,14 @@ def from_request(request: ResourceRequest, owner: str, namespace: str, *, local:
 # --- the seeds' request shapes ------------------------------------------------------------------
 
 
-class SeedMetadata(Body):
+class SeedMetadata(JsonBody):
     model_config = ConfigDict(extra="ignore")
 
     tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default=[], max_length=20)
     description: Annotated[str, Field(max_length=1000)] = ""
 
 
-class SeedCommon(Body):
+class SeedCommon(JsonBody):
     """Fields every seed route takes (the predecessor's names; contentgen's own next to them)."""
 
     model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
@@ -310,7 +310,7 @@ class LoraTrainRequest(SeedCommon):
     learning_rate: Annotated[float, Field(gt=0, le=0.01)] | None = None
 
 
-class SeedLora(Body):
+class SeedLora(JsonBody):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     path: Annotated[str, Field(min_length=1, max_length=2048)] = Field(
@@ -321,7 +321,7 @@ class SeedLora(Body):
     scale: Annotated[float, Field(ge=0, le=2)] = 1.0
 
 
-class SeedInputs(Body):
+class SeedInputs(JsonBody):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     prompt: Annotated[str, Field(min_length=1, max_length=4000)]
@@ -499,7 +499,7 @@ def from_transcribe(request: TranscribeRequest, owner: str, namespace: str, *, l
 # --- re-runs, comparisons, manifests -------------------------------------------------------------
 
 
-class RerunRequest(Body):
+class RerunRequest(JsonBody):
     model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 
     version: Annotated[int, Field(ge=1)] | None = Field(
@@ -596,7 +596,7 @@ def rerun(
     )
 
 
-class CompareRequest(Body):
+class CompareRequest(JsonBody):
     model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
 
     prompt: Annotated[str, Field(min_length=1, max_length=4000)] = Field(

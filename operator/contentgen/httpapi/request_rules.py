@@ -19,6 +19,7 @@ from typing import Any
 from contentgen.api import KINDS
 from contentgen.api.base_models import WAN_FRAMES
 from contentgen.api.common import LORA_URL_RULE, SOURCE_URL_RULE
+from contentgen.api.regex import SPACES
 from contentgen.api.rules import GENERATED
 
 JsonDict = dict[str, Any]
@@ -32,12 +33,6 @@ _LOCAL_PATH: JsonDict = {
 }
 
 
-# The characters Python's `\s` matches (the server checks the rules with Python's re): regex
-# engines disagree on `\s` (RE2: ASCII only; ECMA and Rust: Unicode's White_Space, without
-# U+001C-U+001F), so the document spells them out.
-_SPACES = r"\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-
-
 def _matches(rule: str) -> str:
     """The pattern of a `regex_rule` (`self.matches('^(?:…)$')`), as a JSON Schema pattern that
     every engine reads as Python does."""
@@ -45,8 +40,8 @@ def _matches(rule: str) -> str:
     if found is None:
         raise ValueError(f"not a regex rule: {rule}")
     pattern = found.group(1).replace("\\'", "'").replace("\\\\", "\\")
-    # `\s` appears in a class ([^\s/?#@]), `\S` on its own.
-    return pattern.replace("\\S", f"[^{_SPACES}]").replace("\\s", _SPACES)
+    # `\s` appears in a class ([^\s/?#@]), `\S` on its own; the server checks with Python's re.
+    return pattern.replace("\\S", f"[^{SPACES}]").replace("\\s", SPACES)
 
 
 def url_schema(rule: str, *, local: bool) -> JsonDict:

@@ -366,7 +366,7 @@ def _train(
                 provider.name, "lora-training", trained.gpu_seconds, trained.request_id, gpus=gpus
             )
         else:  # the steps it ran (a stopped training's, not the spec's)
-            steps = trained.last_step - trained.first_step if trained.last_step else spec.training.steps
+            steps = _steps_ran(spec, trained)
             ctx.usage = billed + training_usage(provider.name, plan.app, steps, trained.request_id)
     return trained, watch
 
@@ -524,7 +524,8 @@ def _lora_result(
         training_model=plan.app,
         base_model=plan.base.name,
         low_noise_model_uri=video_lora.low_noise_uri(ctx.store, stored.prefix, trained),
-        steps=spec.training.steps,
+        steps=_steps_ran(spec, trained),
+        planned_steps=spec.training.steps,
         memory_plan=str(trained.details.get("memoryPlan", "")),
         generation=ctx.snapshot.generation,
         created_at=now(),
@@ -545,6 +546,11 @@ def _lora_result(
         lora=lora,
         dataset=report,
     )
+
+
+def _steps_ran(spec: LoraTrainingSpec, trained: TrainingOutput) -> int:
+    """The steps it trained: where it stopped early, fewer than training.steps."""
+    return trained.last_step - trained.first_step if trained.last_step else spec.training.steps
 
 
 def _continued_from(trained: TrainingOutput) -> ContinuedFrom | None:

@@ -76,7 +76,13 @@ class LoraVersion(VersionBase):
             "(model-low-noise.safetensors); modelUri is then the high-noise expert's."
         ),
     ] = ""
-    steps: Annotated[int, Field(ge=0)] = 0
+    steps: Annotated[
+        int,
+        Field(ge=0, description="The steps it trained: fewer than plannedSteps where it stopped early."),
+    ] = 0
+    planned_steps: Annotated[
+        int, Field(ge=0, description="The steps it was asked to train (training.steps).")
+    ] = 0
     memory_plan: Annotated[
         str,
         Field(

@@ -33,7 +33,7 @@ from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
 from ..errors import ERROR_RESPONSES, ApiError, documented_error
 from ..identity import Caller
 from ..kube import KubeUnavailable
-from ..manifests import Invalid
+from ..manifests import NOT_APPLICABLE, Invalid, JsonBody
 from .create import Created
 
 router = APIRouter(prefix="/api", tags=["create"])
@@ -68,7 +68,7 @@ class StopAnswer(BaseModel):
     annotation: str = Field(default="", description="In a cluster: the annotation set (contentgen.io/stop).")
 
 
-class ContinueRequest(BaseModel):
+class ContinueRequest(JsonBody):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     steps: int = Field(ge=1, le=MAX_STEPS, description="How many steps to train on for.")
@@ -142,15 +142,17 @@ def _kube_refusal(exc: Exception) -> ApiError:
 
 
 def _refusal(exc: InvalidInput) -> ApiError:
-    """training_controls' refusals as this API's answers."""
+    """training_controls' refusals as this API's answers: of a request the document allows, a 400
+    with the code of what the document cannot state (a record that is not a LoRA, a version that
+    kept no training state: not_applicable, docs/creating.md)."""
     text = str(exc)
     if isinstance(exc, controls.NotALora):
-        return ApiError(400, "not_applicable", text)
+        return ApiError(400, NOT_APPLICABLE, text)
     if isinstance(exc, controls.NotNow):
         return ApiError(409, "not_running", text)
     if "has no usable version" in text:
         return ApiError(404, "version_not_found", text)
-    return ApiError(400, "invalid", text, fields=[{"field": "version", "message": text}])
+    return ApiError(400, NOT_APPLICABLE, text, fields=[{"field": "version", "message": text}])
 
 
 def _stop(svc: Services, who: Caller, ref: str, confirm: bool, response: Response) -> dict[str, Any]:
@@ -268,9 +270,10 @@ def _continue(
             "version (the operator trains the new generation); on a laptop the run goes here (`resource`).",
         },
         400: documented_error(
-            "A bad field (named), the version kept no training state, the record is not a LoraTraining "
-            "(code not_applicable), or admission refused the changed spec (with `error.fields`: a provider "
-            "that cannot continue, a base model, rank or targets that differ, ...)."
+            "A bad field (named, code bad_request), the version kept no training state or the record is "
+            "not a LoraTraining (code not_applicable), or admission refused the changed spec (with "
+            "`error.fields`: a provider that cannot continue, a base model, rank or targets that "
+            "differ, ...)."
         ),
         401: ERROR_RESPONSES[401],
         403: documented_error(

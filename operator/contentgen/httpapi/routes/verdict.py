@@ -29,11 +29,12 @@ from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
 from ..errors import ERROR_RESPONSES, ApiError, documented_error
 from ..identity import Caller
 from ..kube import KubeUnavailable
+from ..manifests import NOT_APPLICABLE, UNRESOLVED, JsonBody
 
 router = APIRouter(prefix="/api/assets", tags=["create"])
 
 
-class VerdictRequest(BaseModel):
+class VerdictRequest(JsonBody):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     evaluation: int = Field(
@@ -84,8 +85,9 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "note); the operator follows it.",
     },
     400: documented_error(
-        "A bad field, named in `error.fields` (code invalid): the evaluation is not one of the "
-        "version's, scored pictures made elsewhere, or measured nothing; or the record is not a LoRA."
+        "A bad field, named in `error.fields` (code bad_request), or what the document cannot state: "
+        "the evaluation is not one of the version's (code unresolved), scored pictures made elsewhere or "
+        "measured nothing, or the record is not a LoRA (code not_applicable)."
     ),
     401: ERROR_RESPONSES[401],
     403: documented_error(
@@ -108,11 +110,16 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _refusal(text: str) -> ApiError:
-    """choose_verdict's and choosable's refusal as the API's answer."""
+    """choose_verdict's and choosable's refusal as the API's answer: a request the document allows,
+    so a 400 with the code of what the document cannot state (docs/creating.md): an evaluation the
+    version does not have (unresolved), or one that cannot be a verdict, or a record that is not a
+    LoRA (not_applicable)."""
     if text.startswith("version:"):
         return ApiError(404, "version_not_found", text)
-    field = "evaluation" if text.startswith("evaluation:") else "ref"
-    return ApiError(400, "invalid", text, fields=[{"field": field, "message": text}])
+    if not text.startswith("evaluation:"):
+        return ApiError(400, NOT_APPLICABLE, text, fields=[{"field": "ref", "message": text}])
+    code = UNRESOLVED if " is not an evaluation of " in text else NOT_APPLICABLE
+    return ApiError(400, code, text, fields=[{"field": "evaluation", "message": text}])
 
 
 def _checked(doc: dict[str, Any], version: int, evaluation: int) -> None:
