@@ -262,8 +262,9 @@ bench-faults: install tools kube s3-server mongo-server  ## the operator (the ch
 	$(BIN)/python -m bench.faults --docs $(ARGS)
 
 .PHONY: bench-pools
-bench-pools: install  ## a warm pool of tiny FLUX pipelines against a Job per request, on the CPU: 100 ImageGenerations across 20 LoRAs of two owners; time to first picture cold and warm, pictures per pod-hour, loads per picture, time per picture against the drawing alone, pictures against a fresh process's (numbers go into docs/performance.md); ARGS="--node real": on the local cluster's real node; ARGS="--node gpu": FLUX.1-dev's size on this machine's GPU
+bench-pools: install  ## on the local cluster's real node, tiny FLUX on the CPU: a warm pool against a Job per request (100 ImageGenerations across 20 LoRAs of two owners: time to first picture cold and warm, pictures per pod-hour, loads per picture, time per picture against the drawing alone, pictures against a fresh process's), then 4 compiled pool pods with and without the router's affinity (recompiles per swap, swap time, LoRA loads per picture: bench/pools_routing.py); numbers go into docs/performance.md. ARGS="--node process" / ROUTING_ARGS="--node process": processes of this machine; ARGS="--node gpu": FLUX.1-dev's size on this machine's GPU
 	$(BIN)/python -m bench.pools --docs $(ARGS)
+	$(BIN)/python -m bench.pools_routing --docs $(ROUTING_ARGS)
 
 .PHONY: bench-pools-clips
 bench-pools-clips: install s3-server  ## a warm pool of a tiny Wan 2.1 against a Job per request, on the CPU: VideoGenerations with and without LoRAs; time to a stored clip cold and warm, clips per pod-hour, loads per clip, CPU per clip, clips against their Jobs' (numbers go into docs/performance.md)

@@ -2,12 +2,12 @@
 two owners, drawn by a warm pool of tiny FLUX pipelines, against a Job per request, measured in
 the same run on this machine's CPU.
 
-With `--node process` (the default) every request runs as its Job's container runs it,
-`contentgen worker --spec FILE` (a process of this machine, the spec as the operator writes it, its
-LoRA resolved to the store, the pictures stored in a file store), and the pool is `contentgen pool`
-(cli/pool.py), one process as one pool pod. With `--node real` every request is an ImageGeneration
-through the operator on the local cluster's real node, the pool the chart's Deployment
-(bench/pools_real.py). With `--node gpu` the processes draw on this machine's GPU at FLUX.1-dev's
+With `--node real` (the default) every request is an ImageGeneration through the operator on the
+local cluster's real node, the pool the chart's Deployment (bench/pools_real.py). With `--node
+process` every request runs as its Job's container runs it, `contentgen worker --spec FILE` (a
+process of this machine, the spec as the operator writes it, its LoRA resolved to the store, the
+pictures stored in a file store), and the pool is `contentgen pool` (cli/pool.py), one process as
+one pool pod. With `--node gpu` the processes draw on this machine's GPU at FLUX.1-dev's
 real size (bench/pools_gpu.py). Otherwise the models are the tests' tiny FLUX
 (tests/cluster/tiny_flux.py: random weights, shaped like FLUX.1) and rank-4 random LoRAs, on the
 CPU: the numbers say what the pool's mechanism costs and saves, not what a GPU does with
@@ -35,7 +35,7 @@ fails (exit 1, FAIL lines) when a goal is missed (`problems`). Results go to
 bench/out/pools.json; `--docs` writes the table into docs/performance.md.
 
     .venv/bin/python -m bench.pools [--requests 100] [--loras 20] [--baseline 10] [--steps 4]
-        [--concurrency 2] [--job-concurrency 1] [--floor 3] [--kept-loras 32] [--node process|real|gpu]
+        [--concurrency 2] [--job-concurrency 1] [--floor 3] [--kept-loras 32] [--node real|process|gpu]
         [--device cpu|cuda] [--size tiny|full] [--docs]
     .venv/bin/python -m bench.pools --table-from bench/out/pools-gpu.json [--docs]
 """
@@ -284,10 +284,18 @@ def lora_loads(status: dict[str, Any], pictures: int) -> str:
     if not isinstance(loras, dict) or not pictures:
         return "(not said: each request's loaded and unloaded)"
     loads = int(loras.get("loads") or 0)
-    return (
+    said = (
         f"**{loads / pictures:.2f}** ({loads} loads for {pictures} pictures; "
         f"{loras.get('kept')} kept at the end, {loras.get('capacity')} at most)"
     )
+    if swaps := int(loras.get("swaps") or 0):  # a compiled pool's (--compile): hot-swaps into its slot
+        mean = 1000 * float(loras.get("swapSeconds") or 0) / swaps
+        said += (
+            f"; compiled with {loras.get('compiler')}: {swaps} hot-swaps of {mean:.0f} ms on average, "
+            f"{loras.get('graphs')} graphs compiled in all (the warm-up's included), "
+            f"{loras.get('fallbacks')} drawn apart"
+        )
+    return said
 
 
 def problems(m: Measures) -> list[str]:
@@ -712,9 +720,10 @@ def status(url: str) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def pool_process(
-    env: dict[str, str], folder: Path, kept_loras: int = 32
+    env: dict[str, str], folder: Path, kept_loras: int = 32, extra: Sequence[str] = ()
 ) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
-    """`contentgen pool` on a free loopback port: (its URL, the process, its output file)."""
+    """`contentgen pool` on a free loopback port, with `extra` arguments (else --kept-loras
+    `kept_loras`): (its URL, the process, its output file)."""
     port = free_port()
     output = folder / "pool.out"
     folder.mkdir(parents=True, exist_ok=True)
@@ -723,7 +732,7 @@ def pool_process(
             [
                 *(*CONTENTGEN, "pool", "--model", "FLUX.1-dev"),
                 *("--host", "127.0.0.1", "--port", str(port), "--work-dir", str(folder / "work")),
-                *("--kept-loras", str(kept_loras)),
+                *(extra or ("--kept-loras", str(kept_loras))),
             ],
             cwd=folder,
             env=env,
@@ -849,7 +858,9 @@ def measure(args: argparse.Namespace, root: Path) -> Measures:
 
         m.page_cache_dropped = drop_page_cache()
     pool_env = environment(models_root, store_dir, args.steps, device=args.device)
-    with pool_process(pool_env, root / "pool", args.kept_loras) as (url, process, output):
+    compiled = ("--compile", args.compile, "--lora-rank", str(args.lora_rank)) if args.compile else ()
+    extra = ("--kept-loras", str(args.kept_loras), *compiled)
+    with pool_process(pool_env, root / "pool", extra=extra) as (url, process, output):
         started = time.monotonic()
         warm: list[float] = []
         at_warm: list[tuple[float, int]] = []  # the pool's CPU seconds and pictures once warm
@@ -909,12 +920,25 @@ def main() -> int:
         help="the pool's --kept-loras (0: each request's LoRA loaded and unloaded)",
     )
     parser.add_argument(
+        "--compile",
+        default="",
+        metavar="BACKEND",
+        help="the pool's --compile (inductor on a GPU: the transformer compiled at its warm-up, each "
+        "request's LoRA hot-swapped into it); default: none (--node real: the chart's auto)",
+    )
+    parser.add_argument(
+        "--lora-rank",
+        type=int,
+        default=16,
+        help="with --compile: the pool's --lora-rank (the LoRAs' is 16 at real size)",
+    )
+    parser.add_argument(
         "--node",
         choices=("process", "real", "gpu"),
-        default="process",
-        help="where the workers run: processes of this machine, pods of the local cluster's real node "
-        "(bench/pools_real.py), or processes of a machine with a GPU drawing FLUX.1-dev at its real "
-        "size (bench/pools_gpu.py)",
+        default="real",
+        help="where the workers run: pods of the local cluster's real node (bench/pools_real.py, the "
+        "default), processes of this machine, or processes of a machine with a GPU drawing FLUX.1-dev "
+        "at its real size (bench/pools_gpu.py)",
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), help="where to draw (default: the node's)")
     parser.add_argument(

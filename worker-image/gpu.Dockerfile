@@ -38,7 +38,22 @@ COPY pyproject.toml README.md /src/
 COPY operator /src/operator
 RUN /opt/contentgen/bin/pip install --no-cache-dir --no-deps --root /project /src
 
+# torch.compile's inductor compiles to Triton kernels on a GPU, and Triton builds a small C launcher
+# for them at run time with a C compiler and Python's headers (triton/runtime/build.py): a warm pool
+# compiles its transformer at its start (`contentgen pool --compile`, docs/cluster-gpus.md). They
+# are installed in a stage of their own and copied in as its /usr (the final stage runs no step);
+# the official base has Python's headers, one made from Debian's packages gets python3.11-dev.
+FROM python:3.11.14-slim-bookworm AS compiler
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends gcc libc6-dev \
+    && include="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+    && if [ ! -f "$include/Python.h" ]; then \
+         apt-get install --yes --no-install-recommends "python$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')-dev"; \
+       fi \
+    && rm -rf /var/lib/apt/lists/*
+
 FROM python:3.11.14-slim-bookworm
+COPY --from=compiler /usr/ /usr/
 ENV PATH=/opt/contentgen/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

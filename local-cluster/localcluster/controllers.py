@@ -1,5 +1,5 @@
 """The controllers a platform team installs beside Kubernetes, built from their Go modules as the
-control plane is: JobSet, Kueue, Kubeflow Trainer and KEDA.
+control plane is: JobSet, Kueue, Kubeflow Trainer and KEDA (its operator and its metrics apiserver).
 
 `python -m localcluster.controllers` (part of `make kube`) builds each folder of controllers/ (a Go
 module whose go.mod pins the controller's module and names its main package as a `tool`) into
@@ -124,6 +124,16 @@ CONTROLLERS = {
             "github.com/kedacore/keda/v2/version.Version",
             "keda",
             ("config/crd", "config/general", "config/rbac", "config/service_account"),
+        ),
+        # its metrics apiserver: the aggregated API (external.metrics.k8s.io) the HPA KEDA makes
+        # reads to scale from one pod up; it asks KEDA's operator for the values (gRPC)
+        Controller(
+            "keda-adapter",
+            "github.com/kedacore/keda/v2",
+            "github.com/kedacore/keda/v2/cmd/adapter",
+            "github.com/kedacore/keda/v2/version.Version",
+            "keda",
+            ("config/metrics-server", "config/service_account"),
         ),
     )
 }

@@ -198,6 +198,10 @@ class ControlPlane:
             "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             f"--proxy-client-cert-file={self.front_proxy.cert}",
             f"--proxy-client-key-file={self.front_proxy.key}",
+            # an aggregated API (KEDA's metrics apiserver, a process of this machine: managers.py) is
+            # reached at its Service's endpoints, not at the Service's cluster IP, which only the
+            # nodes' kube-proxy routes
+            "--enable-aggregator-routing=true",
             *self.extra_apiserver_args,
         ]
         if self.audit_log is not None:

@@ -23,8 +23,16 @@ beside kube-controller-manager, each as its release installs it, but outside the
 - KEDA's operator takes flags and environment, not a configuration file: the release's
   (config/manager/manager.yaml) less leader election and its own certificate rotation, health on
   loopback, metrics off, every namespace watched, its own namespace named (a pod reads it from its
-  ServiceAccount's mount). Its gRPC metrics service (what KEDA's metrics apiserver reads, not run
-  here) serves on loopback with a certificate from the cluster's CA, which it needs to start.
+  ServiceAccount's mount). Its gRPC metrics service serves on loopback with a certificate from the
+  cluster's CA, which it needs to start.
+- KEDA's metrics apiserver (`keda-adapter`, with `keda`): the aggregated API
+  `external.metrics.k8s.io` the HorizontalPodAutoscaler that KEDA makes reads to take a workload
+  from one pod to more (KEDA's operator takes it from zero to one itself). Its release's RBAC is
+  applied, and once it answers its APIService, pointing at a Service without a selector whose
+  Endpoints are this process (the API server routes to an aggregated API's endpoints:
+  controlplane.py); it authenticates the API server's requests by the front proxy's CA, asks the
+  API server whether the caller may read, and asks the operator's gRPC service for the values,
+  with a certificate from the cluster's CA for the host's address and the Service's name.
 """
 
 from __future__ import annotations
@@ -154,6 +162,8 @@ class Manager:
     controller: Controller
     directory: Path
     health_port: int = 0
+    ready_url: str = ""  # where it says it is ready, over TLS (the metrics apiserver's), if not health_port
+    ca_file: Path | None = None  # what that URL's certificate is checked against
     process: subprocess.Popen[bytes] | None = None
     hooks: list[dict[str, Any]] = field(default_factory=list)
     later: list[dict[str, Any]] = field(default_factory=list)
@@ -170,8 +180,10 @@ class Manager:
         return self.process is not None and self.process.poll() is None
 
     def ready(self) -> bool:
+        url = self.ready_url or f"http://127.0.0.1:{self.health_port}/readyz"
         try:
-            return httpx.get(f"http://127.0.0.1:{self.health_port}/readyz", timeout=1.0).status_code == 200
+            verify: str | bool = str(self.ca_file) if self.ca_file is not None else True
+            return httpx.get(url, timeout=1.0, verify=verify).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -201,6 +213,9 @@ class Managers:
             known = ", ".join(CONTROLLERS)
             raise ValueError(f"no such controller: {', '.join(sorted(unknown))} (known: {known})")
         self.managers = [Manager(CONTROLLERS[n], root / n) for n in CONTROLLERS if n in names]
+        if "keda-adapter" in names and "keda" not in names:
+            raise ValueError("keda-adapter (KEDA's metrics apiserver) asks KEDA's operator: run keda too")
+        self.keda_grpc = 0  # KEDA's operator's gRPC metrics service, which its metrics apiserver asks
 
     def pids(self) -> list[int]:
         return [m.process.pid for m in self.managers if m.process is not None]
@@ -242,8 +257,14 @@ class Managers:
         certs = self._certificates(controller, directory / "certs")
         env = {**os.environ, "KUBECONFIG": str(config_file)}
         if controller.name == "keda":  # flags and environment: no configuration file
-            argv = [str(exe), *keda_flags(manager.health_port, free_port(), certs)]
+            self.keda_grpc = free_port()
+            argv = [str(exe), *keda_flags(manager.health_port, self.keda_grpc, certs)]
             env.update(WATCH_NAMESPACE="", POD_NAMESPACE=namespace, KEDA_CLUSTER_OBJECT_NAMESPACE=namespace)
+        elif controller.name == "keda-adapter":
+            argv = [str(exe), *adapter_flags(self.host, port, self.keda_grpc, certs, config_file)]
+            env.update(WATCH_NAMESPACE="", POD_NAMESPACE=namespace, KEDA_CLUSTER_OBJECT_NAMESPACE=namespace)
+            manager.ready_url, manager.ca_file = f"https://{self.host}:{port}/readyz", certs / "ca.crt"
+            manager.later += adapter_service(docs, self.host, port, self.control.ca.pem)
         else:
             settings = merge(
                 manager_config(docs), self._settings(controller, namespace, port, manager.health_port, certs)
@@ -282,11 +303,15 @@ class Managers:
         """Its webhook server's certificate for the host's address, from the cluster's CA, as
         controller-runtime reads it (tls.crt, tls.key)."""
         certs.mkdir(exist_ok=True)
+        adapter = controller.name == "keda-adapter"
         serving = self.control.ca.issue(
             f"{controller.name}-webhook-{self.host}",
             common_name=controller.name,
-            hosts=(self.host,),
+            # the API server reaches an APIService's server by its Service's name; KEDA's metrics
+            # apiserver is a client of the operator's gRPC service too
+            hosts=(self.host, *((f"{ADAPTER_SERVICE}.{controller.namespace}.svc",) if adapter else ())),
             server=True,
+            client=adapter,
         )
         (certs / "tls.crt").write_bytes(serving.cert.read_bytes())
         (certs / "tls.key").write_bytes(serving.key.read_bytes())
@@ -363,6 +388,53 @@ def keda_flags(health: int, grpc: int, certs: Path) -> list[str]:
         f"--metrics-service-bind-address=127.0.0.1:{grpc}",
         f"--cert-dir={certs}",
     ]
+
+
+ADAPTER_SERVICE = "keda-metrics-apiserver"  # the Service its release's APIService names
+
+
+def adapter_flags(host: str, port: int, grpc: int, certs: Path, config: Path) -> list[str]:
+    """KEDA's metrics apiserver's command line: its release's, served on the host's address with a
+    certificate from the cluster's CA, its clients' (delegated authentication and authorization,
+    the lister) through its ServiceAccount's kubeconfig, asking the operator's gRPC service on
+    loopback (checked as the host's address, which its certificate names)."""
+    return [
+        f"--secure-port={port}",
+        f"--bind-address={host}",
+        f"--cert-dir={certs}",
+        f"--tls-cert-file={certs / 'tls.crt'}",
+        f"--tls-private-key-file={certs / 'tls.key'}",
+        f"--authentication-kubeconfig={config}",
+        f"--authorization-kubeconfig={config}",
+        f"--lister-kubeconfig={config}",
+        f"--metrics-service-address=127.0.0.1:{grpc}",
+        f"--metrics-service-grpc-authority={host}",
+        f"--port={free_port()}",  # its own Prometheus metrics, on loopback's free port
+        "--zap-log-level=info",
+        "--zap-encoder=console",
+    ]
+
+
+def adapter_service(docs: list[dict[str, Any]], host: str, port: int, ca_pem: bytes) -> list[dict[str, Any]]:
+    """What puts KEDA's metrics apiserver behind the API server once it answers: its release's
+    APIService, its Service without a selector and the Endpoints of this process (the API server
+    routes an aggregated API to its Service's endpoints: controlplane.py), the CA its certificate
+    is checked against."""
+    (api,) = [copy.deepcopy(d) for d in docs if d.get("kind") == "APIService"]
+    (service,) = [copy.deepcopy(d) for d in docs if d.get("kind") == "Service"]
+    namespace = service["metadata"]["namespace"]
+    assert service["metadata"]["name"] == api["spec"]["service"]["name"] == ADAPTER_SERVICE
+    service["spec"] = {"ports": [{"name": "https", "port": 443, "targetPort": port}]}
+    endpoints = {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": ADAPTER_SERVICE, "namespace": namespace},
+        "subsets": [{"addresses": [{"ip": host}], "ports": [{"name": "https", "port": port}]}],
+    }
+    api["spec"].pop("insecureSkipTLSVerify", None)
+    api["spec"]["service"]["port"] = 443
+    api["spec"]["caBundle"] = base64.b64encode(ca_pem).decode()
+    return [service, endpoints, api]
 
 
 def _apply_all(client: Client, docs: list[dict[str, Any]]) -> None:

@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from localcluster import controllers
-from localcluster.managers import KUEUE_FRAMEWORKS, install_objects, manager_config, merge
+from localcluster.managers import (
+    ADAPTER_SERVICE,
+    KUEUE_FRAMEWORKS,
+    adapter_service,
+    install_objects,
+    manager_config,
+    merge,
+)
 from localcluster.node.layout import Layout
 from localcluster.node.nodenet import link_names
 
@@ -31,7 +38,13 @@ def release(name: str) -> list[dict[str, Any]]:
 
 
 def test_the_builds_are_pinned_by_their_go_modules() -> None:
-    pins = (("jobset", "v0.12.0"), ("kueue", "v0.19.2"), ("trainer", "v2.3.0"), ("keda", "v2.21.0"))
+    pins = (
+        ("jobset", "v0.12.0"),
+        ("kueue", "v0.19.2"),
+        ("trainer", "v2.3.0"),
+        ("keda", "v2.21.0"),
+        ("keda-adapter", "v2.21.0"),
+    )
     for name, version in pins:
         controller = controllers.CONTROLLERS[name]
         assert controller.version() == version
@@ -80,6 +93,32 @@ def test_kedas_install_is_its_operators_alone() -> None:
     assert any("" in g and "pods" in r and "list" in v for g, r, v in rules)
     assert any("*" in g and "*/scale" in r and "update" in v for g, r, v in rules)
     assert any("autoscaling" in g and "horizontalpodautoscalers" in r and "create" in v for g, r, v in rules)
+
+
+def test_kedas_metrics_apiserver_is_its_rbac_then_its_apiservice_at_the_process() -> None:
+    """KEDA's metrics apiserver: its release's RBAC first (the HPA controller may read external
+    metrics; the server may delegate authentication and authorization), its Deployment and Service
+    left out; once it answers, its APIService with the cluster's CA, pointing at a Service without
+    a selector whose Endpoints are the process."""
+    docs = release("keda-adapter")
+    first, hooks, later = install_objects(docs, URL, CA)
+    assert not hooks and not later
+    kinds = {d["kind"] for d in first}
+    assert not kinds & {"Deployment", "Service", "APIService"}
+    bindings = {d["metadata"]["name"]: d for d in first if d["kind"].endswith("Binding")}
+    hpa = bindings["keda-hpa-controller-external-metrics"]["subjects"]
+    assert hpa == [
+        {"kind": "ServiceAccount", "name": "horizontal-pod-autoscaler", "namespace": "kube-system"}
+    ]
+    assert bindings["keda-system-auth-delegator"]["roleRef"]["name"] == "system:auth-delegator"
+    service, endpoints, api = adapter_service(docs, "10.200.0.1", 4443, CA)
+    assert api["metadata"]["name"] == "v1beta1.external.metrics.k8s.io"
+    assert api["spec"]["service"] == {"name": ADAPTER_SERVICE, "namespace": "keda", "port": 443}
+    assert base64.b64decode(api["spec"]["caBundle"]) == CA and "insecureSkipTLSVerify" not in api["spec"]
+    assert service["spec"] == {"ports": [{"name": "https", "port": 443, "targetPort": 4443}]}  # no selector
+    assert endpoints["subsets"] == [
+        {"addresses": [{"ip": "10.200.0.1"}], "ports": [{"name": "https", "port": 4443}]}
+    ]
 
 
 def test_kueue_keeps_the_webhooks_of_its_kinds_and_of_the_frameworks_it_runs() -> None:

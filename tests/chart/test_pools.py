@@ -109,7 +109,16 @@ def test_a_pool_is_a_hardened_deployment_and_a_service_ready_once_warm() -> None
     assert container["image"] == "ghcr.io/contentgen/contentgen-worker-gpu:0.1.0"
     assert container["args"] == [
         *("pool", "--model", "FLUX.1-dev", "--port", "8090", "--work-dir", "/work"),
-        *("--kept-loras", "32"),  # the default
+        *(
+            "--kept-loras",
+            "32",
+            "--compile",
+            "auto",
+            "--lora-rank",
+            "64",
+            "--routing",
+            "affinity",
+        ),  # defaults
     ]
     assert container["resources"]["requests"]["nvidia.com/mig-3g.40gb"] == "2"
     assert container["resources"]["limits"]["nvidia.com/mig-3g.40gb"] == "2"
@@ -138,7 +147,12 @@ def test_a_pool_is_a_hardened_deployment_and_a_service_ready_once_warm() -> None
     assert service["spec"]["selector"].items() <= schnell["metadata"]["labels"].items()
     assert service["spec"]["ports"] == [{"name": "http", "port": 9000, "targetPort": "http"}]
     assert schnell["spec"]["containers"][0]["ports"] == [{"name": "http", "containerPort": 9000}]
-    assert schnell["spec"]["containers"][0]["args"][-2:] == ["--kept-loras", "0"]  # 0 is 0, not the default
+    args = schnell["spec"]["containers"][0]["args"]
+    assert args[args.index("--kept-loras") + 1] == "0"  # 0 is 0, not the default
+    # the headless Service a pooled Job's worker reaches every ready pod by (pool.PoolRouter)
+    pods = one(docs, "Service", f"{RELEASE}-pool-schnell-pods")
+    assert pods["spec"]["clusterIP"] == "None" and pods["spec"]["selector"] == service["spec"]["selector"]
+    assert pods["spec"]["ports"] == service["spec"]["ports"]
     # one pool's Service does not select the other's pods
     assert (
         not service["spec"]["selector"].items()
@@ -159,6 +173,9 @@ def test_keda_scales_a_pool_only_where_the_cluster_serves_it() -> None:
     assert 'label_contentgen_io_pool="flux-dev"' in query
     assert 'kube_pod_owner{owner_kind="Job"}' in query  # the pool's own pods carry the label too
     assert "replicas" not in one(docs, "Deployment", name)["spec"]  # KEDA's to set, not helm's
+    # past one pod the HPA KEDA makes scales it; it takes a pod away only after the count stayed low
+    behavior = scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    assert behavior == {"scaleDown": {"stabilizationWindowSeconds": 300}}
     off = {**POOLS, "pools": {**POOLS["pools"], "keda": {"enabled": False}}}
     assert not of_kind(rendered(off, KEDA), "ScaledObject")
 
@@ -192,11 +209,11 @@ def test_a_pooled_job_reaches_the_pools_service_and_holds_no_gpu() -> None:
     the chart's default, the pool of the model's base, else a Job that draws itself."""
     docs = render(POOLS)
     settings = operator_settings(settings_env(docs))
-    service = one(docs, "Service", f"{RELEASE}-pool-flux-dev")
+    service = one(docs, "Service", f"{RELEASE}-pool-flux-dev-pods")  # headless: each pod's address
     url = f"http://{service['metadata']['name']}.{NAMESPACE}.svc:{service['spec']['ports'][0]['port']}"
     assert [(p.name, p.base_model, p.url) for p in settings.cluster_pools] == [
         ("flux-dev", "FLUX.1-dev", url),
-        ("schnell", "FLUX.1-schnell", f"http://{RELEASE}-pool-schnell.{NAMESPACE}.svc:9000"),
+        ("schnell", "FLUX.1-schnell", f"http://{RELEASE}-pool-schnell-pods.{NAMESPACE}.svc:9000"),
     ]
     job = render_job(snapshot(model="flux-lora"), settings)
     kubernetes_validate.validate(job, KUBERNETES_VERSION, strict=True)

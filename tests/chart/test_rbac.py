@@ -254,8 +254,11 @@ COPYING = {
 def operator_calls(inst: Install) -> list[tuple[str, str, str, str]]:
     """The operator's recorded calls that this install's values ask for."""
     calls = recorded(inst.mode, "operator")
-    if "jobset" not in inst.settings.gpu_training.backends:  # trainings across nodes: none made
+    backends = inst.settings.gpu_training.backends
+    if "jobset" not in backends:  # trainings across nodes: none made
         calls = [c for c in calls if c[1] != "jobset.x-k8s.io"]
+    if "trainjob" not in backends:  # nor TrainJobs
+        calls = [c for c in calls if c[1] != "trainer.kubeflow.org"]
     wanted = (STORE_COPY_CALLS if inst.settings.copy_s3_secret else set()) | (
         RUN_SECRET_CALLS if inst.settings.store_access == "per-run" else set()
     )
@@ -413,7 +416,8 @@ def test_jobsets_are_made_watched_and_deleted_only_where_the_chart_says_they_run
     """gpu.training.backends [job, jobset]: the operator makes, watches and deletes JobSets
     (tests/kube/test_several_nodes.py records it doing each), and nothing more of them; without
     jobset (the default) it has no right to them and makes none. A TrainJob's rights are the same
-    four on trainjobs (gpu.training.backends trainjob), not exercised on the real node."""
+    four on trainjobs (gpu.training.backends trainjob), which tests/kube/test_trainjob_gang.py records
+    it doing."""
     default = install("cluster-wide")
     assert not any(
         g.group in ("jobset.x-k8s.io", "trainer.kubeflow.org") for g in default.grants[default.operator]
@@ -428,6 +432,7 @@ def test_jobsets_are_made_watched_and_deleted_only_where_the_chart_says_they_run
         (g.verb, g.resource) for g in trainer.grants[trainer.operator] if g.group == "trainer.kubeflow.org"
     }
     assert trainjobs == {(verb, "trainjobs") for verb in ("list", "watch", "create", "delete")}
+    assert missing_calls(trainer) == [] and excess_grants(trainer) == []
 
 
 @pytest.mark.parametrize("mode", list(MODES))

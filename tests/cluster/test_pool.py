@@ -18,7 +18,14 @@ import pytest
 
 from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoint
 from contentgen.providers.cluster.generation import pipelines
-from contentgen.providers.cluster.generation.pool import DrawRequest, FairQueue, Pool, PoolClient, serve
+from contentgen.providers.cluster.generation.pool import (
+    DrawRequest,
+    FairQueue,
+    Pool,
+    PoolClient,
+    PoolRouter,
+    serve,
+)
 from contentgen.providers.cluster.provider import ClusterProvider
 from tests.harness.cluster import random_lora
 
@@ -115,7 +122,10 @@ def test_pool_pictures_are_a_fresh_processs_and_the_base_loads_once(
     again = pictures(client, tmp_path / "pooled" / "again", 7, 2, *cases["first"])  # pictures 1 and 2
     status = PoolClient(url).status()
     assert status["state"] == "warm" and status["requests"] == 4 and status["drawn"] == 5
-    assert status["loras"] == {"kept": 2, "capacity": 2, "loads": 2}  # first again: kept, not loaded
+    held = sorted(hashlib.sha256(p.read_bytes()).hexdigest() for p in (first, second))
+    # first again: kept, not loaded; the two it holds, which a router sends their requests to
+    assert status["loras"] == {"kept": 2, "capacity": 2, "loads": 2, "held": held}
+    assert (status["open"], status["wanted"], status["routing"]) == (0, [], "affinity")
     assert len(counted) == 1  # the pool's one load, at its start: no request loaded the base
     assert status["busySeconds"] > 0 and status["warmSeconds"] >= 0
 
@@ -646,7 +656,7 @@ def test_a_request_waiting_on_a_stopping_pod_is_drawn_by_another(
             )
             threading.Thread(target=servers[1].serve_forever, daemon=True).start()
 
-    monkeypatch.setattr(provider_module, "PoolClient", partial(PoolClient, sleep=next_pod))
+    monkeypatch.setattr(provider_module, "PoolRouter", partial(PoolRouter, sleep=next_pod))
     client = ClusterProvider(tmp_path / "no-models", inference_steps=2, sizes=SIZES, pool_url=url)
     request = ImageRequest(
         prompt="p", model="flux-dev", image_size="square", num_images=2, seed=5, owner="alice"

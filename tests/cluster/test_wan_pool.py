@@ -54,7 +54,9 @@ def pool(pair_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     monkeypatch.setenv("CONTENTGEN_CLUSTER_DEVICE", DEVICE)
     monkeypatch.setenv("CONTENTGEN_CLUSTER_INFERENCE_STEPS", str(STEPS))
     pipelines.release()
-    running = _clips(argparse.Namespace(model=WAN22), tmp_path / "pool", "wan-2.2-a14b-t2v", "480p").start()
+    running = _clips(
+        argparse.Namespace(model=WAN22, routing="affinity"), tmp_path / "pool", "wan-2.2-a14b-t2v", "480p"
+    ).start()
     deadline = time.monotonic() + 300
     while running.status()["state"] != "warm":
         assert time.monotonic() < deadline, "the pool did not get warm"

@@ -291,3 +291,33 @@ def test_the_estimate_and_the_bill_say_the_gpus_and_the_wall_time_apart():
     said = estimated("LoraTraining", {**batch, "resources": {"gpus": 8}}, prices, None).detail
     assert said.endswith(f" = 8 GPUs x {shared.wall_seconds:.0f} s")
     assert " GPUs x " not in estimated("LoraTraining", batch, prices, None).detail
+
+
+def test_a_gang_asks_kueue_for_one_domain_of_the_charts_topology_level():
+    """With gpu.training.topology, a run across nodes asks Kueue's topology-aware scheduling to
+    keep all its pods in one domain of that level (the pod template's annotation, which Kueue
+    reads of a JobSet's replicated job and of the JobSet a TrainJob's runtime makes); one node's
+    Job asks nothing."""
+    made = settings(topology="example.com/block")
+    asked = {"kueue.x-k8s.io/podset-required-topology": "example.com/block"}
+    jobset = render_run(snapshot({"gpus": 1, "nodes": 2}), made)
+    template = jobset["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]
+    assert template["metadata"]["annotations"] == asked
+    stored = admitted(crd("jobset", "jobsets"), jobset)
+    assert (
+        stored["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["metadata"]["annotations"]
+        == asked
+    )
+    trainjob = render_run(snapshot({"gpus": 1, "nodes": 2, "backend": "trainjob"}), made)
+    [patch] = trainjob["spec"]["runtimePatches"]
+    [node] = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]
+    assert node["template"]["spec"]["template"]["metadata"]["annotations"] == asked
+    admitted(crd("trainer", "trainjobs"), trainjob)
+    job = render_run(snapshot({"gpus": 2}), made)
+    assert "annotations" not in job["spec"]["template"]["metadata"]
+    assert (
+        "annotations"
+        not in render_run(snapshot({"gpus": 1, "nodes": 2}), settings())["spec"]["replicatedJobs"][0][
+            "template"
+        ]["spec"]["template"]["metadata"]
+    )

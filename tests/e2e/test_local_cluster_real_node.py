@@ -150,6 +150,33 @@ def local_cluster_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def test_the_controllers_asked_set_the_operators_training_backends() -> None:
+    """`--controllers`: the names known, each with what it needs; the operator's
+    gpu.training.backends are job and those of the controllers run (its RBAC the chart's for all)."""
+    parse = local_cluster_parser().parse_args
+    assert parse(["--dir", "d"]).controllers == ("jobset", "kueue")
+    asked = parse(["--dir", "d", "--controllers", "jobset,kueue,trainer,keda,keda-adapter"]).controllers
+    assert asked == ("jobset", "kueue", "trainer", "keda", "keda-adapter")
+    for bad, said in (
+        ("trainer", "trainer needs jobset"),
+        ("keda-adapter", "keda-adapter needs keda"),
+        ("volcano", "volcano"),
+    ):
+        with pytest.raises(argparse.ArgumentTypeError, match=said):
+            local_cluster.controller_list(bad)
+    backends = {
+        c: json.loads(local_cluster.training_backends(c))["backends"] for c in ((), ("jobset", "trainer"))
+    }
+    assert backends == {(): ["job"], ("jobset", "trainer"): ["job", "jobset", "trainjob"]}
+    rules = [
+        r["resources"]
+        for d in local_cluster._install_documents()
+        if d["kind"] == "ClusterRole" and d["metadata"]["name"] == local_cluster.OPERATOR
+        for r in d["rules"]
+    ]
+    assert ["jobsets"] in rules and ["trainjobs"] in rules
+
+
 def test_the_refusals_are_in_the_commands_words() -> None:
     assert local_cluster.node_refusal("needs containerd: apt-get install containerd").endswith(
         "(from the repository: `make node`)"

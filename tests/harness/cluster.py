@@ -35,8 +35,8 @@ def worker_spec(store: LocalStore, models_root, tmp_path, monkeypatch, **spec: o
     return path, log
 
 
-def random_lora(models_root: Path, folder: Path, seed: int) -> Path:
-    """A LoRA on every attention projection of the tiny FLUX (diffusers' naming), rank 4."""
+def random_lora(models_root: Path, folder: Path, seed: int, rank: int = 4) -> Path:
+    """A LoRA on every attention projection of the tiny FLUX (diffusers' naming), of `rank`."""
     from diffusers import FluxTransformer2DModel
 
     model = FluxTransformer2DModel.from_pretrained(models_root / "FLUX.1-dev", subfolder="transformer")
@@ -45,13 +45,13 @@ def random_lora(models_root: Path, folder: Path, seed: int) -> Path:
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Linear) and name.endswith(lora_files.TARGETS) and "blocks" in name:
             tensors[f"transformer.{name}.lora_A.weight"] = torch.randn(
-                4, module.in_features, generator=generator
+                rank, module.in_features, generator=generator
             )
             tensors[f"transformer.{name}.lora_B.weight"] = torch.randn(
-                module.out_features, 4, generator=generator
+                module.out_features, rank, generator=generator
             )
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"lora-{seed}.safetensors"
+    path = folder / f"lora-{seed}{'' if rank == 4 else f'-r{rank}'}.safetensors"
     save_file(tensors, str(path))
     return path
 

@@ -60,8 +60,8 @@ def pool_objects() -> list[dict[str, Any]]:
         values.write(json.dumps(VALUES))
         values.flush()
         text = chart.template("--values", values.name, "--api-versions", "keda.sh/v1alpha1/ScaledObject")
-    docs = [d for d in yaml.safe_load_all(text) if d and d["metadata"]["name"] == NAME]
-    assert sorted(d["kind"] for d in docs) == ["Deployment", "ScaledObject", "Service"]
+    docs = [d for d in yaml.safe_load_all(text) if d and d["metadata"]["name"] in (NAME, f"{NAME}-pods")]
+    assert sorted(d["kind"] for d in docs) == ["Deployment", "ScaledObject", "Service", "Service"]
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     container.update(image=ociimage.PROBE_IMAGE, imagePullPolicy="Never", args=["serve", str(PORT)])

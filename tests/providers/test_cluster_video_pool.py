@@ -66,7 +66,7 @@ def pool(models_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(ClusterVideoGenerator, "__init__", _every_step(ClusterVideoGenerator.__init__))
     pipelines.release()
-    args = argparse.Namespace(model=T2V)
+    args = argparse.Namespace(model=T2V, routing="affinity")
     running = _clips(args, tmp_path / "pool", "wan-1.3b-t2v", "480p").start()
     _until(lambda: running.status()["state"] == "warm")
     server = serve(running, "127.0.0.1", 0)

@@ -325,7 +325,8 @@ and each pod's GPUs (what a pooled request's estimate counts). */}}
 {{- $pools := list -}}
 {{- range .Values.pools.items -}}
 {{- $name := printf "%s-pool-%s" (include "contentgen.fullname" $) .name | trunc 63 | trimSuffix "-" -}}
-{{- $url := printf "http://%s.%s.svc:%d" $name $.Release.Namespace (int (default 8090 .port)) -}}
+{{- $pods := printf "%s-pods" ($name | trunc 58 | trimSuffix "-") -}}
+{{- $url := printf "http://%s.%s.svc:%d" $pods $.Release.Namespace (int (default 8090 .port)) -}}
 {{- $gpus := int (default 1 (default (dict) .gpus).count) -}}
 {{- $pools = append $pools (dict "name" .name "baseModel" .baseModel "url" $url "gpus" $gpus) -}}
 {{- end -}}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,44 @@ def crd(kind: Kind) -> dict[str, Any]:
             ],
         },
     }
+
+
+def as_stored(kind: Kind, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """`spec` as the API server stores it under `kind`'s CRD, as the operator reads it: each field
+    missing where its schema has a default set to it, within objects given or defaulted
+    (Kubernetes' structural defaulting), every object's keys in order and a whole float an integer
+    (the server's JSON, through Go's encoder)."""
+    stored = _stored(_defaulted(dict(spec), openapi_schema(kind.spec)))
+    assert isinstance(stored, dict)
+    return stored
+
+
+def _defaulted(value: Any, schema: Mapping[str, Any]) -> Any:
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        out = dict(value)
+        for name, sub in properties.items():
+            if name not in out and "default" in sub:
+                out[name] = copy.deepcopy(sub["default"])
+        values = schema.get("additionalProperties")
+        for name in out:
+            sub = properties.get(name) or (values if isinstance(values, dict) else None)
+            if sub is not None:
+                out[name] = _defaulted(out[name], sub)
+        return out
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_defaulted(item, schema["items"]) for item in value]
+    return value
+
+
+def _stored(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _stored(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_stored(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def crd_file_name(kind: Kind) -> str:

@@ -38,10 +38,16 @@ NAMESPACE = "contentgen"
 OPERATOR = "contentgen-operator"
 BUCKET = "contentgen"
 # The controllers platform teams run beside Kubernetes, built from their Go modules by `make kube`
-# and run as the cluster's processes: JobSet, and Kueue with waitForPodsReady on (a gang whose pods
-# are not all ready within 5 minutes is evicted whole and queued again)
+# and run as the cluster's processes (`--controllers`): by default JobSet, and Kueue with
+# waitForPodsReady on (a gang whose pods are not all ready within 5 minutes is evicted whole and
+# queued again); Kubeflow Trainer (its runtimes make JobSets: with jobset), KEDA's operator and its
+# metrics apiserver (keda-adapter: with keda) where asked
 CONTROLLERS = ("jobset", "kueue")
+KNOWN_CONTROLLERS = ("jobset", "kueue", "trainer", "keda", "keda-adapter")
+NEEDS = {"trainer": "jobset", "keda-adapter": "keda"}
 CONTROLLER_CONFIG: dict[str, dict[str, Any]] = {"kueue": {"waitForPodsReady": {"timeout": "5m"}}}
+# a training's backend (gpu.training.backends) that each controller runs
+BACKENDS = {"jobset": "jobset", "trainer": "trainjob"}
 S3_SECRET = "contentgen-s3"  # noqa: S105 - a Secret's name (the chart's s3.existingSecret)
 
 
@@ -71,6 +77,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="Jobs running at once per namespace (the operator's setting)",
     )
     parser.add_argument(
+        "--controllers",
+        type=controller_list,
+        default=CONTROLLERS,
+        metavar="NAMES",
+        help=f"the controllers run beside Kubernetes, comma-separated, of {', '.join(KNOWN_CONTROLLERS)} "
+        "(trainer needs jobset, keda-adapter keda); the operator's gpu.training.backends are job and "
+        f"those run (jobset, trainjob) (default: {','.join(CONTROLLERS)})",
+    )
+    parser.add_argument(
         "--node",
         choices=("real",),
         default="real",
@@ -95,6 +110,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="example manifests to copy into DIR/examples with their sources served from "
         "EXAMPLES/media (default: the repository's examples)",
     )
+
+
+def controller_list(text: str) -> tuple[str, ...]:
+    """`--controllers`' value: known names, each with what it needs (argparse says the error)."""
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in KNOWN_CONTROLLERS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"{', '.join(unknown)}: use some of {', '.join(KNOWN_CONTROLLERS)}")
+    for name, needed in NEEDS.items():
+        if name in names and needed not in names:
+            raise argparse.ArgumentTypeError(f"{name} needs {needed}: add it")
+    return names
+
+
+def training_backends(controllers: tuple[str, ...]) -> str:
+    """CONTENTGEN_GPU_TRAINING (the chart's gpu.training) with the backends `controllers` run."""
+    training = json.loads(chart_setting("CONTENTGEN_GPU_TRAINING"))
+    training["backends"] = ["job", *(BACKENDS[c] for c in controllers if c in BACKENDS)]
+    return json.dumps(training, sort_keys=True)
 
 
 def settings(
@@ -393,6 +427,7 @@ def start(
     audit_log: Path | None = None,
     gpus: int = 0,
     gpu_archive: Path | None = None,
+    controllers: tuple[str, ...] = CONTROLLERS,
     timeout: float = 300.0,  # a hang guard per stage (localcluster.cluster.START_HANG_GUARD_S)
 ) -> LocalCluster:
     """Start the cluster with `archives` (the operator's and the worker's images) and wait for the
@@ -409,7 +444,7 @@ def start(
     directory = directory.resolve()
     imported = [*archives, *([gpu_archive] if gpus and gpu_archive is not None else [])]
     options = Options(directory, image_archives=imported, port=port, audit_log=audit_log, gpus=gpus)
-    options.controllers, options.controller_config = CONTROLLERS, CONTROLLER_CONFIG
+    options.controllers, options.controller_config = controllers, CONTROLLER_CONFIG
     cluster = LocalCluster(options)
     cluster.start(timeout, announce=False)
     try:
@@ -434,6 +469,8 @@ def start(
         catalog.start(cluster.host_ip)
         config = settings(directory, offline, max_running_jobs, store)
         config["CONTENTGEN_KINDS"] = fitted_kinds(chart_setting("CONTENTGEN_KINDS"))
+        if "CONTENTGEN_GPU_TRAINING" not in os.environ:  # local-cluster's own environment comes last
+            config["CONTENTGEN_GPU_TRAINING"] = training_backends(controllers)
         cluster.install(manifests(directory, config, catalog.uri, {S3_SECRET: account}))
         cluster.wait_available(NAMESPACE, OPERATOR, deadline)
     except BaseException:
@@ -547,6 +584,7 @@ def _started(
             audit_log=args.audit_log,
             gpus=args.gpus,
             gpu_archive=gpu_archive,
+            controllers=args.controllers,
         )
     except NodeUnavailable as exc:
         raise CommandError(node_refusal(str(exc))) from None

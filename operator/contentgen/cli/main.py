@@ -31,7 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "a laptop's Notifications: list, pause, resume, delete, send, replay; a receiver to try them",
     ),
     "api": ("contentgen.cli.api", "serve the catalog's HTTP API: records, search, stats, downloads"),
-    "render-job": ("contentgen.cli.render_job", "print the Job the operator would create for a manifest"),
+    "render-job": (
+        "contentgen.cli.render_job",
+        "print the Job, JobSet or TrainJob the operator would create for a manifest, or why it would hold it",
+    ),
     "operator": ("contentgen.cli.operator", "run the operator (kopf) against the cluster"),
     "local-cluster": (
         "contentgen.cli.local_cluster",

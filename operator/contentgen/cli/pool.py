@@ -40,6 +40,39 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "request's loaded and unloaded (default: %(default)s)",
     )
     parser.add_argument(
+        "--compile",
+        default=os.environ.get("CONTENTGEN_CLUSTER_COMPILE", "auto"),
+        metavar="BACKEND",
+        help="a FLUX pool's transformer compiled once at start (torch.compile with BACKEND: inductor, "
+        "aot_eager, ...) and each request's LoRAs hot-swapped into it without recompiling; auto: "
+        "inductor on a GPU, none on the CPU; none: not compiled, each LoRA an adapter of its own "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lora-rank",
+        type=int_at_least(1),
+        default=64,
+        help="with --compile: the largest rank a request's LoRAs sum to that is hot-swapped (a larger "
+        "one is drawn apart, uncompiled); every layer of the transformer's blocks carries it "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--warm-up-size",
+        type=picture_size,
+        default=None,
+        metavar="WxH",
+        help="with --compile: the picture size the warm-up compiles the transformer for (another size "
+        "compiles once more at its first request); default: an ImageGeneration's default size",
+    )
+    parser.add_argument(
+        "--routing",
+        choices=("affinity", "least-loaded"),
+        default="affinity",
+        help="how the Jobs' workers choose among the pool's pods, said in its status: the pod that "
+        "holds a request's LoRAs, else the least loaded (affinity), or always the least loaded "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
         "--work-dir",
         default=os.environ.get("CONTENTGEN_WORK_DIR", "contentgen-data/pool"),
         help="where uploaded LoRA files and pictures in flight are kept (default: %(default)s)",
@@ -65,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _pictures(args: argparse.Namespace, work: Path) -> Pool:
     """A pool of a FLUX model's pictures."""
+    from contentgen.api.image import ImageGenerationSpec
     from contentgen.errors import InvalidInput
     from contentgen.providers import cluster_provider
     from contentgen.providers.cluster.generation import pipelines
@@ -72,13 +106,19 @@ def _pictures(args: argparse.Namespace, work: Path) -> Pool:
 
     provider = cluster_provider()
     base = provider.staged_model(args.model)  # ModelNotFound, in one line, before anything listens
-    provider.keep_loras(args.kept_loras)
+    compiler = _compiler(args.compile, provider.device_name)
+    provider.keep_loras(args.kept_loras, compiler=compiler, rank=args.lora_rank)
 
     def warm_up() -> int:
+        """The pipeline loaded; compiled, where it is, by a picture of the default size (another
+        size compiles once more, at its first request)."""
         before = pipelines.loads
-        empty = DrawRequest("", "", 512, 512, 1, 0.0, "auto", (), ())
-        for _ in provider.draw(base, empty, (), work, lambda: False):
-            pass
+        width, height = (
+            args.warm_up_size or provider.sizes[ImageGenerationSpec.model_fields["image_size"].default]
+        )
+        empty = DrawRequest("", "", width, height, 1, 0.0, "auto", (), ((1, 0),) if compiler else ())
+        for drawn in provider.draw(base, empty, (), work, lambda: False):
+            drawn.path.unlink()
         return pipelines.loads - before
 
     kept = provider.kept
@@ -91,7 +131,8 @@ def _pictures(args: argparse.Namespace, work: Path) -> Pool:
                 kept.vouch(path, sha256)
         return provider.draw(base, wanted, loras, folder, cancelled)
 
-    return Pool(args.model, draw, work, warm_up, kept.account if kept is not None else None)
+    account = kept.account if kept is not None else None
+    return Pool(args.model, draw, work, warm_up, account, routing=args.routing)
 
 
 def _clips(args: argparse.Namespace, work: Path, model: str, resolution: str) -> Pool:
@@ -126,7 +167,25 @@ def _clips(args: argparse.Namespace, work: Path, model: str, resolution: str) ->
             raise InvalidInput(f"this pool denoises {args.model}'s clips, not {what}")
         return relayed(partial(generator.clip_for_pool, clip, loras, folder, cancelled))
 
-    return Pool(args.model, draw, work, warm_up)
+    return Pool(args.model, draw, work, warm_up, routing=args.routing)
+
+
+def picture_size(text: str) -> tuple[int, int]:
+    """`--warm-up-size`'s WIDTHxHEIGHT (argparse says what is wrong)."""
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) >= 64 and int(height) >= 64):
+        raise argparse.ArgumentTypeError(f"{text!r}: give WIDTHxHEIGHT in pixels, e.g. 1024x1024")
+    return int(width), int(height)
+
+
+def _compiler(asked: str, device: str) -> str:
+    """The torch.compile backend of a FLUX pool ("" for none): auto is inductor on a GPU (Triton's
+    kernels) and none on the CPU, where inductor's C++ compile takes minutes and gains little."""
+    if asked == "auto":
+        from contentgen.providers.cluster.generation import flux
+
+        return "inductor" if flux.device(device).cuda else ""
+    return "" if asked == "none" else asked
 
 
 def _gray(side: int) -> bytes:

@@ -9,6 +9,7 @@ only; the worker never sees MongoDB.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from contentgen.api import API_VERSION, KINDS, SpecSnapshot
@@ -148,6 +149,17 @@ def run_gpus(snapshot: SpecSnapshot, settings: OperatorSettings) -> tuple[GpuJob
     if isinstance(placed, Refused):
         placed = Placement(gpu.count)
     return gpu.model_copy(update={"count": placed.gpus}), placed
+
+
+def refused(kind: str, spec: Mapping[str, Any], provider: str, settings: OperatorSettings) -> Refused | None:
+    """Why the cluster's chart says no node, or no controller it runs, can give what a run of
+    `provider` asking `spec.resources` wants (TooManyGpus, BackendUnavailable: placement.py); None
+    where it can, or where the run holds no GPU of its own. What the operator waits on before it
+    renders (reconciler.py), and what `contentgen render-job` prints instead of an object."""
+    if not provider_entry(provider).own_gpus or not asked(spec):
+        return None
+    found = placement(spec, gpu_job(kind, settings), settings)
+    return found if isinstance(found, Refused) else None
 
 
 def gpu_resources(gpu: GpuJob) -> dict[str, dict[str, str]]:

@@ -41,6 +41,7 @@ from .settings import OperatorSettings
 JOBSET_API, TRAINJOB_API = "jobset.x-k8s.io/v1alpha2", "trainer.kubeflow.org/v1alpha1"
 NODE = "node"  # the replicated job, as Trainer's torch runtime names its own
 MANAGER = "contentgen.io/operator"  # the operator's entry among a TrainJob's runtimePatches
+REQUIRED_TOPOLOGY = "kueue.x-k8s.io/podset-required-topology"  # Kueue's TAS: all the pod set in one
 # Where each is served, as the operator creates, lists, watches and deletes it
 PATHS = {
     JOBSET: ("/apis/jobset.x-k8s.io/v1alpha2", "jobsets"),
@@ -50,7 +51,12 @@ KINDS = {JOBSET: "JobSet", TRAINJOB: "TrainJob"}
 
 
 def across_nodes(job: dict[str, Any], placed: Placement, settings: OperatorSettings) -> dict[str, Any]:
-    """The run's object for `placed`: the Job itself, or its JobSet or TrainJob."""
+    """The run's object for `placed`: the Job itself, or its JobSet or TrainJob, their pods asking
+    Kueue's topology-aware scheduling for one domain of the chart's level (gpu.training.topology)."""
+    if placed.nodes > 1 and (level := settings.gpu_training.topology):
+        job = copy.deepcopy(job)
+        pod = job["spec"]["template"]["metadata"]
+        pod["annotations"] = {**pod.get("annotations", {}), REQUIRED_TOPOLOGY: level}
     if placed.backend == JOBSET:
         return jobset(job, placed)
     if placed.backend == TRAINJOB:
@@ -107,7 +113,9 @@ def trainjob(job: dict[str, Any], placed: Placement, settings: OperatorSettings)
             "nodeSelector",
             "affinity",
             "tolerations",
-            "terminationGracePeriodSeconds",
+            # not terminationGracePeriodSeconds: Trainer v2.3 sets it on the JobSet it makes, then
+            # leaves it out of its update once Kueue admits the TrainJob, which JobSet refuses
+            # (immutable; found on the real ones): the pods keep Kubernetes' 30 s
         )
         if pod.get(key)
     }

@@ -45,7 +45,7 @@ from .decide import (
     run_provider,
 )
 from .events import post_event, transition_key
-from .jobs import gpu_job, missing_credentials, render_run
+from .jobs import missing_credentials, refused, render_run
 from .kinds import ControllerKind, controller_kind
 from .kube import JobNameTaken, KubeError
 from .naming import FINALIZER, LABEL_KIND, LABEL_UID
@@ -53,7 +53,6 @@ from .objects import CustomResource
 from .observe import ImageState, JobState, LoraState, image_state
 from .outages import KIND_UNKNOWN_RETRY_SECONDS, deleted_meanwhile, kind_not_yet_known, one_line, report
 from .outcomes import read_outcome
-from .placement import Refused, asked, placement
 from .pods import PodState, changes_at, end_may_come, pod_problem, termination_message
 from .provider_cancel import cancellable, stop_superseded
 from .run_credentials import CredentialsUnavailable
@@ -409,11 +408,9 @@ async def _observed(op: Operator, res: Observed) -> World:
 
 def _gpus_refused(op: Operator, res: Observed, provider: str) -> tuple[str, str] | None:
     """Why the cluster's chart says no node, or no controller it runs, can give the GPUs the spec
-    asks for (placement.py); None where it can, or where the run holds no GPU of its own."""
-    if not provider_entry(provider).own_gpus or not asked(res.spec):
-        return None
-    found = placement(res.spec, gpu_job(res.kind.kind, op.settings), op.settings)
-    return (found.reason, found.message) if isinstance(found, Refused) else None
+    asks for (jobs.refused); None where it can, or where the run holds no GPU of its own."""
+    found = refused(res.kind.kind, res.spec, provider, op.settings)
+    return (found.reason, found.message) if found is not None else None
 
 
 def _verdicts_asked(res: Observed) -> list[tuple[int, int]]:

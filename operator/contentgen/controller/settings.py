@@ -65,6 +65,14 @@ class GpuTraining(BaseModel):
     port: int = Field(
         default=29400, ge=1024, le=65535, description="The training processes' rendezvous port."
     )
+    topology: str = Field(
+        default="",
+        pattern=r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$|^$",
+        max_length=316,
+        description="A node label of Kueue's topology-aware scheduling (a level of its Topology, e.g. a "
+        "rack or block) that holds all of a training's nodes: its pods ask Kueue for one such domain "
+        "(kueue.x-k8s.io/podset-required-topology); empty: none asked.",
+    )
 
 
 class ClusterPool(BaseModel):

@@ -141,11 +141,13 @@ class ClusterWorkerSettings(BaseSettings):
     )
     cluster_pool_url: str = Field(
         default="",
-        pattern=r"^(|http://[^/\s]+)$",
-        description="A warm pool of generation workers (http://HOST:PORT) that keeps the FLUX pipeline "
-        "loaded: an ImageGeneration's pictures are drawn there instead of by a pipeline this worker "
-        "loads (unless its spec says denoising: job), and a run made outside the operator is estimated "
-        "without the load; empty: the worker draws them itself.",
+        pattern=r"^(|http://[^/\s,]+(,http://[^/\s,]+)*)$",
+        description="A warm pool of generation workers (http://HOST:PORT; several, comma-separated, for "
+        "pods reached each at its own address) that keeps the FLUX pipeline loaded: an ImageGeneration's "
+        "pictures are drawn there, by the pod every address the URLs name that holds its LoRAs, else "
+        "the least loaded, instead of by a pipeline this worker loads (unless its spec says denoising: "
+        "job), and a run made outside the operator is estimated without the load; empty: the worker "
+        "draws them itself.",
     )
     gpu_count: int = Field(
         default=1,

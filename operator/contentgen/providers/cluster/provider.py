@@ -30,7 +30,7 @@ from contentgen.providers.progress import SubProgress
 from . import devices, memory
 from .files import FolderFiles
 from .generation import generation, lora_files, pictures
-from .generation.pool import Drawn, DrawRequest, PoolClient, Stopping, tell, waiting
+from .generation.pool import Drawn, DrawRequest, PoolRouter, Stopping, file_sha256, tell, waiting
 from .training import distributed
 
 # flux, pipelines and training (torch, diffusers, transformers: seconds of CPU) are imported by the
@@ -84,13 +84,19 @@ class ClusterProvider:
         self.models_store = models_store  # a store prefix the models are copied from first (staging)
         self.root, self.flux_model, self.schnell_model = root, flux_model, schnell_model
         self.device_name, self.gpus, self.inference_steps, self.sizes = device, gpus, inference_steps, sizes
-        self.kept: generation.KeptLoras | None = None  # a warm pool's LoRAs kept between requests
+        # a warm pool's LoRAs kept between requests
+        self.kept: generation.KeptLoras | generation.HotSwapLoras | None = None
 
-    def keep_loras(self, capacity: int) -> None:
-        """Up to `capacity` LoRAs kept loaded on the kept pipeline from one `draw` to the next
-        (a warm pool's: `generation.KeptLoras`), where the memory plan keeps the base on the GPU;
-        0: each request's loaded and unloaded (a Job's worker draws one request)."""
-        self.kept = generation.KeptLoras(capacity) if capacity > 0 else None
+    def keep_loras(self, capacity: int, *, compiler: str = "", rank: int = 64) -> None:
+        """Up to `capacity` LoRAs kept on the GPU from one `draw` to the next (a warm pool's), where
+        the memory plan keeps the base on the GPU: loaded as adapters of their own
+        (`generation.KeptLoras`); with `compiler` (a torch.compile backend), swapped into one adapter
+        of `rank` on a transformer compiled once (`generation.HotSwapLoras`). 0 and no compiler:
+        each request's loaded and unloaded (a Job's worker draws one request)."""
+        if compiler:
+            self.kept = generation.HotSwapLoras(capacity, rank, compiler)
+        else:
+            self.kept = generation.KeptLoras(capacity) if capacity > 0 else None
 
     def staged_model(self, name: str) -> Path:
         """The staged FLUX model `name` (copied from the models' store first, where there is one):
@@ -266,17 +272,19 @@ class ClusterProvider:
     def _pooled(
         self, wanted: DrawRequest, loras: Sequence[tuple[Path, float]], work_dir: Path, progress: SubProgress
     ) -> Iterator[Drawn]:
-        """The pictures of `wanted` drawn by the warm pool (CONTENTGEN_CLUSTER_POOL_URL): the LoRA
-        files uploaded once by their SHA-256, the place in its queue said while waiting; where the
-        pod that took it stops (Stopping), the pictures not yet drawn asked for again, of another
-        pod through the pool's Service."""
-        client = PoolClient(self.pool_url)
-
+        """The pictures of `wanted` drawn by the warm pool (CONTENTGEN_CLUSTER_POOL_URL), by the pod
+        `pool.route` chooses (the one that holds its LoRAs, else the least loaded): the LoRA files
+        uploaded once by their SHA-256, the place in its queue said while waiting; where the pod
+        that took it stops (Stopping), the pictures not yet drawn asked for again, of another pod."""
+        router = PoolRouter(self.pool_url)
+        files = [file_sha256(path) for path, _ in loras]
         left = wanted
         try:
             while left.pictures:
                 told = False
-                client.reached(waiting)  # a pool scaled to zero comes back for the waiting Jobs
+                # a pool scaled to zero comes back for the waiting Jobs; the pod that holds the
+                # request's LoRAs draws it, else the least loaded (pool.route)
+                client = router.reached(files, waiting)
                 # each pod keeps its own LoRA files: a new one may lack them
                 shas = tuple((client.upload_lora(path), scale) for path, scale in loras)
                 progress(20)

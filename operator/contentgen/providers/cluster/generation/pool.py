@@ -71,7 +71,7 @@ import signal
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -97,6 +97,10 @@ POOL_WAIT_SECONDS = 1800.0
 POOL_POLL_MAX_SECONDS = 5.0
 SHA256 = 64
 STOPPING = "pool_stopping"  # the error of a pool that stops: not this request's fault, ask again
+AFFINITY, LEAST_LOADED = "affinity", "least-loaded"  # a pool pod's --routing, said in its status
+# Requests a pod that holds a request's LoRAs may have open beyond the least loaded pod's before the
+# request goes to that one instead (and loads its LoRAs there): a swap costs less than a picture.
+AFFINITY_SKEW = 2
 
 
 class Stopping(TransientError):
@@ -421,9 +425,11 @@ class Pool:
         drawer: Drawer,
         work: Path,
         warm_up: Callable[[], int] | None = None,
-        lora_account: Callable[[], dict[str, int]] | None = None,
+        lora_account: Callable[[], dict[str, Any]] | None = None,
+        routing: str = AFFINITY,
     ) -> None:
         self.state = PoolState(model)
+        self.routing = routing  # how its clients choose among the pool's pods (`route`)
         self.lora_account = lora_account  # the drawer's kept LoRAs (generation.KeptLoras.account)
         self.drawer = drawer
         self.loras, self.pictures = work / "loras", work / "pictures"
@@ -433,6 +439,7 @@ class Pool:
         self.pictures.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._draw_forever, name="pool-draw", daemon=True)
         self._open = 0  # requests submitted and not yet answered to the end
+        self._wanted: Counter[str] = Counter()  # the LoRAs of those requests, for the router
         self._lock = threading.Condition()
         self.failed = threading.Event()  # its warm-up raised (`failure`): it never gets warm
         self.failure = ""
@@ -452,6 +459,9 @@ class Pool:
             "drawn": self.state.drawn,
             "busySeconds": round(self.state.busy_seconds, 3),
             "warmSeconds": round(max(0.0, alive - self.state.busy_seconds), 3),
+            "open": self._open,
+            "wanted": sorted(self._wanted),
+            "routing": self.routing,
             **({"loras": self.lora_account()} if self.lora_account is not None else {}),
         }
 
@@ -484,12 +494,15 @@ class Pool:
             if self.state.state == "stopping":
                 raise Stopping()
             self._open += 1
+            self._wanted.update(sha for sha, _ in request.loras)
             return self.queue.put(request.owner, job), job
 
-    def answered(self) -> None:
+    def answered(self, job: _Job) -> None:
         """A submitted request's answer ended (drawn, failed, refused, or its client gone)."""
         with self._lock:
             self._open -= 1
+            self._wanted.subtract(sha for sha, _ in job.request.loras)
+            self._wanted += Counter()  # those no request wants any more gone
             self._lock.notify_all()
 
     def stop(self) -> None:
@@ -705,7 +718,7 @@ class PoolHandler(BaseHTTPRequestHandler):
         except OSError:  # the client went away: nothing more for it
             self.pool.cancel(ticket, job)
         finally:
-            self.pool.answered()
+            self.pool.answered(job)
             with contextlib.suppress(OSError):  # its pictures were handed over: nothing left
                 (self.pool.pictures / str(ticket)).rmdir()
 
@@ -747,6 +760,11 @@ def serve(pool: Pool, host: str, port: int) -> PoolServer:
     return PoolServer(pool, (host, port))
 
 
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as read:
+        return hashlib.file_digest(read, "sha256").hexdigest()
+
+
 class PoolClient:
     """A Job's side: LoRAs uploaded once, pictures asked for, each handed over as it comes."""
 
@@ -768,24 +786,14 @@ class PoolClient:
         zero, its pods loading: its Service sends work to warm pods only) or the pod that answers
         stops, `waiting(0, "starting")` and again after a pause doubling to POOL_POLL_MAX_SECONDS,
         for `wait` seconds at most (ProviderUnreachable)."""
-        waited, pause = 0.0, 1.0
-        while True:
-            try:
-                status = self.status()
-                if status.get("state") != "stopping":
-                    return status
+
+        def answering() -> dict[str, Any]:
+            status = self.status()
+            if status.get("state") == "stopping":
                 raise Stopping()
-            except TransientError:
-                if waited >= self.wait:
-                    raise TransientError(
-                        f"the generation pool at {self.host}:{self.port} did not answer in {self.wait:.0f} s "
-                        "(scaled to zero and not scaled up, or its pods not ready: kubectl get "
-                        "deployment,pods -l app.kubernetes.io/component=pool)",
-                        reason="ProviderUnreachable",
-                    ) from None
-            waiting(0, "starting")
-            self.sleep(pause)
-            waited, pause = waited + pause, min(pause * 2, POOL_POLL_MAX_SECONDS)
+            return status
+
+        return until_reached(answering, f"{self.host}:{self.port}", self.wait, self.sleep, waiting)
 
     def _connection(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
@@ -813,7 +821,7 @@ class PoolClient:
             return dict(json.loads(response.read()))
 
     def upload_lora(self, path: Path) -> str:
-        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        sha = file_sha256(path)
         with self._call("HEAD", f"/v1/loras/{sha}") as response:
             response.read()
             if response.status == 200:
@@ -888,3 +896,127 @@ class PoolClient:
                     raise PermanentError(str(message.get("message") or error), reason=error)
                 else:
                     yield message
+
+
+def until_reached(
+    reach: Callable[[], T],
+    where: str,
+    wait: float,
+    sleep: Callable[[float], None],
+    waiting: Callable[[int, str], None],
+) -> T:
+    """What `reach()` gives once it gives it: while it raises TransientError (a pool scaled to zero,
+    its pods loading or stopping), `waiting(0, "starting")` and again after a pause doubling to
+    POOL_POLL_MAX_SECONDS, for `wait` seconds at most (ProviderUnreachable)."""
+    waited, pause = 0.0, 1.0
+    while True:
+        try:
+            return reach()
+        except TransientError:
+            if waited >= wait:
+                raise TransientError(
+                    f"the generation pool at {where} did not answer in {wait:.0f} s (scaled to zero and not "
+                    "scaled up, or its pods not ready: kubectl get deployment,pods -l "
+                    "app.kubernetes.io/component=pool)",
+                    reason="ProviderUnreachable",
+                ) from None
+        waiting(0, "starting")
+        sleep(pause)
+        waited, pause = waited + pause, min(pause * 2, POOL_POLL_MAX_SECONDS)
+
+
+# --- which pod draws a request ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PodView:
+    """What a Job's worker reads of one pool pod (its /v1/status): its URL, state, requests open,
+    the LoRAs it holds on its GPU or its open requests want, and how it asks to be chosen."""
+
+    url: str
+    state: str
+    open: int = 0
+    loras: frozenset[str] = frozenset()
+    routing: str = AFFINITY
+
+    @classmethod
+    def of(cls, url: str, status: dict[str, Any]) -> PodView:
+        held = (status.get("loras") or {}).get("held") or []
+        return cls(
+            url=url,
+            state=str(status.get("state") or ""),
+            open=int(status.get("open") or 0),
+            loras=frozenset(map(str, [*held, *(status.get("wanted") or [])])),
+            routing=str(status.get("routing") or AFFINITY),
+        )
+
+
+def route(loras: Sequence[str], pods: Sequence[PodView], skew: int = AFFINITY_SKEW) -> PodView | None:
+    """The pod a request of `loras` (SHA-256s) goes to (pure): of the warm pods, the one that holds
+    (or is about to) the most of them, the least loaded of those, unless it has more than `skew`
+    requests open beyond the least loaded pod; else, or where the pods ask for least-loaded routing
+    or hold none of them, the least loaded: of those as loaded, the one holding the fewest LoRAs
+    (a new LoRA goes where there is room), then the first URL. None where no pod is warm."""
+    warm = sorted((p for p in pods if p.state == "warm"), key=lambda p: (p.open, len(p.loras), p.url))
+    if not warm:
+        return None
+    least, wanted = warm[0], set(loras)
+    if not wanted or any(p.routing == LEAST_LOADED for p in warm):
+        return least
+    best = min(warm, key=lambda p: (-len(wanted & p.loras), p.open, p.url))
+    return best if wanted & best.loras and best.open <= least.open + skew else least
+
+
+class PoolRouter:
+    """A Job's worker's way to the pool pod that draws its request (`route`): every address the
+    pool's URLs name, comma-separated (a headless Service's name resolves to each ready pod's
+    address; a Service's or an address, to one), each asked its status."""
+
+    def __init__(
+        self,
+        urls: str,
+        wait: float = POOL_WAIT_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout: float = 600.0,
+    ) -> None:
+        self.urls = [PoolClient(u.strip()) for u in urls.split(",") if u.strip()]
+        if not self.urls:
+            raise ValueError(f"pool URL {urls!r}: use http://HOST:PORT (a Service in the cluster)")
+        self.wait, self.sleep, self.timeout = wait, sleep, timeout
+
+    def pods(self) -> list[PodView]:
+        """Each pod that answers, as it answers."""
+        found = []
+        for url in self.addresses():
+            with contextlib.suppress(TransientError, ValueError):
+                found.append(PodView.of(url, PoolClient(url, timeout=5.0).status()))
+        return found
+
+    def addresses(self) -> list[str]:
+        """Every pod address the URLs name (none while a headless Service has no ready pod)."""
+        found: list[str] = []
+        for client in self.urls:
+            try:
+                infos = socket.getaddrinfo(client.host, client.port, type=socket.SOCK_STREAM)
+            except OSError:
+                continue
+            for *_, address in infos:
+                host = str(address[0])
+                url = f"http://{f'[{host}]' if ':' in host else host}:{client.port}"
+                if url not in found:
+                    found.append(url)
+        return found
+
+    def reached(
+        self, loras: Sequence[str], waiting: Callable[[int, str], None] = lambda p, s: None
+    ) -> PoolClient:
+        """The client of the pod `route` chooses for `loras`, once a pod is warm (`until_reached`)."""
+
+        def chosen() -> PoolClient:
+            pod = route(loras, self.pods())
+            if pod is None:
+                raise TransientError("no warm pool pod", reason="ProviderUnreachable")
+            return PoolClient(pod.url, timeout=self.timeout, wait=self.wait, sleep=self.sleep)
+
+        names = ", ".join(f"{c.host}:{c.port}" for c in self.urls)
+        return until_reached(chosen, names, self.wait, self.sleep, waiting)

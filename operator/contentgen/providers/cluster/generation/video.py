@@ -815,16 +815,16 @@ class ClusterVideoGenerator:
         store's files sent with it, the pool's changes to them applied to the store as they come
         (pool.py's description), its place in the queue said while it waits; where the pod that
         took it stops (Stopping), asked again, with what the store holds by then, of another pod
-        through the pool's Service."""
-        from .pool import ClipRequest, PoolClient, Stopping, tell, waiting
+        (the least loaded: pool.route; a video pool keeps no LoRAs)."""
+        from .pool import ClipRequest, PoolRouter, Stopping, tell, waiting
 
-        client = PoolClient(self.pool_url)
+        router = PoolRouter(self.pool_url)
         loras = self._fetched_loras(request, work_dir)
         image = request.image_path.read_bytes() if request.image_path is not None else b""
 
         try:
             while True:
-                client.reached(waiting)  # a pool scaled to zero comes back for the waiting Jobs
+                client = router.reached((), waiting)  # a pool scaled to zero comes back for the waiting Jobs
                 # each file uploaded once by its SHA-256; a pair's low-noise file follows its LoRA's
                 shas, lows = [], []
                 for path, scale, low in loras:
