@@ -122,7 +122,11 @@ node:  ## install Debian's containerd, runc, CNI plugins, iptables, iproute2, bu
 
 .PHONY: test
 test: install tools kube s3-server sts-server mongo-server browser speech axe node lint types  ## lint, types and the whole test suite (with the browser tests)
-	CONTENTGEN_TEST_PROBE_REAL_NODE=1 CONTENTGEN_TEST_REAL_NODE=$${CONTENTGEN_TEST_REAL_NODE:-1} $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+	CONTENTGEN_TEST_PROBE_REAL_NODE=1 CONTENTGEN_TEST_REAL_NODE=$${CONTENTGEN_TEST_REAL_NODE:-1} $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not engines" $(PYTEST_ARGS)
+
+.PHONY: test-engines
+test-engines: install tools kube s3-server mongo-server node  ## the engines' own proofs on the real node, about ten minutes each (-m engines: a Kubeflow Trainer TrainJob gang under Kueue, preempted and resumed; KEDA scaling a warm pool from 0 past one pod and back); make test leaves them out
+	CONTENTGEN_TEST_REAL_NODE=1 $(BIN)/pytest -n 0 -m engines tests/kube $(PYTEST_ARGS)
 
 .PHONY: test-quick
 test-quick: install tools kube s3-server sts-server mongo-server browser speech axe lint types  ## lint, types and the suite without the tests that start the real node or build its images (-m "not real_node"): a developer's loop, not CI's

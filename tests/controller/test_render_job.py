@@ -101,7 +101,7 @@ class Api:
         return {}, {"contentgen.io/queue-name": QUEUE}
 
 
-def operated(doc: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[str, str]]:
+def as_operated(doc: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[str, str]]:
     """What the operator's reconciler does with `doc` as stored: (the object it creates, or None;
     the reason and message of its status)."""
     stored, errors = admit(crd(KINDS["LoraTraining"]), doc)
@@ -146,7 +146,7 @@ def test_render_job_prints_the_object_the_operator_creates(
 ) -> None:
     resources, kind = MADE[case]
     doc = manifest(resources)
-    made, _ = operated(doc)
+    made, _ = as_operated(doc)
     code, out, _ = rendered(tmp_path, doc, capsys)
     assert code == 0 and made is not None
     printed = yaml.safe_load(out)
@@ -164,7 +164,7 @@ def test_render_job_says_why_the_operator_creates_nothing(
     for name, value in chart.items():
         monkeypatch.setenv(name, value)
     doc = manifest(resources)
-    made, (held, message) = operated(doc)
+    made, (held, message) = as_operated(doc)
     code, out, err = rendered(tmp_path, doc, capsys)
     assert made is None and held == reason
     assert (code, out) == (EXIT_HELD, "")

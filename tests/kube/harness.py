@@ -17,7 +17,6 @@ import contextlib
 import functools
 import json
 import logging
-import os
 import secrets
 import shutil
 import signal
@@ -472,12 +471,9 @@ LOG = LogRing()
 
 # The engines' own proofs that take the machine's two cores for ten minutes each (a TrainJob across
 # two nodes preempted and resumed, a burst of 40 pooled pictures scaling a pool past one pod and
-# back): past what `make test` can hold (tests/README.md: the budget), so run only where asked.
-ENGINES = "CONTENTGEN_TEST_ENGINES"
-engines_at_length = pytest.mark.skipif(
-    os.environ.get(ENGINES) != "1",
-    reason=f"about ten minutes of two cores: with {ENGINES}=1 (tests/README.md, switches)",
-)
+# back): past what `make test` can hold (tests/README.md: the budget), so `make test-engines` runs
+# them and `make test` leaves them out (-m "not engines"): never a skip.
+engines_at_length = pytest.mark.engines
 
 
 def default_manifests(root: Path, store: str = "versitygw") -> list[dict[str, Any]]:

@@ -166,6 +166,7 @@ def test_a_video_loras_clips_plateau_and_its_best_checkpoint_is_its_model(env: C
     )
     done = c.wait_phase("LoraTraining", NS, "dm-wan-face", "Succeeded", timeout=900)
     [version] = done["versions"]
+    assert "stopped" in version, {k: version.get(k) for k in ("likeness", "chosenStep", "steps", "message")}
     likeness, stopped = version["likeness"], version["stopped"]
     points = likeness["checkpoints"]
     best = max((p for p in points if p["verdict"] == "good"), key=lambda p: p["median"])
