@@ -8,13 +8,6 @@ trained for; the video's record names the LoRA version it was made with, and its
 catalog (what the web UI's lineage shows: GET /api/assets/REF/lineage reads the same function)
 goes video ← LoRA version ← its dataset ← the source video.
 
-Then a video LoRA judged by its likeness in its Job's pod (issue 76): the offline provider's labelled
-simulation of a Wan 2.2 A14B pair on the 25 s sample, whose checkpoints' clips carry the subject's
-face as far as each step learned it, each checkpoint scored on four frames across each clip as it is
-stored: its likeness plateaus, the training stops three checkpoints past its best and keeps it, and
-the version's likeness is a verdict with a number. (The tiny Wan draws no face: the real trainer's
-plateau is tests/cluster/test_live_training.py's, its clips replaced by photographs.)
-
 The pods run the worker image with torch found on the models' volume (tests/kube/torch_layer.py,
 as test_several_nodes.py: hard links to this checkout's .venv, the GPU worker image's pins): the
 cluster provider runs there, on the node's CPU; the node advertises one GPU for the scheduler."""
@@ -144,41 +137,3 @@ def test_a_wan_lora_trained_on_the_cluster_draws_a_clip_with_its_lineage(env: Cl
     assert use.found and use.lora is not None and use.lora.id == lora_uid and use.version == 1
     assert use.trained is not None and use.trained.dataset_uri.endswith("dataset.zip")
     assert use.trained.source_url == f"{c.media}/clip.mp4"
-
-
-def test_a_video_loras_clips_plateau_and_its_best_checkpoint_is_its_model(env: Cluster) -> None:
-    c = env
-    c.apply(
-        lora(
-            "dm-wan-face",
-            c.media,
-            source="sample.mp4",
-            dataset={"maxFrames": 12, "minFrames": 4, "clips": {"frames": 33, "maxClips": 8}},
-            training={
-                "baseModel": "wan-2.2-t2v-a14b",
-                "steps": 1000,
-                "checkpointEvery": 100,
-                "stopWhen": {"likenessPlateau": {"patience": 3}},
-            },
-            evaluation={"checkpoints": 10},
-        ),
-        NS,
-    )
-    done = c.wait_phase("LoraTraining", NS, "dm-wan-face", "Succeeded", timeout=900)
-    [version] = done["versions"]
-    assert "stopped" in version, {k: version.get(k) for k in ("likeness", "chosenStep", "steps", "message")}
-    likeness, stopped = version["likeness"], version["stopped"]
-    points = likeness["checkpoints"]
-    best = max((p for p in points if p["verdict"] == "good"), key=lambda p: p["median"])
-    assert best["chosen"] and version["chosenStep"] == best["step"]
-    # three scored checkpoints past its best, no further: the steps after it never run
-    assert (stopped["how"], stopped["step"]) == ("plateau", best["step"] + 300), stopped
-    assert [p["step"] for p in points][-1] == stopped["step"]
-    # each checkpoint scored on its clips, four frames across each; the version's a number
-    assert likeness["clipFrames"] == 4 and {p["clipFrames"] for p in points} == {4}
-    assert likeness["verdict"] == "good" and likeness["median"] == best["median"]
-    prefix = keys.lora_version("alice", uid_of(c, "LoraTraining", NS, "dm-wan-face"), 1)
-    stored = {i.key.removeprefix(prefix) for i in c.store.list(prefix)}
-    step = f"step-{best['step']:06d}"
-    assert {"model.safetensors", "model-low-noise.safetensors", f"likeness/{step}/likeness.json"} <= stored
-    assert f"checkpoints/step-{stopped['step'] + 100:06d}.safetensors" not in stored
