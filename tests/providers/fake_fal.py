@@ -117,7 +117,13 @@ SIZES = {
     "landscape_16_9": (1024, 576),
 }
 Z_IMAGE_LORA = "fal-ai/z-image/turbo/lora"  # up to 3 loras, 1 to 8 inference steps, up to 4 images
-IMAGE_APPS = {"fal-ai/flux/dev", "fal-ai/flux/schnell", "fal-ai/flux-pro/v1.1", "fal-ai/flux-lora", Z_IMAGE_LORA}
+IMAGE_APPS = {
+    "fal-ai/flux/dev",
+    "fal-ai/flux/schnell",
+    "fal-ai/flux-pro/v1.1",
+    "fal-ai/flux-lora",
+    Z_IMAGE_LORA,
+}
 FLUX_TRAINERS = {"fal-ai/flux-lora-fast-training", "fal-ai/flux-lora-portrait-trainer"}
 WAN_TRAINERS = set(trainers.WAN_TRAINERS)  # fake_fal_trainers.py says what each takes and makes
 FAMILY_TRAINERS = set(family_trainers.FAMILY_TRAINERS)  # fake_fal_family_trainers.py says what each takes

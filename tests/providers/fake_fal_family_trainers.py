@@ -66,7 +66,9 @@ def validate(
     error: Callable[..., dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     allowed = fields(app, variant)
-    errors = [error([n], "Extra inputs are not permitted", "extra_forbidden") for n in args if n not in allowed]
+    errors = [
+        error([n], "Extra inputs are not permitted", "extra_forbidden") for n in args if n not in allowed
+    ]
     steps = args.get("steps", 2000)
     if not isinstance(steps, int) or isinstance(steps, bool) or not 10 <= steps <= 40000:
         errors.append(error(["steps"], "Input should be between 10 and 40000", "range"))
@@ -75,7 +77,10 @@ def validate(
     data = fetch(args["image_data_url"])
     if data is None:
         url = args["image_data_url"]
-        return [*errors, error(["image_data_url"], f"Failed to download the file from {url}", "file_download_error")], {}
+        return [
+            *errors,
+            error(["image_data_url"], f"Failed to download the file from {url}", "file_download_error"),
+        ], {}
     read = captions(data)
     if not read:
         errors.append(error(["image_data_url"], "The archive holds no images", "value_error"))
@@ -88,13 +93,23 @@ def billed_steps(app: str, args: dict[str, Any]) -> int:
     return max(int(args.get("steps", 2000)), BILLED_MINIMUM.get(app, 0))
 
 
-def output(request_id: str, weights: bytes, config: bytes, variant: FamilyTrainerVariant) -> tuple[dict[str, Any], dict[str, bytes]]:
+def output(
+    request_id: str, weights: bytes, config: bytes, variant: FamilyTrainerVariant
+) -> tuple[dict[str, Any], dict[str, bytes]]:
     base = f"https://v3.fal.media/files/out/{request_id}"
     files = {f"{base}/lora.safetensors": weights}
     result: dict[str, Any] = {
-        variant.output: {"url": f"{base}/lora.safetensors", "file_name": "lora.safetensors", "file_size": len(weights)}
+        variant.output: {
+            "url": f"{base}/lora.safetensors",
+            "file_name": "lora.safetensors",
+            "file_size": len(weights),
+        }
     }
     if variant.config:
         files[f"{base}/config.json"] = config
-        result["config_file"] = {"url": f"{base}/config.json", "file_name": "config.json", "file_size": len(config)}
+        result["config_file"] = {
+            "url": f"{base}/config.json",
+            "file_name": "config.json",
+            "file_size": len(config),
+        }
     return result, files

@@ -32,7 +32,9 @@ def provider(sleep: FakeSleep | None = None) -> FalProvider:
     return FalProvider(FAL_KEY, retry=retry(sleep or FakeSleep()), poll_interval=2.0)
 
 
-def request(tmp_path: Path, app: str, captions: int = 6, learning_rate: float | None = 1e-4) -> TrainingRequest:
+def request(
+    tmp_path: Path, app: str, captions: int = 6, learning_rate: float | None = 1e-4
+) -> TrainingRequest:
     """A picture LoRA's dataset as the pipeline writes it: 0001.jpg with 0001.txt beside it."""
     archive = tmp_path / "dataset.zip"
     with zipfile.ZipFile(archive, "w") as zf:
@@ -79,7 +81,9 @@ def test_the_table_prices_each_trainer_as_its_page_does() -> None:
 def test_a_z_image_trainer_that_names_its_inputs_otherwise_fails_before_it_bills(tmp_path, fal):
     fal.variant.family_trainers.z_inputs = "trigger_phrase"  # its schema was not read: the other reading
     with mocked(fal), pytest.raises(PermanentError, match="default_caption"):
-        provider().train_lora(request(tmp_path, family.Z_IMAGE_TURBO), work(tmp_path), Progress(), MemoryCheckpoint())
+        provider().train_lora(
+            request(tmp_path, family.Z_IMAGE_TURBO), work(tmp_path), Progress(), MemoryCheckpoint()
+        )
     assert (fal.accepted, fal.billed) == (1, 0)
 
 

@@ -89,7 +89,8 @@ BaseModelField = Annotated[
         description="What the LoRA is made for: flux.1 (pictures, the default); z-image-turbo, z-image-base, "
         "qwen-image-2512, flux.2-klein-4b or flux.2-klein-9b (pictures; each family's licence in "
         "docs/cluster-training.md#families); or a video model: Wan (wan-2.1-t2v-1.3b, wan-2.1-t2v-14b, "
-        "wan-2.1-i2v-14b; wan-2.2-t2v-a14b and wan-2.2-i2v-a14b, two LoRAs, one per expert) or ltx-2, trained "
+        "wan-2.1-i2v-14b; wan-2.2-t2v-a14b and wan-2.2-i2v-a14b, two LoRAs, one per expert) or ltx-2, "
+        "trained "
         "from clips and stills of the same footage (docs/lora-datasets.md#video-loras)."
     ),
 ]
@@ -108,7 +109,9 @@ _FAL_QWEN_2512 = "https://fal.ai/models/fal-ai/qwen-image-2512-trainer-v2/llms.t
 _Z_IMAGE_TURBO = "https://huggingface.co/Tongyi-MAI/Z-Image-Turbo"
 _Z_IMAGE = "https://huggingface.co/Tongyi-MAI/Z-Image"
 _QWEN_2512 = "https://huggingface.co/Qwen/Qwen-Image-2512"
-_KLEIN_4B = "https://huggingface.co/blog/black-forest-labs/flux-2-klein-lora"  # "FLUX.2-klein-base-4B is Apache 2.0"
+_KLEIN_4B = (
+    "https://huggingface.co/blog/black-forest-labs/flux-2-klein-lora"  # "FLUX.2-klein-base-4B is Apache 2.0"
+)
 _KLEIN_9B = "https://huggingface.co/black-forest-labs/FLUX.2-klein-base-9B"
 _BFL_PRICING = "https://docs.bfl.ai/quick_start/pricing.md"  # "FLUX.2 [dev] ... Open weights, non-commercial"
 _LTX_2 = "https://huggingface.co/Lightricks/LTX-2"
@@ -299,7 +302,14 @@ class BaseModelInfo:
 _FLUX_TRAINERS = (
     Trainer("fal-ai/flux-lora-fast-training", "stills", 100, 10000, 0, 0.002, _FAL_FLUX_FAST),
     Trainer(
-        "fal-ai/flux-lora-portrait-trainer", "stills", 100, 10000, 0, 0.002, _FAL_FLUX_PORTRAIT, FLUX_PORTRAIT_INPUTS
+        "fal-ai/flux-lora-portrait-trainer",
+        "stills",
+        100,
+        10000,
+        0,
+        0.002,
+        _FAL_FLUX_PORTRAIT,
+        FLUX_PORTRAIT_INPUTS,
     ),
 )
 # "$0.85 per 1000-step training run. It scales per step"
@@ -361,7 +371,9 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             cluster_family="z_image_training",
             source=_Z_IMAGE,
             licence=Licence(APACHE_2, True, _Z_IMAGE),
-            recommended=Recommended(1000, 16, 1e-4, "https://muapi.ai/tr/playground/z-image-base-lora-trainer"),
+            recommended=Recommended(
+                1000, 16, 1e-4, "https://muapi.ai/tr/playground/z-image-base-lora-trainer"
+            ),
             weights="Tongyi-MAI/Z-Image",
         ),
         BaseModelInfo(

@@ -70,7 +70,14 @@ ImageModel = Literal[
 FLUX_MODELS = ("flux-pro", "flux-dev", "flux-schnell", "flux-lora")
 # The models that apply loras: fal's flux-lora, and the newer families' (each loads its own family's
 # LoRAs: api/base_models.py's loads_on), which draw with them on every provider that draws them.
-LORA_MODELS = ("flux-lora", "z-image-turbo", "z-image", "qwen-image-2512", "flux.2-klein-4b", "flux.2-klein-9b")
+LORA_MODELS = (
+    "flux-lora",
+    "z-image-turbo",
+    "z-image",
+    "qwen-image-2512",
+    "flux.2-klein-4b",
+    "flux.2-klein-9b",
+)
 
 
 @dataclass(frozen=True)
@@ -136,7 +143,6 @@ IMAGE_RULES: list[GeneratedRule] = [
             "provider offline for this model",
             (Equals(PROVIDER, ("offline", OWN_GPUS)), Equals(MODEL, tuple(FAL_APPS))),
         ),
-
         Rule(
             MODEL,
             "flux-pro has no open weights to run on the cluster: use flux-dev, flux-schnell or "
@@ -248,9 +254,9 @@ class ImageGenerationSpec(CommonSpec):
     model: Annotated[
         ImageModel,
         Field(
-            description="flux-pro, flux-dev, flux-schnell, or flux-lora to apply loras (FLUX.1); z-image-turbo "
-            "(fal, offline), z-image, qwen-image-2512, flux.2-klein-4b or flux.2-klein-9b (offline) for a LoRA "
-            "of those families (docs/cluster-training.md#families)."
+            description="flux-pro, flux-dev, flux-schnell, or flux-lora to apply loras (FLUX.1); "
+            "z-image-turbo (fal, offline), z-image, qwen-image-2512, flux.2-klein-4b or flux.2-klein-9b "
+            "(offline) for a LoRA of those families (docs/cluster-training.md#families)."
         ),
     ] = "flux-dev"
     num_images: Annotated[

@@ -18,7 +18,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..base_models import DEFAULT_BASE_MODEL, FAL_TRAINERS, BaseModelInfo, Trainer, base_model, media_of, trainer_of
+from ..base_models import (
+    DEFAULT_BASE_MODEL,
+    FAL_TRAINERS,
+    BaseModelInfo,
+    Trainer,
+    base_model,
+    media_of,
+    trainer_of,
+)
 from ..providers import OWN_GPUS
 from .spec import DEFAULT_TRAINING_MODEL, LoraTrainingSpec
 

@@ -384,11 +384,14 @@ def _image_app(request: ImageRequest) -> str:
             f"not {request.num_images}; ask for at most {MAX_IMAGES_PER_REQUEST}"
         )
     if request.loras and request.model not in LORA_MODELS:
-        raise InvalidInput(f"loras need a model that loads them ({', '.join(LORA_MODELS)}), not {request.model}")
+        raise InvalidInput(
+            f"loras need a model that loads them ({', '.join(LORA_MODELS)}), not {request.model}"
+        )
     denoising = MODEL_DEFAULTS.get(request.model)
     if denoising and len(request.loras) > denoising.max_loras:
         raise InvalidInput(
-            f"loras: fal's {app} takes at most {denoising.max_loras} LoRAs, not {len(request.loras)}: give fewer"
+            f"loras: fal's {app} takes at most {denoising.max_loras} LoRAs, not {len(request.loras)}: "
+            "give fewer"
         )
     if any(not lora.url.startswith(("https://", "http://")) for lora in request.loras):
         raise InvalidInput(
