@@ -213,6 +213,9 @@ _DEFAULT_ITEMS: dict[str, dict[str, dict[str, float]]] = {
         "fal-ai/flux/schnell": {"megapixel": 0.003},
         "fal-ai/flux-pro/v1.1": {"megapixel": 0.04},
         "fal-ai/flux-lora": {"megapixel": 0.035},
+        # https://fal.ai/docs/model-api-reference/image-generation-api/z-image-turbo-lora: "Cost per
+        # Megapixel $0.0085"
+        "fal-ai/z-image/turbo/lora": {"megapixel": 0.0085},
         # LoRA trainers, per step: api/base_models.py's table, where each page is named
         **{app: {"step": t.price_per_step} for app, (_, t) in FAL_TRAINERS.items() if t.price_per_step},
         FAL_CAPTION_APP: {"request": 0.001},

@@ -547,6 +547,15 @@ def media_of(base: str, asked: str, trainer: Trainer | None) -> tuple[bool, bool
     return stills or not clips, clips
 
 
+def likeness_model(base: str) -> str:
+    """The image model a picture LoRA of `base` is drawn with for its likeness: FLUX.1's flux-lora,
+    another family's first model (a video base's clips are drawn by its own trainer)."""
+    info = BASE_MODELS.get(base or DEFAULT_BASE_MODEL)
+    if info is None or info.name == DEFAULT_BASE_MODEL or info.video or not info.loads_on:
+        return "flux-lora"
+    return info.loads_on[0]
+
+
 def lora_fits(base: str, model: str) -> bool:
     """Whether a LoRA made for `base` loads into `model` (a video or an image model)."""
     return model in base_model(base).loads_on
