@@ -396,7 +396,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             "FLUX.2 [klein]",
             loads_on=("flux.2-klein-4b",),
             cluster_dir="FLUX.2-klein-base-4B",
-            offered_on_cluster=False,  # its family's module: not written yet (issue 78's report)
+            offered_on_cluster=True,
             cluster_family="flux2_klein_training",
             source=_KLEIN_4B,
             licence=Licence(APACHE_2, True, _KLEIN_4B),
@@ -409,7 +409,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             "FLUX.2 [klein]",
             loads_on=("flux.2-klein-9b",),
             cluster_dir="FLUX.2-klein-base-9B",
-            offered_on_cluster=False,  # its family's module: not written yet (issue 78's report)
+            offered_on_cluster=True,
             cluster_family="flux2_klein_training",
             source=_KLEIN_9B,
             licence=Licence(FLUX_NON_COMMERCIAL, False, _KLEIN_9B),
