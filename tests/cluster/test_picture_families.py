@@ -28,6 +28,7 @@ from contentgen.providers.cluster.provider import ClusterProvider
 
 from .tiny_flux import pictures
 from .tiny_flux2_klein import tiny_flux2_klein
+from .tiny_qwen_image import tiny_qwen_image
 from .tiny_z_image import tiny_z_image
 
 pytestmark = [pytest.mark.cluster_models, pytest.mark.slow]
@@ -50,6 +51,9 @@ FAMILIES = [
         "Flux2KleinPipeline",
         (".attn.to_q.", ".attn.add_q_proj.", ".attn.to_qkv_mlp_proj.", ".ff.linear_in."),
         4.0,
+    ),
+    Tiny(
+        "qwen-image-2512", tiny_qwen_image, "QwenImagePipeline", (".attn.add_q_proj.", ".img_mlp.net.2."), 1.0
     ),
 ]
 
@@ -82,7 +86,11 @@ def draw(tiny: Tiny, pipe: Any, scale: float | None) -> np.ndarray:
         height=64,
         width=64,
         num_inference_steps=2,
-        guidance_scale=tiny.guidance,
+        **(
+            {"true_cfg_scale": 1.0}
+            if tiny.pipeline == "QwenImagePipeline"
+            else {"guidance_scale": tiny.guidance}
+        ),
         generator=torch.Generator().manual_seed(3),
         output_type="np",
     ).images[0]
