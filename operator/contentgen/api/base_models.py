@@ -115,6 +115,9 @@ _KLEIN_4B = (
 _KLEIN_9B = "https://huggingface.co/black-forest-labs/FLUX.2-klein-base-9B"
 _BFL_PRICING = "https://docs.bfl.ai/quick_start/pricing.md"  # "FLUX.2 [dev] ... Open weights, non-commercial"
 _LTX_2 = "https://huggingface.co/Lightricks/LTX-2"
+_FLUX_1_DEV_LICENCE = "https://huggingface.co/black-forest-labs/FLUX.1-dev/blob/main/LICENSE.md"
+_WAN_21 = "https://huggingface.co/Wan-AI/Wan2.1-T2V-14B"  # "licensed under the Apache 2.0 License"
+_WAN_22 = "https://huggingface.co/Wan-AI/Wan2.2-T2V-A14B"
 _LTX_2_LICENCE = "https://github.com/Lightricks/LTX-2/blob/main/LICENSE"
 
 
@@ -150,8 +153,9 @@ V2_INPUTS = TrainerInputs(
 
 @dataclass(frozen=True)
 class Licence:
-    """A base model's licence as its model card or maker says it, and whether what is made with it
-    (its LoRAs' pictures or clips) may be sold."""
+    """A base model's licence as its model card or maker says it, and whether a company may use it
+    commercially: run it for revenue and sell what its LoRAs make (a non-commercial licence, or one
+    free only under a revenue threshold, is no)."""
 
     name: str
     commercial: bool
@@ -242,7 +246,7 @@ class BaseModelInfo:
     # tests' toy family's), which provider cluster trains it with
     cluster_family: str = ""
     source: str = ""
-    licence: Licence | None = None  # None: FLUX.1's and Wan's, told in docs/cluster-training.md
+    licence: Licence | None = None
     recommended: Recommended | None = None
     weights: str = ""  # the published diffusers repository the cluster stages as cluster_dir
 
@@ -344,6 +348,8 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             offered_on_cluster=True,
             cluster_family="flux_training",
             source=_FAL_FLUX_FAST,
+            # FLUX.1 [dev]'s: "use for revenue-generating activity is NOT a Non-Commercial Purpose"
+            licence=Licence("FLUX.1 [dev] Non-Commercial License", False, _FLUX_1_DEV_LICENCE),
         ),
         BaseModelInfo(
             "z-image-turbo",
@@ -443,6 +449,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             offered_on_cluster=True,
             cluster_family="wan_training",
             source=_DIFFUSERS_WAN,
+            licence=Licence(APACHE_2, True, _WAN_21),
         ),
         BaseModelInfo(
             "wan-2.1-t2v-14b",
@@ -455,6 +462,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             offered_on_cluster=True,
             cluster_family="wan_training",
             source=_DIFFUSERS_WAN,
+            licence=Licence(APACHE_2, True, _WAN_21),
         ),
         BaseModelInfo(
             "wan-2.1-i2v-14b",
@@ -467,6 +475,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             offered_on_cluster=True,
             cluster_family="wan_training",
             source=_FAL_WAN_TRAINER,
+            licence=Licence(APACHE_2, True, _WAN_21),
         ),
         BaseModelInfo(
             "wan-2.2-t2v-a14b",
@@ -480,6 +489,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             offered_on_cluster=True,
             cluster_family="wan_training",
             source=_FAL_WAN22_GUIDE,
+            licence=Licence(APACHE_2, True, _WAN_22),
         ),
         BaseModelInfo(
             "wan-2.2-i2v-a14b",
@@ -494,6 +504,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             offered_on_cluster=True,
             cluster_family="wan_training",
             source=_FAL_WAN22_GUIDE,
+            licence=Licence(APACHE_2, True, _WAN_22),
         ),
     )
 }

@@ -42,8 +42,11 @@ SAMPLING_STEPS = 50  # the base model's (its model card), whose schedule's shift
 
 class Flux2Klein:
     name = "FLUX.2 [klein]"
-    pipeline = "Flux2KleinPipeline"
-    transformer = "Flux2Transformer2DModel"
+
+    def classes(self) -> tuple[Any, Any]:
+        from diffusers import Flux2KleinPipeline, Flux2Transformer2DModel
+
+        return Flux2KleinPipeline, Flux2Transformer2DModel
 
     def targets(self, linear_names: list[str], preset: str) -> list[str]:
         inside = [n for n in linear_names if n.startswith(BLOCKS)]

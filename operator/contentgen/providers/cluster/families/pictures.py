@@ -42,8 +42,9 @@ class Recipe(Protocol):
     """A picture family's own part (see the module)."""
 
     name: str
-    pipeline: str  # its diffusers pipeline's class name
-    transformer: str  # its transformer's
+
+    def classes(self) -> tuple[Any, Any]:
+        """Its diffusers pipeline and transformer classes (imported when asked: diffusers is heavy)."""
 
     def targets(self, linear_names: list[str], preset: str) -> list[str]: ...
     def caption(self, pipe: Any, text: str, on: Device) -> Any:
@@ -109,10 +110,9 @@ class PictureFamily:
     def memory(self, job: Job) -> Callable[[str], Any]:
         """The plan for any name asked (`auto`, `bf16`: there is one), from the staged transformer's
         config; GpuMemoryTooSmall with the numbers where it cannot fit."""
-        import diffusers
         from accelerate import init_empty_weights  # type: ignore[import-untyped]
 
-        kind = getattr(diffusers, self.recipe.transformer)
+        _, kind = self.recipe.classes()
         with init_empty_weights():
             transformer = kind.from_config(kind.load_config(str(job.model_dir / "transformer")))
         wanted = set(self.recipe.targets(adapters.linear_layers(transformer), job.plan.targets))
@@ -130,18 +130,16 @@ class PictureFamily:
     def load(self, job: Job, chosen: Any) -> PictureModel:
         """The pipeline loaded, its examples' latents and captions' features cached, the encoder and
         the VAE gone, the adapter added to the transformer on the device."""
-        import diffusers
-
         on, plan, recipe = job.on, job.plan, self.recipe
-        pipe = getattr(diffusers, recipe.pipeline).from_pretrained(str(job.model_dir), torch_dtype=on.dtype)
+        pipe = recipe.classes()[0].from_pretrained(str(job.model_dir), torch_dtype=on.dtype)
         pipe.text_encoder.to(on.where)
         pipe.vae.to(on.where)
         latents, captions = _cache(recipe, pipe, job.examples, plan.resolution, on)
         shift = recipe.shift(pipe, latents[0])
-        transformer = pipe.transformer.to(on.where)
-        pipe.text_encoder = pipe.vae = None
+        pipe.text_encoder = pipe.vae = None  # gone before the transformer takes the device
         if on.cuda:
             torch.cuda.empty_cache()
+        transformer = pipe.transformer.to(on.where)
         expert = adapters.with_adapter(
             ONE, transformer, plan, recipe.targets(adapters.linear_layers(transformer), plan.targets)
         )

@@ -38,8 +38,11 @@ FEEDFORWARD = ("img_mlp.net.0.proj", "img_mlp.net.2", "txt_mlp.net.0.proj", "txt
 
 class QwenImage:
     name = "Qwen-Image"
-    pipeline = "QwenImagePipeline"
-    transformer = "QwenImageTransformer2DModel"
+
+    def classes(self) -> tuple[Any, Any]:
+        from diffusers import QwenImagePipeline, QwenImageTransformer2DModel
+
+        return QwenImagePipeline, QwenImageTransformer2DModel
 
     def targets(self, linear_names: list[str], preset: str) -> list[str]:
         inside = [n for n in linear_names if n.startswith("transformer_blocks.")]

@@ -27,8 +27,11 @@ FEEDFORWARD = ("feed_forward.w1", "feed_forward.w2", "feed_forward.w3")
 
 class ZImage:
     name = "Z-Image"
-    pipeline = "ZImagePipeline"
-    transformer = "ZImageTransformer2DModel"
+
+    def classes(self) -> tuple[Any, Any]:
+        from diffusers import ZImagePipeline, ZImageTransformer2DModel
+
+        return ZImagePipeline, ZImageTransformer2DModel
 
     def targets(self, linear_names: list[str], preset: str) -> list[str]:
         inside = [n for n in linear_names if n.startswith("layers.")]
