@@ -68,16 +68,6 @@ ImageModel = Literal[
     "flux.2-klein-9b",
 ]
 FLUX_MODELS = ("flux-pro", "flux-dev", "flux-schnell", "flux-lora")
-# The models that apply loras: fal's flux-lora, and the newer families' (each loads its own family's
-# LoRAs: api/base_models.py's loads_on), which draw with them on every provider that draws them.
-LORA_MODELS = (
-    "flux-lora",
-    "z-image-turbo",
-    "z-image",
-    "qwen-image-2512",
-    "flux.2-klein-4b",
-    "flux.2-klein-9b",
-)
 
 
 @dataclass(frozen=True)
@@ -99,6 +89,9 @@ MODEL_DEFAULTS = {
     "flux.2-klein-4b": Denoising(50, 4.0, 5, "https://huggingface.co/black-forest-labs/FLUX.2-klein-base-4B"),
     "flux.2-klein-9b": Denoising(50, 4.0, 5, "https://huggingface.co/black-forest-labs/FLUX.2-klein-base-9B"),
 }
+# The models that apply loras: fal's flux-lora, and the newer families' (each loads its own family's
+# LoRAs: api/base_models.py's loads_on), which draw with them on every provider that draws them.
+LORA_MODELS = ("flux-lora", *MODEL_DEFAULTS)
 ImageSize = Literal["square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"]
 # provider cluster: how FLUX is held on the GPU (providers/cluster/memory.py's GENERATION_WANTED:
 # the training's training.memoryPlan names, and offload)

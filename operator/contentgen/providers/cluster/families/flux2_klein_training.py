@@ -21,22 +21,12 @@ from typing import Any
 import torch
 
 from ..generation.flux import Device
+from ..generation.lora_files import BLOCKS, TARGETS
+from . import pictures
 from .pictures import PictureFamily
 
-ATTENTION = (
-    "attn.to_q",
-    "attn.to_k",
-    "attn.to_v",
-    "attn.to_out.0",
-    "attn.add_q_proj",
-    "attn.add_k_proj",
-    "attn.add_v_proj",
-    "attn.to_add_out",
-    "attn.to_qkv_mlp_proj",
-    "attn.to_out",
-)
+ATTENTION = (*TARGETS, "attn.to_qkv_mlp_proj", "attn.to_out")  # FLUX.1's, and the single blocks' fused ones
 FEEDFORWARD = ("ff.linear_in", "ff.linear_out", "ff_context.linear_in", "ff_context.linear_out")
-BLOCKS = ("transformer_blocks.", "single_transformer_blocks.")
 SAMPLING_STEPS = 50  # the base model's (its model card), whose schedule's shift training follows
 
 
@@ -49,9 +39,7 @@ class Flux2Klein:
         return Flux2KleinPipeline, Flux2Transformer2DModel
 
     def targets(self, linear_names: list[str], preset: str) -> list[str]:
-        inside = [n for n in linear_names if n.startswith(BLOCKS)]
-        suffixes = {"attention": ATTENTION, "attention+feedforward": (*ATTENTION, *FEEDFORWARD)}.get(preset)
-        return inside if suffixes is None else [n for n in inside if n.endswith(suffixes)]
+        return pictures.preset(linear_names, preset, BLOCKS, ATTENTION, FEEDFORWARD)
 
     def caption(self, pipe: Any, text: str, on: Device) -> Any:
         embeds, ids = pipe.encode_prompt(text, device=on.where)

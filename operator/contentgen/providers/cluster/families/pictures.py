@@ -38,6 +38,20 @@ REQUIRED = ("model_index.json", "transformer/config.json", "text_encoder/config.
 GIB = 1024**3
 
 
+def preset(
+    linear_names: list[str],
+    preset: str,
+    blocks: tuple[str, ...],
+    attention: tuple[str, ...],
+    feedforward: tuple[str, ...],
+) -> list[str]:
+    """The linear layers inside `blocks` a `training.loraTargets` preset adapts (pure): those ending
+    in an attention name, those and the feed-forward names, or every one (all-linear)."""
+    inside = [n for n in linear_names if n.startswith(blocks)]
+    suffixes = {"attention": attention, "attention+feedforward": (*attention, *feedforward)}.get(preset)
+    return inside if suffixes is None else [n for n in inside if n.endswith(suffixes)]
+
+
 class Recipe(Protocol):
     """A picture family's own part (see the module)."""
 

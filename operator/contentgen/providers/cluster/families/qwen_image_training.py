@@ -21,18 +21,10 @@ from typing import Any
 import torch
 
 from ..generation.flux import Device
+from ..generation.lora_files import TARGETS  # the MMDiT's attention names are FLUX.1's
+from . import pictures
 from .pictures import PictureFamily
 
-ATTENTION = (
-    "attn.to_q",
-    "attn.to_k",
-    "attn.to_v",
-    "attn.to_out.0",
-    "attn.add_q_proj",
-    "attn.add_k_proj",
-    "attn.add_v_proj",
-    "attn.to_add_out",
-)
 FEEDFORWARD = ("img_mlp.net.0.proj", "img_mlp.net.2", "txt_mlp.net.0.proj", "txt_mlp.net.2")
 
 
@@ -45,9 +37,7 @@ class QwenImage:
         return QwenImagePipeline, QwenImageTransformer2DModel
 
     def targets(self, linear_names: list[str], preset: str) -> list[str]:
-        inside = [n for n in linear_names if n.startswith("transformer_blocks.")]
-        suffixes = {"attention": ATTENTION, "attention+feedforward": (*ATTENTION, *FEEDFORWARD)}.get(preset)
-        return inside if suffixes is None else [n for n in inside if n.endswith(suffixes)]
+        return pictures.preset(linear_names, preset, ("transformer_blocks.",), TARGETS, FEEDFORWARD)
 
     def caption(self, pipe: Any, text: str, on: Device) -> Any:
         embeds, mask = pipe.encode_prompt(text, device=on.where)

@@ -19,6 +19,7 @@ import torch
 
 from ..generation import flux
 from ..generation.flux import Device
+from . import pictures
 from .pictures import PictureFamily
 
 ATTENTION = ("attention.to_q", "attention.to_k", "attention.to_v", "attention.to_out.0")
@@ -34,9 +35,7 @@ class ZImage:
         return ZImagePipeline, ZImageTransformer2DModel
 
     def targets(self, linear_names: list[str], preset: str) -> list[str]:
-        inside = [n for n in linear_names if n.startswith("layers.")]
-        suffixes = {"attention": ATTENTION, "attention+feedforward": (*ATTENTION, *FEEDFORWARD)}.get(preset)
-        return inside if suffixes is None else [n for n in inside if n.endswith(suffixes)]
+        return pictures.preset(linear_names, preset, ("layers.",), ATTENTION, FEEDFORWARD)
 
     def caption(self, pipe: Any, text: str, on: Device) -> Any:
         features, _ = pipe.encode_prompt(text, device=on.where, do_classifier_free_guidance=False)
