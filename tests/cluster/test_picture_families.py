@@ -8,6 +8,7 @@ CPU in all (hence `slow`)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import zipfile
 from collections.abc import Callable
@@ -104,6 +105,10 @@ def test_a_familys_lora_trains_loads_in_diffusers_changes_the_picture_and_resume
     staged = tiny.build(models / base_model(tiny.base).cluster_dir)
     tensors, out = train(tiny, models, tmp_path / "a", tmp_path / "stored")
     assert [c.step for c in out.checkpoints] == [1, 2]
+    assert out.config is not None
+    said = json.loads(out.config.read_text())
+    assert (said["training_base_model"], said["base_model"]) == (tiny.base, staged.name)
+    assert "not measured on a GPU" in out.details["memoryPlan"]
     assert tensors and all(k.startswith("transformer.") and ".lora_" in k for k in tensors)
     assert all(any(probe in k for k in tensors) for probe in tiny.probes)
     pipe = getattr(diffusers, tiny.pipeline).from_pretrained(str(staged))

@@ -160,7 +160,7 @@ class PictureFamily:
         return PictureModel([expert], None, latents, captions, shift, recipe, job)
 
     def config(self, job: Job) -> dict[str, Any]:
-        return {"images": len(job.examples), "family": self.name}
+        return {"training_base_model": job.base.name, "family": self.name, "images": len(job.examples)}
 
 
 def _cache(
