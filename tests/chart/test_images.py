@@ -396,9 +396,7 @@ def test_worker_set_runs_a_lora_training_on_the_sample_video(worker_venv: Path, 
     assert [r["path"] for r in seen] == ["/sample.mp4"]
     result = json.loads(log.read_text())
     assert result["usage"], "the termination message always says what was billed"
-    if result.get(
-        "truncated"
-    ):  # over the message's 4 KiB: the whole result is stored, as the operator reads it
+    if result.get("truncated"):  # over the message's 4 KiB: the whole result is stored, as the operator reads it
         result = json.loads(Path(result["resultUri"].removeprefix("file://")).read_text())
     model = Path(result["lora"]["modelUri"].removeprefix("file://"))
     assert model.is_file() and model.stat().st_size > 0 and store in model.parents
