@@ -128,8 +128,10 @@ class FalProvider:
     ) -> TrainingOutput:
         """Uploads the dataset zip, trains on the plan's app and downloads the weights and config.
 
-        Sent: images_data_url, the trigger word under the trainer's own name for it, steps, and
-        learning_rate to the trainers that document it (TRAINER_INPUTS).
+        Sent, under each trainer's own names (the base-model table's TrainerInputs): the dataset's
+        URL, the steps, the trigger word (or, to fal's v2 trainers, as the caption of a picture
+        without one), and learning_rate to the trainers that document it; the LoRA is read from the
+        first of the trainer's result keys the result holds.
         """
         app = request.plan.app or DEFAULT_TRAINING_APP
         if app in WAN_TRAINERS:  # a Wan LoRA from stills and clips (wan_training.py)
