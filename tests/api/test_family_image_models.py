@@ -67,5 +67,25 @@ def test_a_picture_familys_likeness_is_drawn_by_its_own_model() -> None:
     assert likeness_model("z-image-turbo") == "z-image-turbo"
     assert likeness_model("qwen-image-2512") == "qwen-image-2512"
     assert likeness_model("wan-2.2-t2v-a14b") == "flux-lora"  # a video LoRA's clips: its trainer's
-    pictures = [m for m in BASE_MODELS.values() if not m.video]
-    assert all(m.licence is not None and m.recommended is not None for m in pictures if m.name != "flux.1")
+    assert all(m.licence is not None for m in BASE_MODELS.values())  # every row says its licence
+    pictures = [m for m in BASE_MODELS.values() if not m.video and m.name != "flux.1"]
+    assert all(m.recommended is not None for m in pictures)
+
+
+def test_the_http_apis_base_models_say_each_licence() -> None:
+    from contentgen.httpapi.routes.base_models import entry
+    from contentgen.pricing import PriceTable
+
+    klein9 = entry(BASE_MODELS["flux.2-klein-9b"], 1000, PriceTable())
+    assert (klein9.licence, klein9.commercial) == ("FLUX Non-Commercial License", False)
+    qwen = entry(BASE_MODELS["qwen-image-2512"], 1000, PriceTable())
+    assert (qwen.licence, qwen.commercial) == ("Apache-2.0", True)
+    # fal's page: $0.00095 a step; no likeness pictures (fal's app for qwen-image-2512 was not read)
+    fal = next(p for p in qwen.providers if p.provider == "fal")
+    assert fal.estimate_usd == pytest.approx(0.95) and "megapixel" not in fal.estimate
+    # Z-Image-Turbo's likeness pictures drawn by fal's z-image-turbo app, at its price
+    z = next(
+        p for p in entry(BASE_MODELS["z-image-turbo"], 1000, PriceTable()).providers if p.provider == "fal"
+    )
+    assert "fal-ai/z-image-turbo-trainer-v2 x $0.00085" in z.estimate
+    assert "megapixels of fal-ai/z-image/turbo/lora x $0.0085" in z.estimate

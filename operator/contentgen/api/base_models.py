@@ -49,7 +49,7 @@ from pydantic import Field
 
 from contentgen.errors import InvalidInput
 
-from .image import FLUX_MODELS
+from .image import FAL_APPS, FLUX_MODELS
 from .providers import FAL, OFFLINE, OWN_GPUS
 from .rules import (
     AtDefault,
@@ -246,7 +246,7 @@ class BaseModelInfo:
     # tests' toy family's), which provider cluster trains it with
     cluster_family: str = ""
     source: str = ""
-    licence: Licence | None = None
+    licence: Licence | None = None  # every row of the table says one (tests/api: a row without fails)
     recommended: Recommended | None = None
     weights: str = ""  # the published diffusers repository the cluster stages as cluster_dir
 
@@ -565,6 +565,16 @@ def likeness_model(base: str) -> str:
     if info is None or info.name == DEFAULT_BASE_MODEL or info.video or not info.loads_on:
         return "flux-lora"
     return info.loads_on[0]
+
+
+def likeness_drawn(base: str, provider: str) -> str | None:
+    """The model `provider` draws a picture LoRA of `base`'s likeness with, None where it draws none
+    of that family (fal's app for it not read, the cluster's FLUX.1 only): its evaluation is then
+    skipped, saying why, and bills nothing."""
+    model = likeness_model(base)
+    if model in FLUX_MODELS or provider == OFFLINE.name:
+        return model
+    return model if provider == FAL.name and model in FAL_APPS else None
 
 
 def lora_fits(base: str, model: str) -> bool:
