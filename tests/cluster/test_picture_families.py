@@ -2,10 +2,9 @@
 on tiny models with random weights built from their configs' shapes, on the CPU: a LoraTraining's
 LoRA trains through provider cluster, loads in diffusers' own pipeline for its family and changes
 its picture, at scale 0 it is the base picture, and a training resumed from a stored checkpoint
-ends bit for bit where an uninterrupted one does; and two gloo processes (torchrun, as a Job's pod
-starts them) train a Z-Image LoRA as one process does. Cost, each family: its tiny model built once
-(seconds, after imports), two trainings of 2 steps at 64 px and four 2-step pictures: about 30 s of
-CPU; the two processes about 40 CPU-s more (their imports); hence `slow`."""
+ends bit for bit where an uninterrupted one does (several processes: test_distributed_training.py).
+Cost, each family: its tiny model built once (seconds, after imports), two trainings of 2 steps at
+64 px and four 2-step pictures: about 30 s of CPU in all (hence `slow`)."""
 
 from __future__ import annotations
 
@@ -125,24 +124,3 @@ def test_a_familys_lora_trains_loads_in_diffusers_changes_the_picture_and_resume
     again, second = train(tiny, models, tmp_path / "b", resumed)
     assert second.details["stepsRun"] == 1
     assert sorted(again) == sorted(tensors) and all(torch.equal(again[k], tensors[k]) for k in tensors)
-
-
-def test_two_processes_train_a_z_image_lora_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from .ddp_worker import record
-    from .ddp_worker import train as train_here
-    from .lora_weights import apart
-    from .test_distributed_training import BATCH, STEPS, TOLERANCE, _grads, _lora, _relative, _torchrun
-
-    models = tmp_path / "models"
-    tiny_z_image(models / "Z-Image-Turbo")
-    alone = tmp_path / "alone"
-    alone.mkdir()
-    record(alone, 0, monkeypatch.setattr)
-    train_here(models, alone, alone / "checkpoints", STEPS, BATCH, base="z-image-turbo")
-    two = tmp_path / "two"
-    _torchrun(2, models, two, two / "checkpoints", base="z-image-turbo")
-    assert max(_relative(a, b) for a, b in zip(_grads(two), _grads(alone), strict=True)) < 1e-5
-    assert all(torch.equal(v, _lora(two, 1)[k]) for k, v in _lora(two, 0).items())  # the ranks agree
-    assert apart(_lora(alone), _lora(two)) <= TOLERANCE
-    written = {f"step-00000{n}{end}": 1 for n in (2, 4) for end in (".pt", ".safetensors")}
-    assert json.loads((two / "puts.json").read_text()) == written  # rank 0 wrote each once
