@@ -124,7 +124,7 @@ class PictureFamily:
     def memory(self, job: Job) -> Callable[[str], Any]:
         """The plan for any name asked (`auto`, `bf16`: there is one), from the staged transformer's
         config; GpuMemoryTooSmall with the numbers where it cannot fit."""
-        from accelerate import init_empty_weights  # type: ignore[import-untyped]
+        from accelerate import init_empty_weights
 
         _, kind = self.recipe.classes()
         with init_empty_weights():

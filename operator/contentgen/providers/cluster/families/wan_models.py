@@ -100,7 +100,7 @@ def image_to_video(model_dir: Path) -> bool:
 def counted(model_dir: Path) -> Counted[wan_memory.WanSizes]:
     """The parameters of the transformer (one expert), UMT5 and the VAE, from their configs on the
     meta device (no weights read: instant on a 14B)."""
-    from accelerate import init_empty_weights  # type: ignore[import-untyped]
+    from accelerate import init_empty_weights
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
     from transformers import UMT5Config, UMT5EncoderModel
 

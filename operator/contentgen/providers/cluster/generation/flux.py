@@ -167,7 +167,7 @@ def room(on: Device) -> int:
 def counted(model_dir: Path) -> memory.Counted[memory.Sizes]:
     """The parameters of `model_dir`'s transformer, T5 and CLIP encoders and VAE, counted from
     their configs on the meta device (no weights read: instant on FLUX.1-dev)."""
-    from accelerate import init_empty_weights  # type: ignore[import-untyped]
+    from accelerate import init_empty_weights
     from diffusers import AutoencoderKL, FluxTransformer2DModel
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
