@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 FRAMES = 4  # frames of a clip a checkpoint is scored on: first, a third, two thirds, last
 COLUMNS = 2
 LAYOUT_KEY, TIMES_KEY = "contentgen.frames", "contentgen.frame_times"
+HEAD = 4096  # the PNG's signature, header and text chunks lie within it
 
 
 def sampled(frames: int, count: int = FRAMES, skip_first: bool = False) -> list[int]:
@@ -54,6 +55,10 @@ def write(path: Path, frames: Sequence[np.ndarray], times: Sequence[float]) -> P
 def read(path: Path) -> list[tuple[float, np.ndarray]] | None:
     """A mosaic's frames (their times and BGR pixels, as OpenCV reads pictures), or None for a
     picture that is not one."""
+    with path.open("rb") as fh:  # its text chunks come before the pixels: no PIL for a picture
+        head = fh.read(HEAD)
+    if not head.startswith(b"\x89PNG") or LAYOUT_KEY.encode() not in head:
+        return None
     import numpy as np
     from PIL import Image
 
