@@ -85,7 +85,9 @@ USES = {
     # frames decoded (av), looked at and written (cv2: faces, crops, the contact sheet), pictures
     # drawn and scored for likeness
     "loratraining.yaml": {"numpy", "cv2", "av"},
-    "loratraining-video.yaml": {"numpy", "cv2", "av"},
+    # and each checkpoint's clips read back as one mosaic picture, its frames' times in its PNG
+    # text chunks (PIL: providers/clip_frames.py)
+    "loratraining-video.yaml": {"numpy", "cv2", "av", "PIL"},
     "loratraining-early-stop.yaml": {"numpy", "cv2", "av"},
     # placeholder pictures drawn and encoded; a LoRA's scored for likeness
     "imagegeneration.yaml": {"numpy", "cv2"},
