@@ -30,9 +30,9 @@ LONG, COMPLEX = 60, 15  # a function over this many lines, or over this complexi
 # Each ceiling is what the product measured when it was set; issue 80's goal beside it.
 CEILINGS = {
     "functions_over_60_lines": 16,  # goal 10
-    "functions_over_complexity_15": 12,  # goal 20: met
+    "functions_over_complexity_15": 11,  # goal 20: met
     "type_ignores": 52,  # goal 40
-    "dict_str_any_lines": 1062,  # goal 700
+    "dict_str_any_lines": 1060,  # goal 700
 }
 STATUS = frozenset({"status"})
 BRANCHES = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler, ast.IfExp, ast.match_case)
