@@ -89,9 +89,8 @@ def train(
     subject = offline_subject.tensors(offline_subject.pictures_of(request.dataset_zip))
     finals = lora.write(work_dir, None, digest, metadata, subject)
     steps_progress: SubProgress = lambda done: progress(10 + 80 * done)  # noqa: E731 - steps: 10-90
-    simulated = _simulated_checkpoints(
-        request, work_dir, digest, metadata, subject, first, drawer, lora, steps_progress
-    )
+    writing = _Writing(request, work_dir, digest, metadata, subject, lora)
+    simulated = _simulated_checkpoints(writing, first, drawer, steps_progress)
     if simulated.stop is not None and not simulated.checkpoints:
         raise NothingToKeep(
             f"the simulated training was stopped after step {simulated.last_step}, before it stored any "
@@ -169,15 +168,7 @@ def _config(
 
 
 def _simulated_checkpoints(
-    request: TrainingRequest,
-    work_dir: Path,
-    digest: str,
-    metadata: dict[str, str],
-    subject: Mapping[str, bytes],
-    first: int,
-    drawer: Any,
-    lora: SimulatedLora,
-    progress: SubProgress = lambda _: None,
+    writing: _Writing, first: int, drawer: Any, progress: SubProgress = lambda _: None
 ) -> _Simulated:
     """A placeholder LoRA per checkpoint step after `first` (a continued state's), stored once each
     in request.checkpoints with a simulated state beside it; the newest is the training's weights.
@@ -187,6 +178,7 @@ def _simulated_checkpoints(
     cluster's trainer does. An attempt of the same version that stopped before it ended (Ctrl-C,
     killed) left its checkpoints stored: they are handed to the watch again, oldest first (their
     scores read back, never drawn twice), and the steps go on after the newest one."""
+    request, lora = writing.request, writing.lora
     last = first + request.plan.steps
     steps = checkpoint_steps(first, last, request.plan.checkpoint_every)
     files, watch = request.checkpoints, request.watch
@@ -212,7 +204,8 @@ def _simulated_checkpoints(
         progress((step - first) / (last - first))  # the share of its steps trained
         stepping += time.monotonic() - began
         if step in steps:
-            state_uri = _store_checkpoint(request, work_dir, digest, metadata, subject, lora, step, stored)
+            checkpoint, state_uri = writing.checkpoint(step)
+            stored.append(checkpoint)
             if watch is not None:
                 stop = watch.checkpoint(step, stored[-1].uri, drawer)
         if watch is not None and stop is None:
@@ -221,36 +214,43 @@ def _simulated_checkpoints(
     return _Simulated(tuple(stored), step, stop, state_uri)
 
 
-def _store_checkpoint(
-    request: TrainingRequest,
-    work_dir: Path,
-    digest: str,
-    metadata: dict[str, str],
-    subject: Mapping[str, bytes],
-    lora: SimulatedLora,
-    step: int,
-    stored: list[TrainedCheckpoint],
-) -> str:
-    """Checkpoint `step`'s LoRA files and simulated state, stored once each; the state's URI."""
-    files = request.checkpoints
-    assert files is not None
-    marked = {**metadata, "contentgen.step": str(step), "contentgen.simulated": "true"}
-    marked["contentgen.note"] = CHECKPOINT_NOTE
-    seed = hashlib.sha256(f"{digest}:{step}".encode()).hexdigest()
-    paths = lora.write(work_dir, step, seed, marked, subject)
-    state = work_dir / state_name(step)
-    terms = continuing.terms_of(request.plan)
-    said = {"simulated": True, "note": CHECKPOINT_NOTE, "step": step, "dataset_sha256": digest}
-    state.write_text(json.dumps({**said, "plan": terms}))
-    state_uri = files.put(state.name, state)
-    uris = [files.put(path.name, path) for path in paths]
-    stored.append(TrainedCheckpoint(step, uris[0], uris[1] if len(uris) > 1 else ""))
-    return state_uri
+@dataclass(frozen=True)
+class _Writing:
+    """What each simulated checkpoint is written from: the request (its checkpoint files, its
+    plan), the scratch folder, the dataset's digest, the LoRA's metadata and subject, its layout."""
+
+    request: TrainingRequest
+    work_dir: Path
+    digest: str
+    metadata: dict[str, str]
+    subject: Mapping[str, bytes]
+    lora: SimulatedLora
+
+    def checkpoint(self, step: int) -> tuple[TrainedCheckpoint, str]:
+        """Checkpoint `step`'s LoRA files and simulated state, stored once each; the checkpoint and
+        its state's URI."""
+        files = self.request.checkpoints
+        assert files is not None
+        marked = {**self.metadata, "contentgen.step": str(step), "contentgen.simulated": "true"}
+        marked["contentgen.note"] = CHECKPOINT_NOTE
+        seed = hashlib.sha256(f"{self.digest}:{step}".encode()).hexdigest()
+        paths = self.lora.write(self.work_dir, step, seed, marked, self.subject)
+        state = self.work_dir / state_name(step)
+        terms = continuing.terms_of(self.request.plan)
+        said = {"simulated": True, "note": CHECKPOINT_NOTE, "step": step, "dataset_sha256": self.digest}
+        state.write_text(json.dumps({**said, "plan": terms}))
+        state_uri = files.put(state.name, state)
+        uris = [files.put(path.name, path) for path in paths]
+        return TrainedCheckpoint(step, *_pair(uris)), state_uri
 
 
 def _uris(files: Any, lora: SimulatedLora, step: int) -> tuple[str, str]:
     """A stored checkpoint's LoRA and, for a pair, its low-noise expert's."""
-    uris = [files.uri(name) for name in lora.names(step)]
+    return _pair([files.uri(name) for name in lora.names(step)])
+
+
+def _pair(uris: list[str]) -> tuple[str, str]:
+    """A LoRA's URI and, for a pair, its low-noise expert's (else "")."""
     return uris[0], uris[1] if len(uris) > 1 else ""
 
 
