@@ -476,6 +476,18 @@ LOG = LogRing()
 engines_at_length = pytest.mark.engines
 
 
+def chart_rbac(root: Path, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """`default_manifests(root)` with the operator's ClusterRole as the chart renders it for
+    `values` (its JobSet or TrainJob rules, say)."""
+    from tests.harness.chart import rendered
+
+    def ours(d: dict[str, Any]) -> bool:
+        return bool(d["kind"] == "ClusterRole" and d["metadata"]["name"] == "contentgen-operator")
+
+    role = next(d for d in rendered(values) if ours(d))
+    return [role if ours(d) else d for d in default_manifests(root)]
+
+
 def default_manifests(root: Path, store: str = "versitygw") -> list[dict[str, Any]]:
     """The CRDs and the chart's install without its Deployment (the operator runs in the tests):
     local-cluster's (versitygw: the namespace's copy of the store's Secret), or with `store`

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -28,7 +27,7 @@ from tests.cluster.tiny_flux import session_cache, tiny_flux
 from tests.harness.chart import operator_settings, rendered
 from tests.harness.kube import lora, record_calls, uid_of
 from tests.kube import torch_layer
-from tests.kube.harness import BUCKET, Cluster, cluster, default_manifests, operator, wait_for
+from tests.kube.harness import BUCKET, Cluster, chart_rbac, cluster, operator, wait_for
 from tests.rbac.record import identity
 
 pytestmark = [pytest.mark.timeout(1500), pytest.mark.cluster_models]
@@ -38,35 +37,22 @@ RECORDING = os.environ.get("UPDATE_OBSERVED_CALLS") == "1"
 VALUES = {"gpu": {"training": {"backends": ["job", "jobset"], "gpusPerNode": 1}, "inferenceSteps": 2}}
 
 
-def _rbac(root: Any) -> list[dict[str, Any]]:
-    """The chart's default install with the operator's ClusterRole as the chart renders it for
-    `VALUES` (its JobSet rules)."""
-    ours = next(
-        d
-        for d in rendered(VALUES)
-        if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "contentgen-operator"
-    )
-    return [
-        ours if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "contentgen-operator" else d
-        for d in default_manifests(root)
-    ]
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    models = tmp_path_factory.mktemp("models")
-    models.chmod(0o755)
     flux = tiny_flux(session_cache(tmp_path_factory))
-    shutil.copytree(flux, models / "FLUX.1-dev")
-    for path in (models / "FLUX.1-dev").rglob("*"):  # readable by the workers' user (uid 10001)
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    torch_layer.packages(models / ".site-packages")
+    models = torch_layer.tiny_flux_models(tmp_path_factory.mktemp("models"), flux)
     root = tmp_path_factory.mktemp("cluster")
     worker = torch_layer.image(root.parent / "torch-layer")
     with (
         pytest.MonkeyPatch.context() as mp,
         cluster(
-            root, mp, rbac=_rbac(root / "chart"), gpus=1, nodes=2, controllers=("jobset",), worker=worker
+            root,
+            mp,
+            rbac=chart_rbac(root / "chart", VALUES),
+            gpus=1,
+            nodes=2,
+            controllers=("jobset",),
+            worker=worker,
         ) as c,
     ):
         settings = operator_settings(rendered(VALUES), ("CONTENTGEN_GPU_", "CONTENTGEN_CLUSTER_"))

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,8 +45,8 @@ from tests.kube import torch_layer
 from tests.kube.harness import (
     BUCKET,
     Cluster,
+    chart_rbac,
     cluster,
-    default_manifests,
     engines_at_length,
     operator,
     wait_for,
@@ -68,28 +67,10 @@ VALUES = {
 STEPS, EVERY = 120, 20
 
 
-def _rbac(root: Path) -> list[dict[str, Any]]:
-    """The chart's default install with the operator's ClusterRole as the chart renders it for
-    `VALUES` (its JobSet and TrainJob rules)."""
-    ours = next(
-        d
-        for d in rendered(VALUES)
-        if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "contentgen-operator"
-    )
-    return [
-        ours if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "contentgen-operator" else d
-        for d in default_manifests(root)
-    ]
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    models = tmp_path_factory.mktemp("models")
-    models.chmod(0o755)
-    shutil.copytree(tiny_flux(session_cache(tmp_path_factory)), models / "FLUX.1-dev")
-    for path in (models / "FLUX.1-dev").rglob("*"):  # readable by the workers' user (uid 10001)
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    torch_layer.packages(models / ".site-packages")
+    flux = tiny_flux(session_cache(tmp_path_factory))
+    models = torch_layer.tiny_flux_models(tmp_path_factory.mktemp("models"), flux)
     root = tmp_path_factory.mktemp("cluster")
     worker = torch_layer.image(root.parent / "torch-layer")
     with (
@@ -97,7 +78,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         cluster(
             root,
             mp,
-            rbac=_rbac(root / "chart"),
+            rbac=chart_rbac(root / "chart", VALUES),
             gpus=1,
             nodes=2,
             controllers=("jobset", "kueue", "trainer"),

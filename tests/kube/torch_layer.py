@@ -98,3 +98,16 @@ def packages(target: Path) -> int:
     for path in chosen:
         subprocess.run(["cp", "-al", str(path), str(target / path.name)], check=True)
     return len(chosen)
+
+
+def tiny_flux_models(folder: Path, flux: Path) -> Path:
+    """`folder` as the models' volume of the pods: the tiny FLUX (`flux`) as FLUX.1-dev, readable by
+    the workers' user (uid 10001), and torch's packages (`packages`)."""
+    import shutil
+
+    folder.chmod(0o755)
+    shutil.copytree(flux, folder / "FLUX.1-dev")
+    for path in (folder / "FLUX.1-dev").rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    packages(folder / ".site-packages")
+    return folder
