@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from contentgen.api import KINDS
-from contentgen.api.inputs import inputs
+from contentgen.api.inputs import SpecInput, inputs
 from contentgen.api.sharing import parse_annotation
 from contentgen.controller.kube import Kube
 from contentgen.controller.shares import ShareMirror
@@ -213,3 +213,14 @@ def test_admission_answers_every_address_as_the_operator_and_the_worker_do(
             assert expected.startswith(f"{field}: "), said
             assert message.endswith(f"denied request: {expected}"), f"{said}\n{message}\n{expected}"
     assert (refused, admitted) == (71, 34), "the table has both, for every kind"
+
+
+def test_an_address_with_no_host_python_can_read_is_not_the_stores() -> None:
+    """`http://[...` (urlparse: "Invalid IPv6 URL") names nothing to fetch, the store's or another
+    owner's: the create goes on to the fetch's own refusal, never a 500 (found by schemathesis)."""
+    from contentgen.store.access import located
+
+    for url in ("http://[", "https://[::1/x", f"http://[{BUCKET}]/{A_LORA}"):
+        assert located(url, PLACE) is None
+        named = SpecInput("spec.source.url", url, "read")
+        assert crossings([named], "bob", PLACE, lambda uid: parse_annotation(GRANTS.get(uid, ""))[0]) == []

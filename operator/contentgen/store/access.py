@@ -72,7 +72,10 @@ def located(url: str, place: StorePlace) -> Located | None:
     if url.startswith("s3://"):
         bucket, _, key = url[len("s3://") :].partition("/")
         return _in_bucket(bucket, key, place, plain="?" not in key and "#" not in key)
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+    except ValueError:  # no address at all (`http://[` : no host to reach, the store's or another's)
+        return None
     if parsed.scheme in ("http", "https") and place.bucket:
         host, path = parsed.netloc.lower().rpartition("@")[2], parsed.path
         plain = "%" not in path and "\\" not in path
