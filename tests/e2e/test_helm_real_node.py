@@ -547,11 +547,14 @@ def where_it_stands(world: World, name: str, uid: str, pod: str) -> str:
         for n in k.json("get", "nodes")["items"]
     }
     logs = sorted(node.layout.pod_logs.glob(f"{NS}_contentgen-operator-*/*/*.log"))
-    operator_log = "".join(path.read_text(errors="replace")[-4000:] for path in logs)
+    operator_log = "".join(
+        f"{path.parent.parent.name}: {path.read_text(errors='replace')[-3000:]}" for path in logs
+    )
+    # the state last: a CI log that keeps a failure's head and tail shows it
     return (
-        f"the resource's status: {json.dumps(resource)}; its Jobs: {json.dumps(jobs)}; its pod: "
+        f"the operator's log ends: {operator_log}; the nodes: {json.dumps(nodes)}; its pod: "
         f"{json.dumps({'metadata': pod_state.get('metadata'), 'status': pod_state.get('status')})}; "
-        f"the nodes: {json.dumps(nodes)}; the operator's log ends: {operator_log}"
+        f"its Jobs: {json.dumps(jobs)}; the resource's status: {json.dumps(resource)}"
     )
 
 

@@ -154,6 +154,8 @@ def load(page: Any, url: str) -> None:
     """Go to `url`; a load chromium cut with ERR_NETWORK_CHANGED (see `ready`) is made once more."""
     from playwright.sync_api import Error
 
+    if id(page) not in _TRAILS:  # a test's own page: followed, so a wait that fails says why
+        _follow(page)
     try:
         page.goto(url)
     except Error as exc:

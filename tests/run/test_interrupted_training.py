@@ -26,7 +26,6 @@ from contentgen.providers import offline_training
 from tests.conftest import ROOT
 
 SAMPLE = ROOT / "examples/media/sample.mp4"
-OWNER = "demo-user"
 UID = local_uid("LoraTraining", "default", "demo-avatar")
 HANG_GUARD = 300  # seconds: a wait that is no measurement
 
@@ -56,17 +55,26 @@ def _record(root: Path) -> dict[str, Any]:
 def _interrupted_after_first_checkpoint(root: Path, lora: Path) -> subprocess.CompletedProcess[str]:
     """`contentgen run` in its own process, SIGINT once checkpoint 250's score is stored (each step
     20 ms: the next checkpoint is 5 s away)."""
-    scored = root / f"contentgen-data/store/loras/{OWNER}/{UID}/v1/likeness/step-000250/likeness.json"
+
+    def scored() -> bool:  # by a pattern: a failure below lists what the store held instead
+        return any(root.glob("**/likeness/step-000250/likeness.json"))
+
     env = {**os.environ, "CONTENTGEN_OFFLINE_STEP_SECONDS": "0.02", "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "contentgen", "run", "--offline", "--source", str(SAMPLE), str(lora)]
     with subprocess.Popen(
         command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as run:
         deadline = time.monotonic() + HANG_GUARD
-        while not scored.exists() and run.poll() is None and time.monotonic() < deadline:
+        while not scored() and run.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
+        ended_first = run.poll() is not None
         run.send_signal(signal.SIGINT)
         out, err = run.communicate(timeout=HANG_GUARD)
+    if ended_first:
+        held = sorted(
+            str(p.relative_to(root)) for p in root.glob("contentgen-data/store/**/*") if p.is_file()
+        )
+        raise AssertionError(f"the run ended before checkpoint 250's score was seen; the store holds {held}")
     return subprocess.CompletedProcess(command, run.returncode, out, err)
 
 
