@@ -167,7 +167,7 @@ def _cache(
     recipe: Recipe, pipe: Any, examples: Sequence[Example], resolution: int, on: Device
 ) -> tuple[list[torch.Tensor], list[Any]]:
     """Each picture's latents (fp32, on the device) and each caption's features, computed once."""
-    captions: dict[str, Any] = {}
+    captions: dict[str, object] = {}
     latents = []
     with torch.no_grad():
         for example in examples:
