@@ -66,6 +66,16 @@ EDGES: list[tuple[str, dict[str, Any], bool, bool]] = [
     ("/api/resources", image(loras=[{"url": S3_LORA}]), False, False),  # loras need flux-lora
     ("/api/resources", image(model="flux-lora", loras=[{"url": S3_LORA}]), True, True),
     ("/api/resources", image(model="flux-pro", loras=[]), True, True),
+    # the newer families' models load their LoRAs; the cluster draws FLUX.1's only, fal its apps' only
+    ("/api/resources", image(model="z-image-turbo", loras=[{"url": S3_LORA}]), True, True),
+    (
+        "/api/resources",
+        image(model="flux.2-klein-4b", provider="offline", loras=[{"url": S3_LORA}]),
+        True,
+        True,
+    ),
+    ("/api/resources", image(model="flux.2-klein-4b", provider="cluster"), False, False),
+    ("/api/resources", image(model="qwen-image-2512"), False, False),  # fal has no app read for it
     ("/api/resources", image(denoising="pool"), False, False),  # a pool is the cluster's GPUs'
     ("/api/resources", image(denoising="job", provider="offline"), False, False),
     (
@@ -117,6 +127,30 @@ EDGES: list[tuple[str, dict[str, Any], bool, bool]] = [
     ("/api/images/generate", {"inputs": {"prompt": "a", "num_images": 5}}, False, False),
     ("/api/images/generate", {"inputs": {"prompt": "a", "num_images": 5}, "provider": "offline"}, True, True),
     ("/api/images/generate", {"inputs": {"prompt": "a", "image_size": "huge"}}, False, False),
+    (
+        "/api/images/generate",
+        {"inputs": {"prompt": "a"}, "model": "z-image", "provider": "cluster"},
+        False,
+        False,
+    ),
+    (
+        "/api/images/generate",
+        {"inputs": {"prompt": "a"}, "model": "flux-pro", "provider": "cluster"},
+        False,
+        False,
+    ),
+    ("/api/images/generate", {"inputs": {"prompt": "a"}, "model": "z-image", "provider": None}, False, False),
+    ("/api/images/generate", {"inputs": {"prompt": "a"}, "model": None, "provider": "cluster"}, True, True),
+    (
+        "/api/images/generate",
+        {
+            "inputs": {"prompt": "a", "loras": [{"path": S3_LORA}]},
+            "model": "qwen-image-2512",
+            "provider": "offline",
+        },
+        True,
+        True,
+    ),
     ("/api/images/generate", {"inputs": {"prompt": "a", "loras": [{"path": S3_LORA}]}}, True, True),
     (
         "/api/images/generate",
