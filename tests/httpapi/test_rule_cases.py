@@ -7,7 +7,6 @@ give POST /api/resources' body up as an UnsupportedSchema)."""
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -16,36 +15,12 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contentgen.catalog import Catalog
-from contentgen.httpapi import ApiSettings, create_app, request_rules
-from contentgen.pipeline.settings import PipelineSettings
-from contentgen.store import LocalStore
-from tests.harness.creators import HeldCreator
+from contentgen.httpapi import request_rules
+from tests.httpapi.conftest import MakeApp
 
 SPECS_PER_KIND = 1500
 FieldPath = tuple[str, ...]
 GENERIC = [None, "x", "", 0, 1, 2, 4, 8, 50, 1.0, 2.5, True, False]
-
-
-def _document(catalog: Catalog, store: LocalStore, tmp_path: Path, held: list[Any], *, local: bool) -> Any:
-    settings = ApiSettings(
-        catalog="unused://", store=str(store.root), api_auth=["local"], api_local_owner="a"
-    )
-    creator = None
-    if local:
-        creator = HeldCreator(
-            catalog, lambda: store, offline=True, settings=PipelineSettings(work_dir=tmp_path)
-        )
-        held.append(creator)
-    return create_app(settings, catalog=catalog, store=lambda: store, creator=creator).openapi()
-
-
-@pytest.fixture
-def held() -> Any:
-    made: list[HeldCreator] = []
-    yield made
-    for creator in made:
-        creator.close()
 
 
 def _read(schema: Any, at: FieldPath, found: dict[FieldPath, list[Any]]) -> None:
@@ -134,17 +109,13 @@ def _random_spec(pools: dict[FieldPath, list[Any]], rng: random.Random) -> dict[
 
 
 def test_the_cases_pass_the_same_specs_as_the_rules(
-    catalog: Catalog,
-    store: LocalStore,
-    tmp_path: Path,
-    held: list[Any],
-    monkeypatch: pytest.MonkeyPatch,
+    rules_app: MakeApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A spec's rules are the same on a laptop and in a cluster (only a URL's rule, of one field,
     takes local files on a laptop)."""
-    cased = _document(catalog, store, tmp_path / "cased", held, local=False)
+    cased = rules_app(local=False).openapi()
     monkeypatch.setattr(request_rules, "by_cases", lambda node, rules, components: rules)
-    plain = _document(catalog, store, tmp_path / "plain", held, local=False)
+    plain = rules_app(local=False).openapi()
     rng = random.Random(78)
     compared = 0
     for name, node in plain["components"]["schemas"].items():
@@ -167,20 +138,8 @@ def test_the_cases_pass_the_same_specs_as_the_rules(
 
 
 @pytest.mark.parametrize("local", [False, True], ids=["cluster", "laptop"])
-def test_schemathesis_reasons_about_every_create_body(
-    local: bool, catalog: Catalog, store: LocalStore, tmp_path: Path, held: list[Any]
-) -> None:
-    settings_ = ApiSettings(
-        catalog="unused://", store=str(store.root), api_auth=["local"], api_local_owner="a"
-    )
-    creator = None
-    if local:
-        creator = HeldCreator(
-            catalog, lambda: store, offline=True, settings=PipelineSettings(work_dir=tmp_path)
-        )
-        held.append(creator)
-    app = create_app(settings_, catalog=catalog, store=lambda: store, creator=creator)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+def test_schemathesis_reasons_about_every_create_body(local: bool, rules_app: MakeApp) -> None:
+    schema = schemathesis.openapi.from_asgi("/openapi.json", rules_app(local=local))
     strategy = schema["/api/resources"]["POST"].as_strategy()
     drawn: list[Any] = []
 
