@@ -11,10 +11,13 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings
+
+if TYPE_CHECKING:
+    from contentgen.api.base_models import BaseModelInfo
 
 
 def _default(value: Any) -> str:
@@ -139,6 +142,52 @@ def _prices() -> str:
         f"frame and {cluster.audio_hour_seconds:g} s per audio hour, times its GPUs "
         "(`cluster`: [Cluster GPUs](cluster-gpus.md#gpu-time-and-cost))."
     )
+
+
+def _families() -> str:
+    """The base-model table (api/base_models.py): each training.baseModel's licence, trainers, price
+    and recommended settings, and what draws its LoRAs."""
+    from contentgen.api.base_models import BASE_MODELS
+
+    rows = [
+        "| `training.baseModel` | family | licence: used commercially | fal trainer, USD per 1,000 steps "
+        "| provider cluster | recommended steps, rank, learning rate | its LoRAs drawn by |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    return "\n".join([*rows, *(_family(m) for m in BASE_MODELS.values())])
+
+
+def _family(m: BaseModelInfo) -> str:
+    licence = (
+        f"[{m.licence.name}]({m.licence.source}): {'yes' if m.commercial else 'no'}" if m.licence else ""
+    )
+    fal = "<br>".join(
+        f"`{t.app}`, {f'{t.price_per_step * 1000:.2f}' if t.price_per_step else 'price table'}"
+        + (f" (at least {t.billed_min_steps} steps billed)" if t.billed_min_steps else "")
+        for t in m.fal_trainers
+    )
+    cluster = f"`{m.cluster_family}`, `{m.cluster_dir or 'gpu.fluxModel'}`" if m.offered_on_cluster else "no"
+    said = m.recommended
+    recommended = f"{said.steps}, {said.rank}, {said.learning_rate:g}" if said else ""
+    cells = [f"`{m.name}`", m.family, licence, fal or "none", cluster, recommended, _drawn_by(m)]
+    return f"| {' | '.join(cells)} |"
+
+
+def _drawn_by(m: BaseModelInfo) -> str:
+    """The models that draw a picture family's LoRAs, each with its providers (a video family's:
+    the tools that load them)."""
+    from contentgen.api.image import FAL_APPS, FLUX_MODELS, MODEL_DEFAULTS
+
+    drawn = []
+    for model in m.loads_on if not m.video else ():
+        on_gpus = model in FLUX_MODELS and model != "flux-pro"  # provider cluster draws FLUX.1's
+        where = ", ".join(
+            p for p, on in (("fal", model in FAL_APPS), ("cluster", on_gpus), ("offline", True)) if on
+        )
+        found = MODEL_DEFAULTS.get(model)
+        steps = f" ({found.steps} steps, guidance {found.guidance:g})" if found else ""
+        drawn.append(f"`{model}`{steps}: {where}")
+    return "<br>".join(drawn) if drawn else ", ".join(f"`{v}`" for v in m.loads_on) or "ComfyUI"
 
 
 def _video_models() -> str:
@@ -268,6 +317,7 @@ PAGES: dict[str, dict[str, Callable[[], str]]] = {
     "docs/reference/commands.md": {"commands": _commands},
     "docs/spend.md": {"prices": _prices},
     "docs/videos.md": {"video-models": _video_models},
+    "docs/cluster-training.md": {"families": _families},
 }
 SECTIONS: dict[str, Callable[[], str]] = {
     name: render for sections in PAGES.values() for name, render in sections.items()

@@ -54,7 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from contentgen.api import KINDS, Cost, UsageLine
-from contentgen.api.base_models import FAL_TRAINERS, one_gpu
+from contentgen.api.base_models import FAL_TRAINERS, likeness_drawn, one_gpu
 from contentgen.api.cost import Unit
 from contentgen.api.image import FAL_APPS, IMAGE_SIZES, ImageModel
 from contentgen.api.lora import (
@@ -213,6 +213,9 @@ _DEFAULT_ITEMS: dict[str, dict[str, dict[str, float]]] = {
         "fal-ai/flux/schnell": {"megapixel": 0.003},
         "fal-ai/flux-pro/v1.1": {"megapixel": 0.04},
         "fal-ai/flux-lora": {"megapixel": 0.035},
+        # https://fal.ai/docs/model-api-reference/image-generation-api/z-image-turbo-lora: "Cost per
+        # Megapixel $0.0085"
+        "fal-ai/z-image/turbo/lora": {"megapixel": 0.0085},
         # LoRA trainers, per step: api/base_models.py's table, where each page is named
         **{app: {"step": t.price_per_step} for app, (_, t) in FAL_TRAINERS.items() if t.price_per_step},
         FAL_CAPTION_APP: {"request": 0.001},
@@ -340,14 +343,20 @@ def transcription_usage(
 
 
 def evaluation_usage(
-    provider: str, prompt_set: str, seeds: int, *, baseline_cached: bool = False, checkpoints: int = 1
+    provider: str,
+    prompt_set: str,
+    seeds: int,
+    *,
+    baseline_cached: bool = False,
+    checkpoints: int = 1,
+    model: str = LIKENESS_MODEL,
 ) -> list[UsageLine]:
     """What a likeness evaluation bills at most: a picture per prompt and seed with each LoRA
     scored (`checkpoints` of a training, else the one), and as many without a LoRA, once, unless
-    its baseline is stored already."""
+    its baseline is stored already; drawn with `model` (a family's own: likeness_model)."""
     count = LIKENESS_PROMPT_SETS.get(prompt_set, 0) * seeds * (checkpoints + (0 if baseline_cached else 1))
     size = IMAGE_SIZES[LIKENESS_IMAGE_SIZE]
-    return image_usage(provider, LIKENESS_MODEL, [size] * count) if count else []
+    return image_usage(provider, model, [size] * count) if count else []
 
 
 def scored_loras(spec: Mapping[str, Any]) -> int:
@@ -464,8 +473,10 @@ def _training_usage(provider: str, spec: Spec, _: PriceTable, baseline_cached: b
         lines.append(UsageLine(provider=provider, item=caption_app, unit="request", quantity=frames))
     evaluation = spec.get("evaluation") or {}
     # a video LoRA is scored on clips its trainer draws as it trains, not on pictures drawn after
-    if evaluation.get("enabled", True) and not routed.base.video:
-        lines += evaluation_usage(provider, *_likeness_plan(evaluation), baseline_cached=baseline_cached)
+    drawn = likeness_drawn(routed.base.name, provider)  # None: its evaluation is skipped, unbilled
+    if evaluation.get("enabled", True) and not routed.base.video and drawn is not None:
+        plan = _likeness_plan(evaluation)
+        lines += evaluation_usage(provider, *plan, baseline_cached=baseline_cached, model=drawn)
     return lines
 
 

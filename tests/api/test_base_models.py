@@ -18,6 +18,7 @@ from contentgen.api.base_models import (
     expert_ranges,
     lora_fits,
     media_of,
+    misfit,
     trainer_of,
 )
 from contentgen.api.crd import crd
@@ -57,6 +58,31 @@ REJECTED: dict[str, tuple[dict[str, Any], str, str]] = {
         {"training": {"model": "fal-ai/wan-trainer"}},
         "spec.training.model",
         "makes no FLUX.1 LoRA",
+    ),
+    "a Z-Image trainer for FLUX.1": (
+        {"training": {"model": "fal-ai/z-image-turbo-trainer-v2"}},
+        "spec.training.model",
+        "makes no FLUX.1 LoRA",
+    ),
+    "Qwen-Image's trainer for Z-Image": (
+        {"training": {"baseModel": "z-image-turbo", "model": "fal-ai/qwen-image-2512-trainer-v2"}},
+        "spec.training.model",
+        "fal-ai/z-image-turbo-trainer-v2",
+    ),
+    "FLUX.2 [klein] on fal, which trains none here": (
+        {"training": {"baseModel": "flux.2-klein-4b"}},
+        "spec.training.baseModel",
+        "training.baseModel flux.2-klein-4b is trained on provider cluster (or offline",
+    ),
+    "LTX-2 on the cluster, which has no family for it": (
+        {"provider": "cluster", "training": {"baseModel": "ltx-2"}},
+        "spec.training.baseModel",
+        "ltx-2 has no trainer here but offline's labelled simulation",
+    ),
+    "clips for a picture family": (
+        {"dataset": {"media": "clips"}, "training": {"baseModel": "qwen-image-2512"}},
+        "spec.dataset.media",
+        "needs a video training.baseModel",
     ),
     "clips for FLUX.1": (
         {"dataset": {"media": "clips"}},
@@ -114,6 +140,14 @@ ACCEPTED: dict[str, dict[str, Any]] = {
         "training": {"baseModel": "wan-2.1-i2v-14b"},
         "dataset": {"media": "stills"},
     },
+    "Z-Image-Turbo on fal, its trainer by default": {"training": {"baseModel": "z-image-turbo"}},
+    "Qwen-Image-2512 on fal": {"training": {"baseModel": "qwen-image-2512", "steps": 2000}},
+    "every newer picture family on the cluster": {
+        "provider": "cluster",
+        "training": {"baseModel": "flux.2-klein-9b", "rank": 32},
+    },
+    "Z-Image base on the cluster": {"provider": "cluster", "training": {"baseModel": "z-image-base"}},
+    "LTX-2 offline": {"provider": "offline", "training": {"baseModel": "ltx-2"}},
     "81-frame clips": {"training": {"baseModel": "wan-2.2-t2v-a14b"}, "dataset": {"clips": {"frames": 81}}},
 }
 
@@ -179,6 +213,12 @@ def test_what_loads_a_lora() -> None:
     assert not lora_fits("wan-2.1-t2v-1.3b", "wan-14b-i2v")  # another width
     assert lora_fits("flux.1", "flux-lora") and not lora_fits("flux.1", "wan-2.2-t2v")
     assert lora_fits("", "flux-lora")  # a version from before the field: FLUX.1
+    assert lora_fits("z-image-turbo", "z-image-turbo") and lora_fits("z-image-base", "z-image-turbo")
+    assert not lora_fits("z-image-turbo", "flux-lora") and not lora_fits("flux.1", "z-image-turbo")
+    assert not lora_fits("flux.2-klein-4b", "flux.2-klein-9b")  # another width
+    said = misfit("qwen-image-2512", "flux-lora", "loraRef 'q' version 1")
+    assert "is a Qwen-Image-2512 LoRA" in said and "use model qwen-image-2512, or train one" in said
+    assert "training.baseModel flux.1" in said and "animate" not in said
 
 
 def test_wan_22_experts_and_the_frame_rule() -> None:

@@ -114,7 +114,7 @@ def train(
     work = out / "work-0"
     work.mkdir(parents=True, exist_ok=True)
     files = CountedFiles(checkpoints)
-    wan = base != "flux.1"
+    wan = base.startswith("wan-")  # the other families learn from the pictures' dataset
     request = TrainingRequest(
         dataset_zip=wan_dataset(work / "dataset.zip", clips=2, stills=1) if wan else dataset(work),
         trigger_word="sks",

@@ -12,6 +12,8 @@ the whole batch, whatever the family, and a state stored by two goes on at one a
   rank's samples may reach one expert only), give both experts' LoRAs one process gives.
 - Every checkpoint file is written once, by rank 0; the other ranks write nothing.
 - One process's gradient accumulated over 3 samples is the gradient of the 3 in one batch.
+- A newer picture family (the tiny Z-Image, families/pictures.py): two processes give the LoRA one
+  process gives, as FLUX's do (its run marked slow: about 40 CPU-s more).
 
 The torchrun runs cost about 20 CPU-s per process (their imports), so there are three: two
 processes for each family, and four for FLUX's state going on."""
@@ -39,6 +41,7 @@ from .ddp_worker import record
 from .ddp_worker import train as train_here
 from .jobs import job
 from .lora_weights import apart
+from .tiny_z_image import tiny_z_image
 from .train_worker import examples
 
 pytestmark = [pytest.mark.cluster_models, pytest.mark.timeout(900)]
@@ -213,3 +216,20 @@ def test_accumulated_samples_give_the_gradient_of_one_batch(models_root, tmp_pat
     batched = [p.grad.clone() for p in expert.params]
     assert len({d[0] for d in draws}) > 1 or len({float(d[2]) for d in draws}) > 1  # not one sample
     assert max(_relative(a, b) for a, b in zip(accumulated, batched, strict=True)) < 1e-5
+
+
+@pytest.mark.slow
+def test_two_processes_train_a_z_image_lora_as_one(tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    tiny_z_image(models / "Z-Image-Turbo")
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    record(alone, 0, monkeypatch.setattr)
+    train_here(models, alone, alone / "checkpoints", STEPS, BATCH, base="z-image-turbo")
+    two = tmp_path / "two"
+    _torchrun(2, models, two, two / "checkpoints", base="z-image-turbo")
+    assert max(_relative(a, b) for a, b in zip(_grads(two), _grads(alone), strict=True)) < 1e-5
+    assert all(torch.equal(v, _lora(two, 1)[k]) for k, v in _lora(two, 0).items())  # the ranks agree
+    assert apart(_lora(alone), _lora(two)) <= TOLERANCE
+    written = {f"step-00000{n}{end}": 1 for n in (2, 4) for end in (".pt", ".safetensors")}
+    assert json.loads((two / "puts.json").read_text()) == written  # rank 0 wrote each once

@@ -71,6 +71,12 @@ def test_a_new_family_is_one_module_and_a_table_row(tmp_path: Path, monkeypatch:
 def test_each_row_of_the_table_names_the_family_that_trains_it() -> None:
     trained = [m for m in BASE_MODELS.values() if m.offered_on_cluster]
     assert trained and all(family_of(m).spreads == m.spreads for m in trained)
-    assert {family_of(m).name for m in trained} == {"FLUX.1", "Wan"}
+    assert {family_of(m).name for m in trained} == {
+        "FLUX.1",
+        "Wan",
+        "Z-Image",
+        "FLUX.2 [klein]",
+        "Qwen-Image",
+    }
     with pytest.raises(InvalidInput, match=r"training\.baseModel 'sd-1\.5' is not a base model"):
         base_models.base_model("sd-1.5")  # never taken for FLUX.1

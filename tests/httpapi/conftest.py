@@ -17,9 +17,11 @@ from fastapi import FastAPI
 from contentgen.catalog import Catalog
 from contentgen.catalog.mongo import MongoCatalog
 from contentgen.httpapi import ApiSettings, create_app
+from contentgen.pipeline.settings import PipelineSettings
 from contentgen.store import LocalStore, ObjectStore
 from tests.catalog.factory import T0, image_doc, lora_doc, transcript_doc
 from tests.harness.cli import offline_lora
+from tests.harness.creators import HeldCreator
 from tests.httpapi.documented import Answers
 
 TOKENS = {
@@ -108,6 +110,39 @@ def make_app(catalog: Catalog, store: LocalStore, settings: ApiSettings) -> Make
         store_factory: Callable[[], ObjectStore] | None = None,
     ) -> FastAPI:
         return create_app(settings, catalog=catalog, store=store_factory or (lambda: store), sleep=sleep)
+
+    return make
+
+
+@pytest.fixture
+def held() -> Iterator[list[HeldCreator]]:
+    """Creators whose runs are held and cancelled at the end: none runs (the HTTP layer is tested)."""
+    made: list[HeldCreator] = []
+    yield made
+    for creator in made:
+        creator.close()
+
+
+@pytest.fixture
+def rules_app(catalog: Catalog, store: LocalStore, tmp_path: Path, held: list[HeldCreator]) -> MakeApp:
+    """An API on a laptop, alice's: `local`, creates on (runs held, in `work` under tmp_path); else
+    creates off, its document as a cluster's reads (no local files)."""
+
+    def make(*, local: bool, work: str = "work") -> FastAPI:
+        settings = ApiSettings(
+            catalog="unused://",
+            store=str(store.root),
+            api_auth=["local"],
+            api_local_owner="alice",
+            api_offline=True,
+            api_default_namespace="default",
+        )
+        creator = None
+        if local:
+            work_dir = PipelineSettings(work_dir=tmp_path / work)
+            creator = HeldCreator(catalog, lambda: store, offline=True, settings=work_dir)
+            held.append(creator)
+        return create_app(settings, catalog=catalog, store=lambda: store, creator=creator)
 
     return make
 

@@ -20,6 +20,7 @@ from contentgen.httpapi import ApiSettings, create_app, request_rules
 from contentgen.pipeline.settings import PipelineSettings
 from contentgen.store import LocalStore
 from tests.harness.creators import HeldCreator
+from tests.httpapi.conftest import MakeApp
 from tests.httpapi.documented import Answers
 
 LOCAL = {"Host": "localhost:8080"}
@@ -66,6 +67,16 @@ EDGES: list[tuple[str, dict[str, Any], bool, bool]] = [
     ("/api/resources", image(loras=[{"url": S3_LORA}]), False, False),  # loras need flux-lora
     ("/api/resources", image(model="flux-lora", loras=[{"url": S3_LORA}]), True, True),
     ("/api/resources", image(model="flux-pro", loras=[]), True, True),
+    # the newer families' models load their LoRAs; the cluster draws FLUX.1's only, fal its apps' only
+    ("/api/resources", image(model="z-image-turbo", loras=[{"url": S3_LORA}]), True, True),
+    (
+        "/api/resources",
+        image(model="flux.2-klein-4b", provider="offline", loras=[{"url": S3_LORA}]),
+        True,
+        True,
+    ),
+    ("/api/resources", image(model="flux.2-klein-4b", provider="cluster"), False, False),
+    ("/api/resources", image(model="qwen-image-2512"), False, False),  # fal has no app read for it
     ("/api/resources", image(denoising="pool"), False, False),  # a pool is the cluster's GPUs'
     ("/api/resources", image(denoising="job", provider="offline"), False, False),
     (
@@ -117,6 +128,30 @@ EDGES: list[tuple[str, dict[str, Any], bool, bool]] = [
     ("/api/images/generate", {"inputs": {"prompt": "a", "num_images": 5}}, False, False),
     ("/api/images/generate", {"inputs": {"prompt": "a", "num_images": 5}, "provider": "offline"}, True, True),
     ("/api/images/generate", {"inputs": {"prompt": "a", "image_size": "huge"}}, False, False),
+    (
+        "/api/images/generate",
+        {"inputs": {"prompt": "a"}, "model": "z-image", "provider": "cluster"},
+        False,
+        False,
+    ),
+    (
+        "/api/images/generate",
+        {"inputs": {"prompt": "a"}, "model": "flux-pro", "provider": "cluster"},
+        False,
+        False,
+    ),
+    ("/api/images/generate", {"inputs": {"prompt": "a"}, "model": "z-image", "provider": None}, False, False),
+    ("/api/images/generate", {"inputs": {"prompt": "a"}, "model": None, "provider": "cluster"}, True, True),
+    (
+        "/api/images/generate",
+        {
+            "inputs": {"prompt": "a", "loras": [{"path": S3_LORA}]},
+            "model": "qwen-image-2512",
+            "provider": "offline",
+        },
+        True,
+        True,
+    ),
     ("/api/images/generate", {"inputs": {"prompt": "a", "loras": [{"path": S3_LORA}]}}, True, True),
     (
         "/api/images/generate",
@@ -144,41 +179,12 @@ def _document_says(document: dict[str, Any], route: str, body: dict[str, Any]) -
     return jsonschema.Draft202012Validator(root).is_valid(body)
 
 
-@pytest.fixture
-def held() -> Any:
-    """Creators whose runs are held and cancelled at the end: none runs (the HTTP layer is tested)."""
-    made: list[HeldCreator] = []
-    yield made
-    for creator in made:
-        creator.close()
-
-
-def _app(catalog: Catalog, store: LocalStore, tmp_path: Path, held: list[Any], *, local: bool) -> Any:
-    settings = ApiSettings(
-        catalog="unused://",
-        store=str(store.root),
-        api_auth=["local"],
-        api_local_owner="alice",
-        api_offline=True,
-        api_default_namespace="default",
-    )
-    creator = None
-    if local:
-        creator = HeldCreator(
-            catalog, lambda: store, offline=True, settings=PipelineSettings(work_dir=tmp_path)
-        )
-        held.append(creator)
-    return create_app(settings, catalog=catalog, store=lambda: store, creator=creator)
-
-
 @pytest.mark.asyncio
 @pytest.mark.parametrize("local", [True, False], ids=["laptop", "cluster"])
-async def test_the_document_and_the_server_agree_at_each_rules_edge(
-    local: bool, catalog: Catalog, store: LocalStore, tmp_path: Path, held: list[Any]
-) -> None:
+async def test_the_document_and_the_server_agree_at_each_rules_edge(local: bool, rules_app: MakeApp) -> None:
     """With creates on a laptop the server answers; with creates off (as a cluster's document
     reads: no local files) the document alone is compared."""
-    app = _app(catalog, store, tmp_path, held, local=local)
+    app = rules_app(local=local)
     document = app.openapi()
     transport = httpx.ASGITransport(app=Answers(app), client=("127.0.0.1", 50000))
     wrong = []
@@ -202,9 +208,9 @@ async def test_the_document_and_the_server_agree_at_each_rules_edge(
 
 @pytest.mark.asyncio
 async def test_what_the_document_cannot_state_has_its_own_code(
-    catalog: Catalog, store: LocalStore, tmp_path: Path, held: list[Any]
+    rules_app: MakeApp,
 ) -> None:
-    app = _app(catalog, store, tmp_path, held, local=True)
+    app = rules_app(local=True)
     body = lora(dataset={"minFrames": 30, "maxFrames": 20})
     assert _document_says(app.openapi(), "/api/resources", body)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
@@ -244,7 +250,12 @@ async def test_what_the_document_cannot_state_has_its_own_code(
 
 @pytest.mark.asyncio
 async def test_a_provider_the_laptops_runs_do_not_have_is_refused_at_once(
-    catalog: Catalog, store: LocalStore, tmp_path: Path, held: list[Any], monkeypatch: pytest.MonkeyPatch
+    catalog: Catalog,
+    store: LocalStore,
+    tmp_path: Path,
+    held: list[Any],
+    rules_app: MakeApp,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """provider cluster (the cluster's GPUs) on a laptop whose providers do not run it: a 400 naming
     spec.provider, nothing recorded; one they run is queued. With --offline every provider runs
@@ -270,7 +281,7 @@ async def test_a_provider_the_laptops_runs_do_not_have_is_refused_at_once(
         assert fal.status_code == 201, fal.text
     assert app.undocumented() == []
 
-    offline = _app(catalog, store, tmp_path / "offline", held, local=True)
+    offline = rules_app(local=True, work="offline")
     transport = httpx.ASGITransport(app=offline, client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8080", headers=LOCAL) as c:
         assert (await c.post("/api/resources", json=image(provider="cluster"))).status_code == 201

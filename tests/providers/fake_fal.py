@@ -99,6 +99,7 @@ import cv2
 import httpx
 import numpy as np
 
+from . import fake_fal_family_trainers as family_trainers
 from . import fake_fal_trainers as trainers
 from . import fake_fal_video as video
 from .fakes import Fault, Faults, failure, jpeg, json_response, png, safetensors_bytes
@@ -115,10 +116,18 @@ SIZES = {
     "landscape_4_3": (1024, 768),
     "landscape_16_9": (1024, 576),
 }
-IMAGE_APPS = {"fal-ai/flux/dev", "fal-ai/flux/schnell", "fal-ai/flux-pro/v1.1", "fal-ai/flux-lora"}
+Z_IMAGE_LORA = "fal-ai/z-image/turbo/lora"  # up to 3 loras, 1 to 8 inference steps, up to 4 images
+IMAGE_APPS = {
+    "fal-ai/flux/dev",
+    "fal-ai/flux/schnell",
+    "fal-ai/flux-pro/v1.1",
+    "fal-ai/flux-lora",
+    Z_IMAGE_LORA,
+}
 FLUX_TRAINERS = {"fal-ai/flux-lora-fast-training", "fal-ai/flux-lora-portrait-trainer"}
 WAN_TRAINERS = set(trainers.WAN_TRAINERS)  # fake_fal_trainers.py says what each takes and makes
-TRAINING_APPS = FLUX_TRAINERS | WAN_TRAINERS
+FAMILY_TRAINERS = set(family_trainers.FAMILY_TRAINERS)  # fake_fal_family_trainers.py says what each takes
+TRAINING_APPS = FLUX_TRAINERS | WAN_TRAINERS | FAMILY_TRAINERS
 VISION_APP = "openrouter/router/vision"
 VIDEO_APPS = set(video.VIDEO_APPS)  # fake_fal_video.py says what each takes and makes
 
@@ -186,6 +195,9 @@ class Variant:
     unknown_payloads: str = "404"  # "404" | "empty"
     video: video.VideoVariant = field(default_factory=video.VideoVariant)
     trainers: trainers.TrainerVariant = field(default_factory=trainers.TrainerVariant)
+    family_trainers: family_trainers.FamilyTrainerVariant = field(
+        default_factory=family_trainers.FamilyTrainerVariant
+    )
 
 
 DEFAULTS = {  # what the apps document as defaults, filled in by the "fills_defaults" variant
@@ -206,6 +218,7 @@ PRICES: dict[str, tuple[float, str]] = {
     VISION_APP: (0.0000012, "token"),  # "charged based on actual token usage": not a unit a run counts
     trainers.WAN_TRAINER: (0.005, "step"),
     trainers.WAN22_IMAGE: (0.0045, "step"),
+    **{app: (price, "step") for app, price in family_trainers.PAGE_PRICES.items()},
 }
 
 
@@ -230,6 +243,7 @@ class Job:
     looks_after_end: int = 0  # list reads since it ended (for the lag variant)
     neighbour: bool = False  # another workload's request
     trained: trainers.Trained | None = None  # what a Wan trainer read of its zip
+    captions: dict[str, str] = field(default_factory=dict)  # what a v2 trainer read of its zip
 
     @property
     def base(self) -> str:
@@ -528,6 +542,10 @@ class FakeFal:
             variant = self.variant.trainers
             errors, job.trained = trainers.validate(job.app, args, self._content, variant, _error)
             return errors
+        if job.app in FAMILY_TRAINERS:
+            variant_v2 = self.variant.family_trainers
+            errors, job.captions = family_trainers.validate(job.app, args, self._content, variant_v2, _error)
+            return errors
         if job.app in TRAINING_APPS:
             trigger, other = ("trigger_phrase", "trigger_word")
             if job.app == "fal-ai/flux-lora-fast-training":
@@ -568,8 +586,10 @@ class FakeFal:
             errors.append(_error(["image_size"], f"Input should be one of {', '.join(SIZES)}", "enum"))
         if args.get("output_format", "jpeg") not in ("jpeg", "png"):
             errors.append(_error(["output_format"], "Input should be 'jpeg' or 'png'", "enum"))
+        if job.app == Z_IMAGE_LORA:
+            errors += _z_image_errors(args)
         for i, lora in enumerate(args.get("loras") or []):
-            if job.app != "fal-ai/flux-lora":
+            if job.app not in ("fal-ai/flux-lora", Z_IMAGE_LORA):
                 break
             if not self._fetchable(lora.get("path")):
                 errors.append(
@@ -632,6 +652,12 @@ class FakeFal:
             }
         if job.app in WAN_TRAINERS:
             result, files = trainers.output(job.app, job.request_id, self.config, self.variant.trainers)
+            for url, data in files.items():
+                self.files.setdefault(url, data)
+            return result
+        if job.app in FAMILY_TRAINERS:
+            variant_v2 = self.variant.family_trainers
+            result, files = family_trainers.output(job.request_id, self.weights, self.config, variant_v2)
             for url, data in files.items():
                 self.files.setdefault(url, data)
             return result
@@ -802,3 +828,14 @@ def _when(value: str | None) -> datetime | None:
         return None
     when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _z_image_errors(args: dict[str, Any]) -> list[dict[str, Any]]:
+    """fal-ai/z-image/turbo/lora's own limits: 1 to 8 inference steps, at most 3 LoRAs."""
+    errors = []
+    steps = args.get("num_inference_steps", 8)
+    if not isinstance(steps, int) or not 1 <= steps <= 8:
+        errors.append(_error(["num_inference_steps"], "Input should be between 1 and 8", "range"))
+    if len(args.get("loras") or []) > 3:
+        errors.append(_error(["loras"], "List should have at most 3 items", "too_long"))
+    return errors

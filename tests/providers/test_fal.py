@@ -461,7 +461,7 @@ def test_a_file_that_is_not_an_image_is_refused(tmp_path, fal, sleep):
 def test_inputs_fal_cannot_take_are_refused_before_any_call(tmp_path, fal, sleep):
     p = provider(sleep)
     with mocked(fal):
-        with pytest.raises(InvalidInput, match="need the flux-lora model"):
+        with pytest.raises(InvalidInput, match=r"loras need a model that loads them \(flux-lora, "):
             p.generate_images(
                 ImageRequest(prompt="p", model="flux-dev", loras=(LoraWeights(url="https://x/l"),)),
                 tmp_path,

@@ -43,13 +43,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from contentgen.errors import InvalidInput
 
-from .image import ImageModel
+from .image import FAL_APPS, FLUX_MODELS
 from .providers import FAL, OFFLINE, OWN_GPUS
 from .rules import (
     AtDefault,
@@ -70,6 +70,12 @@ from .rules import (
 
 BaseModel = Literal[
     "flux.1",
+    "z-image-turbo",
+    "z-image-base",
+    "qwen-image-2512",
+    "flux.2-klein-4b",
+    "flux.2-klein-9b",
+    "ltx-2",
     "wan-2.1-t2v-1.3b",
     "wan-2.1-t2v-14b",
     "wan-2.1-i2v-14b",
@@ -80,10 +86,12 @@ DEFAULT_BASE_MODEL: BaseModel = "flux.1"
 BaseModelField = Annotated[
     BaseModel,
     Field(
-        description="What the LoRA is made for: flux.1 (pictures, the default), or a Wan video model "
-        "(wan-2.1-t2v-1.3b, wan-2.1-t2v-14b, wan-2.1-i2v-14b; wan-2.2-t2v-a14b and wan-2.2-i2v-a14b, two "
-        "LoRAs, one per expert), trained from clips and stills of the same footage "
-        "(docs/lora-datasets.md#video-loras)."
+        description="What the LoRA is made for: flux.1 (pictures, the default); z-image-turbo, z-image-base, "
+        "qwen-image-2512, flux.2-klein-4b or flux.2-klein-9b (pictures; each family's licence in "
+        "docs/cluster-training.md#families); or a video model: Wan (wan-2.1-t2v-1.3b, wan-2.1-t2v-14b, "
+        "wan-2.1-i2v-14b; wan-2.2-t2v-a14b and wan-2.2-i2v-a14b, two LoRAs, one per expert) or ltx-2, "
+        "trained "
+        "from clips and stills of the same footage (docs/lora-datasets.md#video-loras)."
     ),
 ]
 # What a dataset gives the trainer: stills (one image a scene, as always), and clips of the subject.
@@ -96,6 +104,77 @@ _FAL_WAN22_GUIDE = "https://fal.ai/learn/devs/how-to-fine-tune-wan-with-the-api"
 _FAL_FLUX_FAST = "https://fal.ai/models/fal-ai/flux-lora-fast-training/api"
 _FAL_FLUX_PORTRAIT = "https://fal.ai/models/fal-ai/flux-lora-portrait-trainer/api"
 _DIFFUSERS_WAN = "https://huggingface.co/docs/diffusers/api/pipelines/wan"
+_FAL_Z_IMAGE_TURBO = "https://fal.ai/models/fal-ai/z-image-turbo-trainer-v2"
+_FAL_QWEN_2512 = "https://fal.ai/models/fal-ai/qwen-image-2512-trainer-v2/llms.txt"
+_Z_IMAGE_TURBO = "https://huggingface.co/Tongyi-MAI/Z-Image-Turbo"
+_Z_IMAGE = "https://huggingface.co/Tongyi-MAI/Z-Image"
+_QWEN_2512 = "https://huggingface.co/Qwen/Qwen-Image-2512"
+_KLEIN_4B = (
+    "https://huggingface.co/blog/black-forest-labs/flux-2-klein-lora"  # "FLUX.2-klein-base-4B is Apache 2.0"
+)
+_KLEIN_9B = "https://huggingface.co/black-forest-labs/FLUX.2-klein-base-9B"
+_BFL_PRICING = "https://docs.bfl.ai/quick_start/pricing.md"  # "FLUX.2 [dev] ... Open weights, non-commercial"
+_LTX_2 = "https://huggingface.co/Lightricks/LTX-2"
+_FLUX_1_DEV_LICENCE = "https://huggingface.co/black-forest-labs/FLUX.1-dev/blob/main/LICENSE.md"
+_WAN_21 = "https://huggingface.co/Wan-AI/Wan2.1-T2V-14B"  # "licensed under the Apache 2.0 License"
+_WAN_22 = "https://huggingface.co/Wan-AI/Wan2.2-T2V-A14B"
+_LTX_2_LICENCE = "https://github.com/Lightricks/LTX-2/blob/main/LICENSE"
+
+
+@dataclass(frozen=True)
+class TrainerInputs:
+    """What a fal trainer names its inputs and its LoRA output, as its page says. `trigger` None:
+    the trigger word is not sent (the dataset's captions carry it); `caption`: sent as the caption of
+    a picture without one, where the page names such an input; `learning_rate` None: not sent."""
+
+    data: str = "images_data_url"
+    trigger: str | None = "trigger_word"
+    caption: str | None = None
+    steps: str = "steps"
+    learning_rate: str | None = None
+    # the result's LoRA file: the first of these the result holds
+    weights: tuple[str, ...] = ("diffusers_lora_file",)
+
+
+FLUX_FAST_INPUTS = TrainerInputs()
+FLUX_PORTRAIT_INPUTS = TrainerInputs(trigger="trigger_phrase", learning_rate="learning_rate")
+# fal's v2 trainers (qwen-image-2512-trainer-v2's page, read 2026-12-02: image_data_url, steps
+# 10 to 40000, default_caption, learning_rate); z-image-turbo-trainer-v2's input schema was not
+# found to read: its sibling's names are sent, and its output is read as diffusers_lora_file or
+# lora_file (the fakes answer either: tests/providers/test_fal_family_trainers.py)
+V2_INPUTS = TrainerInputs(
+    data="image_data_url",
+    trigger=None,
+    caption="default_caption",
+    learning_rate="learning_rate",
+    weights=("diffusers_lora_file", "lora_file"),
+)
+
+
+@dataclass(frozen=True)
+class Licence:
+    """A base model's licence as its model card or maker says it, and whether a company may use it
+    commercially: run it for revenue and sell what its LoRAs make (a non-commercial licence, or one
+    free only under a revenue threshold, is no)."""
+
+    name: str
+    commercial: bool
+    source: str
+
+
+APACHE_2 = "Apache-2.0"
+FLUX_NON_COMMERCIAL = "FLUX Non-Commercial License"
+
+
+@dataclass(frozen=True)
+class Recommended:
+    """The settings a person's LoRA is recommended at on this base (the trainers' published
+    settings; the cluster's defaults are the spec's own until a GPU measures them)."""
+
+    steps: int
+    rank: int
+    learning_rate: float
+    source: str
 
 
 @dataclass(frozen=True)
@@ -110,6 +189,7 @@ class Trainer:
     # USD a step from the page read; None where no page said (the price table's dearest step)
     price_per_step: float | None
     source: str
+    inputs: TrainerInputs = FLUX_FAST_INPUTS  # the Wan trainers' are providers/fal/wan_training.py's
 
     @property
     def clips(self) -> bool:
@@ -166,6 +246,14 @@ class BaseModelInfo:
     # tests' toy family's), which provider cluster trains it with
     cluster_family: str = ""
     source: str = ""
+    licence: Licence | None = None  # every row of the table says one (tests/api: a row without fails)
+    recommended: Recommended | None = None
+    weights: str = ""  # the published diffusers repository the cluster stages as cluster_dir
+
+    @property
+    def commercial(self) -> bool | None:
+        """Whether what its LoRAs make may be sold (None: the table does not say)."""
+        return self.licence.commercial if self.licence else None
 
     @property
     def video(self) -> bool:
@@ -201,6 +289,8 @@ class BaseModelInfo:
             return f"fal's {self.fal_trainers[0].app} (the API's FAL_KEY)"
         if provider == OWN_GPUS:
             return f"the cluster's GPUs and {self.cluster_dir or 'FLUX.1'} staged on its models' volume"
+        if provider == FAL.name:
+            return "a provider that trains it (fal has no trainer for it in this table)"
         return "nothing: a labelled simulation, free (no training, placeholder LoRAs)"
 
     def makes(self) -> str:
@@ -215,8 +305,26 @@ class BaseModelInfo:
 
 _FLUX_TRAINERS = (
     Trainer("fal-ai/flux-lora-fast-training", "stills", 100, 10000, 0, 0.002, _FAL_FLUX_FAST),
-    Trainer("fal-ai/flux-lora-portrait-trainer", "stills", 100, 10000, 0, 0.002, _FAL_FLUX_PORTRAIT),
+    Trainer(
+        "fal-ai/flux-lora-portrait-trainer",
+        "stills",
+        100,
+        10000,
+        0,
+        0.002,
+        _FAL_FLUX_PORTRAIT,
+        FLUX_PORTRAIT_INPUTS,
+    ),
 )
+# "$0.85 per 1000-step training run. It scales per step"
+Z_IMAGE_TURBO_TRAINER = Trainer(
+    "fal-ai/z-image-turbo-trainer-v2", "stills", 100, 10000, 0, 0.00085, _FAL_Z_IMAGE_TURBO, V2_INPUTS
+)
+# "$0.00095 per step (minimum of 500 steps is charged)"; steps 10 to 40000 (the API's own 100 at least)
+QWEN_2512_TRAINER = Trainer(
+    "fal-ai/qwen-image-2512-trainer-v2", "stills", 100, 40000, 500, 0.00095, _FAL_QWEN_2512, V2_INPUTS
+)
+LTX_FRAMES = FrameRule(fps=24, step=8, max_frames=121)  # LTX-2's VAE: 8 frames a latent
 WAN_TRAINER = Trainer("fal-ai/wan-trainer", "stills+clips", 100, 20000, 0, 0.005, _FAL_WAN_TRAINER)
 WAN22_T2V_TRAINER = Trainer(
     "fal-ai/wan-22-trainer/t2v-a14b", "stills+clips", 100, 10000, 100, None, _FAL_WAN22_GUIDE
@@ -235,11 +343,101 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             "flux.1",
             "FLUX.1",
             "FLUX.1",
-            loads_on=get_args(ImageModel),  # the image models (fal's take LoRAs on flux-lora)
+            loads_on=FLUX_MODELS,  # FLUX.1's image models (fal's take LoRAs on flux-lora)
             fal_trainers=_FLUX_TRAINERS,
             offered_on_cluster=True,
             cluster_family="flux_training",
             source=_FAL_FLUX_FAST,
+            # FLUX.1 [dev]'s: "use for revenue-generating activity is NOT a Non-Commercial Purpose"
+            licence=Licence("FLUX.1 [dev] Non-Commercial License", False, _FLUX_1_DEV_LICENCE),
+        ),
+        BaseModelInfo(
+            "z-image-turbo",
+            "Z-Image-Turbo",
+            "Z-Image",
+            loads_on=("z-image-turbo", "z-image"),
+            fal_trainers=(Z_IMAGE_TURBO_TRAINER,),
+            cluster_dir="Z-Image-Turbo",
+            offered_on_cluster=True,
+            cluster_family="z_image_training",
+            source=_Z_IMAGE_TURBO,
+            licence=Licence(APACHE_2, True, _Z_IMAGE_TURBO),
+            # ai-toolkit's published Z-Image-Turbo settings (github.com/Tongyi-MAI/Z-Image/issues/36):
+            # "2000 steps is a suitable value", learning rate 1e-4 to 2e-4
+            recommended=Recommended(2000, 16, 1e-4, "https://github.com/Tongyi-MAI/Z-Image/issues/36"),
+            weights="Tongyi-MAI/Z-Image-Turbo",
+        ),
+        BaseModelInfo(
+            "z-image-base",
+            "Z-Image",
+            "Z-Image",
+            loads_on=("z-image", "z-image-turbo"),
+            cluster_dir="Z-Image",
+            offered_on_cluster=True,
+            cluster_family="z_image_training",
+            source=_Z_IMAGE,
+            licence=Licence(APACHE_2, True, _Z_IMAGE),
+            recommended=Recommended(
+                1000, 16, 1e-4, "https://muapi.ai/tr/playground/z-image-base-lora-trainer"
+            ),
+            weights="Tongyi-MAI/Z-Image",
+        ),
+        BaseModelInfo(
+            "qwen-image-2512",
+            "Qwen-Image-2512",
+            "Qwen-Image",
+            loads_on=("qwen-image-2512",),
+            fal_trainers=(QWEN_2512_TRAINER,),
+            cluster_dir="Qwen-Image-2512",
+            offered_on_cluster=True,
+            cluster_family="qwen_image_training",
+            source=_FAL_QWEN_2512,
+            licence=Licence(APACHE_2, True, _QWEN_2512),
+            recommended=Recommended(2000, 16, 2e-4, _FAL_QWEN_2512),  # fal's default 2000 steps
+            weights="Qwen/Qwen-Image-2512",
+        ),
+        BaseModelInfo(
+            "flux.2-klein-4b",
+            "FLUX.2 [klein] 4B",
+            "FLUX.2 [klein]",
+            loads_on=("flux.2-klein-4b",),
+            cluster_dir="FLUX.2-klein-base-4B",
+            offered_on_cluster=True,
+            cluster_family="flux2_klein_training",
+            source=_KLEIN_4B,
+            licence=Licence(APACHE_2, True, _KLEIN_4B),
+            recommended=Recommended(1000, 16, 1e-4, _KLEIN_4B),
+            weights="black-forest-labs/FLUX.2-klein-base-4B",
+        ),
+        BaseModelInfo(
+            "flux.2-klein-9b",
+            "FLUX.2 [klein] 9B",
+            "FLUX.2 [klein]",
+            loads_on=("flux.2-klein-9b",),
+            cluster_dir="FLUX.2-klein-base-9B",
+            offered_on_cluster=True,
+            cluster_family="flux2_klein_training",
+            source=_KLEIN_9B,
+            licence=Licence(FLUX_NON_COMMERCIAL, False, _KLEIN_9B),
+            recommended=Recommended(1000, 16, 1e-4, _KLEIN_4B),
+            weights="black-forest-labs/FLUX.2-klein-base-9B",
+        ),
+        BaseModelInfo(
+            "ltx-2",
+            "LTX-2",
+            "LTX-2",
+            # no video model here runs LTX-2 yet (ltx-video is LTX-Video 0.9's layers): ComfyUI loads it
+            loads_on=(),
+            frames=LTX_FRAMES,
+            cluster_dir="LTX-2",
+            source=_LTX_2,
+            # free commercial use only under its revenue threshold: not marked as sellable
+            licence=Licence("LTX-2 Community License Agreement", False, _LTX_2_LICENCE),
+            # Civitai's LTX2 recipe: 3000 steps, rank 32, learning rate 2e-4
+            recommended=Recommended(
+                3000, 32, 2e-4, "https://developer.civitai.com/orchestration/recipes/training-ltx2"
+            ),
+            weights="Lightricks/LTX-2",
         ),
         BaseModelInfo(
             "wan-2.1-t2v-1.3b",
@@ -251,6 +449,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             offered_on_cluster=True,
             cluster_family="wan_training",
             source=_DIFFUSERS_WAN,
+            licence=Licence(APACHE_2, True, _WAN_21),
         ),
         BaseModelInfo(
             "wan-2.1-t2v-14b",
@@ -263,6 +462,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             offered_on_cluster=True,
             cluster_family="wan_training",
             source=_DIFFUSERS_WAN,
+            licence=Licence(APACHE_2, True, _WAN_21),
         ),
         BaseModelInfo(
             "wan-2.1-i2v-14b",
@@ -275,6 +475,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             offered_on_cluster=True,
             cluster_family="wan_training",
             source=_FAL_WAN_TRAINER,
+            licence=Licence(APACHE_2, True, _WAN_21),
         ),
         BaseModelInfo(
             "wan-2.2-t2v-a14b",
@@ -288,6 +489,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             offered_on_cluster=True,
             cluster_family="wan_training",
             source=_FAL_WAN22_GUIDE,
+            licence=Licence(APACHE_2, True, _WAN_22),
         ),
         BaseModelInfo(
             "wan-2.2-i2v-a14b",
@@ -302,6 +504,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             offered_on_cluster=True,
             cluster_family="wan_training",
             source=_FAL_WAN22_GUIDE,
+            licence=Licence(APACHE_2, True, _WAN_22),
         ),
     )
 }
@@ -355,6 +558,25 @@ def media_of(base: str, asked: str, trainer: Trainer | None) -> tuple[bool, bool
     return stills or not clips, clips
 
 
+def likeness_model(base: str) -> str:
+    """The image model a picture LoRA of `base` is drawn with for its likeness: FLUX.1's flux-lora,
+    another family's first model (a video base's clips are drawn by its own trainer)."""
+    info = BASE_MODELS.get(base or DEFAULT_BASE_MODEL)
+    if info is None or info.name == DEFAULT_BASE_MODEL or info.video or not info.loads_on:
+        return "flux-lora"
+    return info.loads_on[0]
+
+
+def likeness_drawn(base: str, provider: str) -> str | None:
+    """The model `provider` draws a picture LoRA of `base`'s likeness with, None where it draws none
+    of that family (fal's app for it not read, the cluster's FLUX.1 only): its evaluation is then
+    skipped, saying why, and bills nothing."""
+    model = likeness_model(base)
+    if model in FLUX_MODELS or provider == OFFLINE.name:
+        return model
+    return model if provider == FAL.name and model in FAL_APPS else None
+
+
 def lora_fits(base: str, model: str) -> bool:
     """Whether a LoRA made for `base` loads into `model` (a video or an image model)."""
     return model in base_model(base).loads_on
@@ -372,7 +594,10 @@ def misfit(base: str, model: str, what: str) -> str:
     if not bases:
         return f"{made}, and model {model} loads LoRAs no LoraTraining makes: give one made for it by url"
     titles = " or ".join(dict.fromkeys(BASE_MODELS[b].title for b in bases))
-    if not info.video:
+    if not info.video and not BASE_MODELS[bases[0]].video:  # a picture LoRA of another family
+        other = f"use model {info.loads_on[0]}, or " if info.loads_on else ""
+        instead = f"{other}train one with training.baseModel {bases[0]} from the same video"
+    elif not info.video:
         instead = (
             f"train one for it from the same video (a LoraTraining with training.baseModel {bases[0]}), or "
             "animate a picture made with it (imageRef)"
@@ -458,18 +683,25 @@ def _trainer_rule(m: BaseModelInfo) -> Rule:
 
 
 def _flux_trainer_rule() -> Rule:
-    video_apps = tuple(app for app, (m, _) in FAL_TRAINERS.items() if m.video)
+    others = tuple(app for app, (m, _) in FAL_TRAINERS.items() if m.name != DEFAULT_BASE_MODEL)
     return Rule(
         MODEL,
-        "training.model names a Wan trainer, which makes no FLUX.1 LoRA: set training.baseModel to "
-        f"the Wan model it trains, or leave training.model out ({DOCS})",
+        "training.model names another base model's trainer, which makes no FLUX.1 LoRA: set "
+        f"training.baseModel to the model it trains, or leave training.model out ({DOCS})",
         (
             AtDefault(MODEL),
-            _video_base(),
+            _other_base(),
             Differs(PROVIDER, FAL.name),
-            Not(In(MODEL, video_apps)),
+            Not(In(MODEL, others)),
         ),
     )
+
+
+def _other_base() -> Both:
+    """training.baseModel is set to a base other than FLUX.1 (guarded: a spec without training is
+    FLUX.1's)."""
+    others = tuple(_is_base(name) for name in BASE_MODELS if name != DEFAULT_BASE_MODEL)
+    return Both((Has(TRAINING), Either(others)))
 
 
 def _video_base() -> Both:

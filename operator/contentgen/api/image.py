@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -42,6 +43,9 @@ FAL_APPS = {
     "flux-schnell": "fal-ai/flux/schnell",
     "flux-pro": "fal-ai/flux-pro/v1.1",
     "flux-lora": "fal-ai/flux-lora",
+    # https://fal.ai/docs/model-api-reference/image-generation-api/z-image-turbo-lora: up to 3 LoRAs,
+    # 1 to 8 inference steps (8 by default), up to 4 images a request
+    "z-image-turbo": "fal-ai/z-image/turbo/lora",
 }
 # Width and height of each image_size preset (https://fal.ai/docs/documentation/model-apis/model-arguments).
 IMAGE_SIZES = {
@@ -52,7 +56,42 @@ IMAGE_SIZES = {
     "landscape_4_3": (1024, 768),
     "landscape_16_9": (1024, 576),
 }
-ImageModel = Literal["flux-pro", "flux-dev", "flux-schnell", "flux-lora"]
+ImageModel = Literal[
+    "flux-pro",
+    "flux-dev",
+    "flux-schnell",
+    "flux-lora",
+    "z-image-turbo",
+    "z-image",
+    "qwen-image-2512",
+    "flux.2-klein-4b",
+    "flux.2-klein-9b",
+]
+FLUX_MODELS = ("flux-pro", "flux-dev", "flux-schnell", "flux-lora")
+
+
+@dataclass(frozen=True)
+class Denoising:
+    """A model's inference steps and guidance where a request leaves them to it (its model card's
+    example call), and the most LoRAs its app takes."""
+
+    steps: int
+    guidance: float
+    max_loras: int = 5
+    source: str = ""
+
+
+# The newer families' models (FLUX's are left to their apps' own defaults, as before)
+MODEL_DEFAULTS = {
+    "z-image-turbo": Denoising(8, 0.0, 3, "https://huggingface.co/Tongyi-MAI/Z-Image-Turbo"),
+    "z-image": Denoising(50, 4.0, 5, "https://huggingface.co/Tongyi-MAI/Z-Image"),
+    "qwen-image-2512": Denoising(50, 4.0, 5, "https://huggingface.co/Qwen/Qwen-Image-2512"),
+    "flux.2-klein-4b": Denoising(50, 4.0, 5, "https://huggingface.co/black-forest-labs/FLUX.2-klein-base-4B"),
+    "flux.2-klein-9b": Denoising(50, 4.0, 5, "https://huggingface.co/black-forest-labs/FLUX.2-klein-base-9B"),
+}
+# The models that apply loras: fal's flux-lora, and the newer families' (each loads its own family's
+# LoRAs: api/base_models.py's loads_on), which draw with them on every provider that draws them.
+LORA_MODELS = ("flux-lora", *MODEL_DEFAULTS)
 ImageSize = Literal["square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"]
 # provider cluster: how FLUX is held on the GPU (providers/cluster/memory.py's GENERATION_WANTED:
 # the training's training.memoryPlan names, and offload)
@@ -82,8 +121,20 @@ IMAGE_RULES: list[GeneratedRule] = [
     for r in (
         Rule(
             LORAS,
-            "loras are allowed only when model is flux-lora",
-            (Equals(MODEL, ("flux-lora",)), Empty(LORAS)),
+            f"loras are allowed only with a model that loads them ({', '.join(LORA_MODELS)})",
+            (Equals(MODEL, LORA_MODELS), Empty(LORAS)),
+        ),
+        Rule(
+            MODEL,
+            "provider cluster draws FLUX.1's models only (flux-dev, flux-schnell, flux-lora): draw the "
+            "newer families' models on provider fal (z-image-turbo) or offline",
+            (Differs(PROVIDER, OWN_GPUS), Equals(MODEL, FLUX_MODELS)),
+        ),
+        Rule(
+            MODEL,
+            f"fal draws {', '.join(FAL_APPS)} only (fal's apps for the other models were not read): use "
+            "provider offline for this model",
+            (Equals(PROVIDER, ("offline", OWN_GPUS)), Equals(MODEL, tuple(FAL_APPS))),
         ),
         Rule(
             MODEL,
@@ -194,7 +245,12 @@ class ImageGenerationSpec(CommonSpec):
     prompt: Annotated[str, Field(min_length=1, max_length=4000, description="What to draw.")]
     negative_prompt: Annotated[str, Field(max_length=4000, description="What to keep out.")] = ""
     model: Annotated[
-        ImageModel, Field(description="flux-pro, flux-dev, flux-schnell, or flux-lora to apply loras.")
+        ImageModel,
+        Field(
+            description="flux-pro, flux-dev, flux-schnell, or flux-lora to apply loras (FLUX.1); "
+            "z-image-turbo (fal, offline), z-image, qwen-image-2512, flux.2-klein-4b or flux.2-klein-9b "
+            "(offline) for a LoRA of those families (docs/cluster-training.md#families)."
+        ),
     ] = "flux-dev"
     num_images: Annotated[
         int,
@@ -214,7 +270,12 @@ class ImageGenerationSpec(CommonSpec):
         ),
     ] = "fal"
     loras: Annotated[
-        list[LoraEntry], Field(max_length=5, description="Up to 5 LoRAs; only with model flux-lora.")
+        list[LoraEntry],
+        Field(
+            max_length=5,
+            description="Up to 5 LoRAs; only with a model that loads them (flux-lora, or a newer family's "
+            "model: each loads its own family's LoRAs; fal's z-image-turbo takes 3).",
+        ),
     ] = []
     memory_plan: Annotated[
         ImageMemoryPlan,

@@ -214,8 +214,7 @@ class Is(Term):
 @dataclass(frozen=True)
 class NotDefault(Term):
     """The field is set to a value other than its default: `Differs` from the default in meaning,
-    said in JSON Schema as a present field's `not const` (ForModel's `Differs` keeps its own shape,
-    which the HTTP API's document groups the models by)."""
+    said in JSON Schema as a present field's `not const`."""
 
     field: SpecField
 

@@ -286,7 +286,7 @@ def _document_400_not_422(app: FastAPI) -> None:
             creator = app.state.services.creator
             # The spec models' rules (CEL) as JSON Schema; a laptop's runs take local files too.
             request_rules.apply(
-                list(schema["components"]["schemas"].values()),
+                schema["components"]["schemas"],
                 local=bool(creator is not None and creator.local),
             )
             app.openapi_schema = schema

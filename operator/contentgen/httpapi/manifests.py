@@ -28,9 +28,11 @@ from contentgen.api import API_VERSION, KINDS
 from contentgen.api.base import CelRule
 from contentgen.api.base_models import DEFAULT_BASE_MODEL, lora_fits, misfit
 from contentgen.api.common import LORA_URL_RULE, NAME_PATTERN, OWNER_PATTERN, SOURCE_URL_RULE
-from contentgen.api.image import FAL_MAX_IMAGES, ImageModel, ImageSize
+from contentgen.api.image import FAL_APPS, FAL_MAX_IMAGES, FLUX_MODELS, LORA_MODELS, ImageModel, ImageSize
 from contentgen.api.manifests import Document
 from contentgen.api.providers import (
+    OFFLINE,
+    OWN_GPUS,
     PROVIDERS,
     PaidOrOfflinePictures,
     PictureProvider,
@@ -333,8 +335,18 @@ class SeedInputs(JsonBody):
 
 
 # The ImageGeneration spec's rules across fields, in this request's shape (request_rules.py):
-# at most FAL_MAX_IMAGES with fal (the default provider); loras only with flux-lora (the default
-# model where there are loras).
+# at most FAL_MAX_IMAGES with fal (the default provider); loras only with a model that loads them
+# (flux-lora, the default model where there are loras); the cluster draws FLUX.1's models only, and
+# not flux-pro; fal only the models it has apps for. A model left out is one of FLUX.1's on fal.
+_MODEL_NAMED: JsonValue = {"required": ["model"], "properties": {"model": {"type": "string"}}}
+_ON_CLUSTER: JsonValue = {"required": ["provider"], "properties": {"provider": {"const": OWN_GPUS}}}
+
+
+def _model_in(models: tuple[str, ...] | list[str]) -> JsonValue:
+    """The model left out (null too), or one of `models`."""
+    return {"anyOf": [{"not": _MODEL_NAMED}, {"properties": {"model": {"enum": list(models)}}}]}
+
+
 IMAGES_RULES: list[JsonValue] = [
     {
         "anyOf": [
@@ -347,9 +359,21 @@ IMAGES_RULES: list[JsonValue] = [
     },
     {
         "anyOf": [
-            {"not": {"required": ["model"], "properties": {"model": {"type": "string"}}}},
-            {"properties": {"model": {"const": "flux-lora"}}},
+            _model_in(LORA_MODELS),
             {"properties": {"inputs": {"properties": {"loras": {"maxItems": 0}}}}},
+        ]
+    },
+    {"anyOf": [{"not": _ON_CLUSTER}, _model_in(FLUX_MODELS)]},
+    {
+        "not": {
+            "required": ["provider", "model"],
+            "properties": {"provider": {"const": OWN_GPUS}, "model": {"const": "flux-pro"}},
+        }
+    },
+    {
+        "anyOf": [
+            {"required": ["provider"], "properties": {"provider": {"enum": [OFFLINE.name, OWN_GPUS]}}},
+            _model_in(list(FAL_APPS)),
         ]
     },
 ]

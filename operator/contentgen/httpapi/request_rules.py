@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -20,9 +19,9 @@ from contentgen.api import KINDS
 from contentgen.api.base_models import WAN_FRAMES
 from contentgen.api.common import LORA_URL_RULE, SOURCE_URL_RULE
 from contentgen.api.regex import SPACES
-from contentgen.api.rules import GENERATED
+from contentgen.api.rules import GENERATED, JsonDict
 
-JsonDict = dict[str, Any]
+from .rule_cases import by_cases
 
 INVALID = "invalid"
 INVALID_COMBINATION = "invalid_combination"
@@ -107,46 +106,17 @@ def beyond_schema() -> frozenset[str]:
     return frozenset(e["message"] for e in entries if e["rule"] in known and known[e["rule"]] is None)
 
 
-def apply(schemas: list[JsonDict], *, local: bool) -> None:
+def apply(components: dict[str, JsonDict], *, local: bool) -> None:
     """Add each node's rules, as JSON Schema, to the node (in place): `allOf` keeps them apart from
-    what the node says already."""
+    what the node says already, said case by case of the fields they turn on (rule_cases.py).
+    `components`: the document's schemas, by name (a rule's field may be another's)."""
     known = rules(local=local)
-    for schema in schemas:
+    for schema in components.values():
         for node in list(_nodes(schema)):
             said = [known.get(e["rule"]) for e in node.get("x-kubernetes-validations") or []]
             extra = [copy.deepcopy(s) for s in said if s]
             if extra:
-                node["allOf"] = _by_model([*node.get("allOf", []), *extra])
-
-
-def _is_other_model(branch: JsonDict) -> bool:
-    """`branch` says "the model is not this one" (one model, by const)."""
-    text = json.dumps(branch)
-    return set(branch) == {"not"} and '"model"' in text and text.count('"const"') == 1 and "enum" not in text
-
-
-def _by_model(items: list[JsonDict]) -> list[JsonDict]:
-    """The same rules, those that hold unless the model is another one (A or model != m) said as
-    one choice of model: (model == m and m's rules) for one m, or a model none of them names. A
-    VideoGeneration's dozens of per-model rules would otherwise multiply into more alternatives
-    than a client's JSON Schema engine (schemathesis's) works through."""
-    groups: dict[str, list[JsonDict]] = {}
-    kept: list[JsonDict] = []
-    for item in items:
-        branches = item.get("anyOf") if set(item) == {"anyOf"} else None
-        other = next((b for b in branches or [] if _is_other_model(b)), None)
-        if other is None:
-            kept.append(item)
-            continue
-        key = json.dumps(other, sort_keys=True)
-        rest = [b for b in branches or [] if b is not other]
-        groups.setdefault(key, []).append(rest[0] if len(rest) == 1 else {"anyOf": rest})
-    if not groups:
-        return kept
-    # The models are one value: (model is m and m's rules) for the one it is, or a model none names.
-    others = [json.loads(key) for key in groups]
-    chosen = [{"allOf": [{"not": other}, *held]} for other, held in zip(others, groups.values(), strict=True)]
-    return [*kept, {"anyOf": [*chosen, {"allOf": others}]}]
+                node["allOf"] = by_cases(node, [*node.get("allOf", []), *extra], components)
 
 
 def code_of(messages: list[str]) -> str:

@@ -34,7 +34,7 @@ from contentgen.api import (
     UsageLine,
     now,
 )
-from contentgen.api.base_models import DEFAULT_BASE_MODEL
+from contentgen.api.base_models import DEFAULT_BASE_MODEL, likeness_model
 from contentgen.api.lora import ContinuedFrom, LossPoint, TrainingStop, loss_curve
 from contentgen.api.lora.plan import TrainingPlan, plan_of
 from contentgen.api.providers import provider_entry
@@ -602,7 +602,9 @@ def _evaluate(
     """The new version's likeness evaluation (docs/likeness.md): its pictures paid like any
     generation (checkpointed per picture, in the run's usage as each returns). A version it
     cannot evaluate is still kept: the report says why."""
-    plan = Plan(spec.evaluation.prompt_set, tuple(spec.evaluation.seeds))
+    plan = Plan(
+        spec.evaluation.prompt_set, tuple(spec.evaluation.seeds), likeness_model(spec.training.base_model)
+    )
     if dataset.faces is None:
         return Likeness(
             verdict="unmeasured",
@@ -659,7 +661,9 @@ def _evaluate_checkpoints(
     finish, the version is kept with its newest checkpoint's LoRA and the report says why.
     `simulated`: the offline provider's placeholder checkpoints, which the choice and the grid say.
     `video`: a video LoRA, whose clips only its training draws: its curve is what the watch scored."""
-    plan = Plan(spec.evaluation.prompt_set, tuple(spec.evaluation.seeds))
+    plan = Plan(
+        spec.evaluation.prompt_set, tuple(spec.evaluation.seeds), likeness_model(spec.training.base_model)
+    )
     by_step = {c.step: c for c in trained.checkpoints}
     final = by_step[max(by_step)]
     steps, early = _to_score(ctx, spec, trained, watch, billed, plan)

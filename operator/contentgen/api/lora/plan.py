@@ -18,7 +18,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..base_models import FAL_TRAINERS, BaseModelInfo, Trainer, base_model, media_of, trainer_of
+from ..base_models import (
+    DEFAULT_BASE_MODEL,
+    FAL_TRAINERS,
+    BaseModelInfo,
+    Trainer,
+    base_model,
+    media_of,
+    trainer_of,
+)
 from ..providers import OWN_GPUS
 from .spec import DEFAULT_TRAINING_MODEL, LoraTrainingSpec
 
@@ -46,7 +54,7 @@ def route(base: str, model: str, media: str, provider: str) -> Route:
     trainer = trainer_of(info.name, provider, model, DEFAULT_TRAINING_MODEL)
     stills, clips = media_of(info.name, media, trainer)
     app = trainer.app if trainer else model
-    if trainer is None and info.video and model == DEFAULT_TRAINING_MODEL:
+    if trainer is None and info.name != DEFAULT_BASE_MODEL and model == DEFAULT_TRAINING_MODEL:
         # off fal (the cluster, offline's simulation): the trainer it stands for, not FLUX's default
         app = info.fal_trainers[0].app if info.fal_trainers else info.name
     return Route(info, trainer, app, stills, clips)

@@ -48,6 +48,10 @@ class BaseModelEntry(_Out):
     loads_on: list[str] = Field(alias="loadsOn", description="The models that load its LoRA.")
     experts: int = Field(description="LoRAs a version holds: 2 for Wan 2.2 A14B's experts, else 1.")
     makes: str = Field(description="What its LoRA is used for, in words.")
+    licence: str = Field(description="Its licence, as its model card or maker names it.")
+    commercial: bool = Field(
+        description="Whether a company may use it commercially: run it for revenue, sell what its LoRAs make."
+    )
     providers: list[TrainedOn] = Field(description="The providers that train it, the default first.")
 
 
@@ -81,6 +85,8 @@ def entry(info: BaseModelInfo, steps: int, prices: PriceTable) -> BaseModelEntry
         loads_on=list(info.loads_on),
         experts=2 if info.experts else 1,
         makes=info.makes(),
+        licence=info.licence.name if info.licence else "",
+        commercial=bool(info.commercial),
         providers=trained,
     )
 

@@ -39,7 +39,12 @@ def expected_usage(
     """What the evaluation of `loras` LoRAs (a training's checkpoints) bills at most (the run's
     estimate counts the same)."""
     return evaluation_usage(
-        provider, plan.prompt_set, len(plan.seeds), baseline_cached=baseline_cached, checkpoints=loras
+        provider,
+        plan.prompt_set,
+        len(plan.seeds),
+        baseline_cached=baseline_cached,
+        checkpoints=loras,
+        model=plan.model,
     )
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contentgen.api import Artifact, CheckpointLikeness, UsageLine, now
+from contentgen.api.base_models import likeness_model
 from contentgen.api.lora import KEEP_BEST, LoraTrainingSpec, TrainingRun, TrainingStop, loss_curve
 from contentgen.providers.base import ImageGenerator, LoraWeights
 from contentgen.providers.progress import SubProgress
@@ -83,7 +84,8 @@ class LikenessWatch:
     drawer: Drawer | None = None  # the trainer's picture maker, once it handed one
 
     def __post_init__(self) -> None:
-        self.plan = Plan(self.spec.evaluation.prompt_set, tuple(self.spec.evaluation.seeds))
+        evaluation, base = self.spec.evaluation, self.spec.training.base_model
+        self.plan = Plan(evaluation.prompt_set, tuple(evaluation.seeds), likeness_model(base))
 
     # --- TrainingWatch --------------------------------------------------------------------------
 

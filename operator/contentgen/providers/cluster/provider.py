@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from contentgen.api.image import IMAGE_SIZES
+from contentgen.api.image import FLUX_MODELS, IMAGE_SIZES
 from contentgen.errors import InvalidInput
 from contentgen.providers.base import (
     Checkpoint,
@@ -141,6 +141,11 @@ class ClusterProvider:
         if request.model == "flux-pro":
             raise InvalidInput(
                 "model flux-pro has no open weights: use flux-dev or flux-lora with provider cluster"
+            )
+        if request.model not in FLUX_MODELS:  # admission refuses it for an ImageGeneration
+            raise InvalidInput(
+                f"provider cluster draws FLUX.1's models only, not {request.model}: draw it on provider fal "
+                "or offline (docs/cluster-training.md#families)"
             )
         return self.make_pictures(request, work_dir, progress, self._draw_the_rest)
 

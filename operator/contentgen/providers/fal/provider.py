@@ -14,7 +14,8 @@ from typing import Any
 import fal_client
 import httpx
 
-from contentgen.api.image import FAL_APPS, FAL_MAX_IMAGES
+from contentgen.api.base_models import FAL_TRAINERS, FLUX_FAST_INPUTS, TrainerInputs
+from contentgen.api.image import FAL_APPS, FAL_MAX_IMAGES, LORA_MODELS, MODEL_DEFAULTS
 from contentgen.errors import InvalidInput
 from contentgen.files import sha256_file
 from contentgen.providers.progress import SubProgress
@@ -39,13 +40,10 @@ from .wan_training import train as train_wan
 log = logging.getLogger(__name__)
 
 DEFAULT_TRAINING_APP = "fal-ai/flux-lora-fast-training"
-# Each trainer's own input names (https://fal.ai/models/fal-ai/flux-lora-fast-training/api,
-# https://fal.ai/models/fal-ai/flux-lora-portrait-trainer/api): the trigger is trigger_word on one
-# and trigger_phrase on the other; only the portrait trainer documents learning_rate.
-TRAINER_INPUTS: dict[str, dict[str, str | None]] = {
-    "fal-ai/flux-lora-fast-training": {"trigger": "trigger_word", "learning_rate": None},
-    "fal-ai/flux-lora-portrait-trainer": {"trigger": "trigger_phrase", "learning_rate": "learning_rate"},
-}
+# Each trainer's own input names are the base-model table's (api/base_models.py's TrainerInputs: the
+# trigger is trigger_word on one FLUX trainer, trigger_phrase on the other; fal's v2 trainers take
+# image_data_url and default_caption); a training.model fal's table lacks is sent FLUX's way.
+TRAINER_INPUTS: dict[str, TrainerInputs] = {app: t.inputs for app, (_, t) in FAL_TRAINERS.items()}
 
 # The apps' API references (https://fal.ai/docs/model-api-reference/image-generation-api/flux-dev.md,
 # .../flux-pro-v1.1.md, .../flux-lora.md) document prompt, image_size, num_images (1 to 4) and
@@ -130,8 +128,10 @@ class FalProvider:
     ) -> TrainingOutput:
         """Uploads the dataset zip, trains on the plan's app and downloads the weights and config.
 
-        Sent: images_data_url, the trigger word under the trainer's own name for it, steps, and
-        learning_rate to the trainers that document it (TRAINER_INPUTS).
+        Sent, under each trainer's own names (the base-model table's TrainerInputs): the dataset's
+        URL, the steps, the trigger word (or, to fal's v2 trainers, as the caption of a picture
+        without one), and learning_rate to the trainers that document it; the LoRA is read from the
+        first of the trainer's result keys the result holds.
         """
         app = request.plan.app or DEFAULT_TRAINING_APP
         if app in WAN_TRAINERS:  # a Wan LoRA from stills and clips (wan_training.py)
@@ -149,7 +149,8 @@ class FalProvider:
             app, training.arguments, training.saved, checkpoint, waiting, heal=training.dataset.heal
         )
         paid = (app, request_id, getattr(checkpoint, "location", "") or "the run's checkpoint")
-        weights_file = result_file(result, "diffusers_lora_file", app)
+        names = TRAINER_INPUTS.get(app, FLUX_FAST_INPUTS).weights
+        weights_file = result_file(result, next((n for n in names if n in result), names[0]), app)
         weights = work_dir / "model.safetensors"
         self.download(
             weights_file,
@@ -337,11 +338,12 @@ class _Training:
         )
         self.saved = _matching(checkpoint.load(), app, fingerprint)
         self.saved.update(provider=fal.name, app=app, fingerprint=fingerprint)
+        self.names = TRAINER_INPUTS.get(app, FLUX_FAST_INPUTS)
         self.dataset = Upload(
             fal.upload,
             request.dataset_zip,
             "the dataset",
-            "images_data_url",
+            self.names.data,
             self.saved,
             checkpoint.save,
             url_key="dataset_url",
@@ -351,15 +353,14 @@ class _Training:
     def arguments(self) -> dict[str, Any]:
         url = self.dataset.url()
         self.meter.at(5)
-        names = TRAINER_INPUTS.get(self.app, TRAINER_INPUTS[DEFAULT_TRAINING_APP])
-        request = self.request
-        args: dict[str, Any] = {
-            "images_data_url": url,
-            str(names["trigger"]): request.trigger_word,
-            "steps": request.plan.steps,
-        }
-        if request.plan.learning_rate is not None and names["learning_rate"]:
-            args[names["learning_rate"]] = request.plan.learning_rate
+        names, request = self.names, self.request
+        args: dict[str, Any] = {names.data: url, names.steps: request.plan.steps}
+        if names.trigger:
+            args[names.trigger] = request.trigger_word
+        if names.caption:  # a picture without a caption file is captioned with the trigger word
+            args[names.caption] = request.trigger_word
+        if request.plan.learning_rate is not None and names.learning_rate:
+            args[names.learning_rate] = request.plan.learning_rate
         elif request.plan.learning_rate is not None:
             log.info("learning rate not sent: %s documents none", self.app)
         return args
@@ -384,8 +385,16 @@ def _image_app(request: ImageRequest) -> str:
             f"numImages: fal's FLUX apps make 1 to {MAX_IMAGES_PER_REQUEST} images per request, "
             f"not {request.num_images}; ask for at most {MAX_IMAGES_PER_REQUEST}"
         )
-    if request.loras and request.model != "flux-lora":
-        raise InvalidInput(f"loras need the flux-lora model, not {request.model}")
+    if request.loras and request.model not in LORA_MODELS:
+        raise InvalidInput(
+            f"loras need a model that loads them ({', '.join(LORA_MODELS)}), not {request.model}"
+        )
+    denoising = MODEL_DEFAULTS.get(request.model)
+    if denoising and len(request.loras) > denoising.max_loras:
+        raise InvalidInput(
+            f"loras: fal's {app} takes at most {denoising.max_loras} LoRAs, not {len(request.loras)}: "
+            "give fewer"
+        )
     if any(not lora.url.startswith(("https://", "http://")) for lora in request.loras):
         raise InvalidInput(
             "fal can only fetch LoRA weights from http(s) URLs; a local store's file:// links "
@@ -405,8 +414,11 @@ def _image_args(request: ImageRequest) -> dict[str, Any]:
     }
     if request.seed is not None:
         args["seed"] = request.seed
-    if request.model == "flux-lora":
+    if request.model in LORA_MODELS:
         args["loras"] = [{"path": lora.url, "scale": lora.scale} for lora in request.loras]
+    denoising = MODEL_DEFAULTS.get(request.model)
+    if denoising:  # the newer families' apps: their model card's steps (FLUX's apps keep their own)
+        args["num_inference_steps"] = denoising.steps
     return args
 
 

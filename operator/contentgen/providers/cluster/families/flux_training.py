@@ -257,12 +257,12 @@ def _cache(
     for example in examples:
         if example.caption not in texts:
             texts[example.caption] = _on(flux.encode_prompt(pipe, example.caption), on)
-        picture = flux.encode_picture(pipe, _pixels(example.picture, resolution))
+        picture = flux.encode_picture(pipe, pixels(example.picture, resolution))
         latents.append(picture.float().to(on.where))
     return latents, [texts[e.caption] for e in examples]
 
 
-def _pixels(path: Path, resolution: int) -> torch.Tensor:
+def pixels(path: Path, resolution: int) -> torch.Tensor:
     """The picture's centre square at `resolution` (a multiple of 16), 1 × 3 × R × R in [-1, 1]."""
     import numpy as np
     from PIL import Image

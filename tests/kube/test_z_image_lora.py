@@ -1,0 +1,90 @@
+"""A LoRA of a newer picture family on the cluster's own GPUs, end to end on the real node (issue
+78): a LoraTraining with `training.baseModel: z-image-turbo` and `provider: cluster` trains a Z-Image
+LoRA with the cluster's one trainer and its Z-Image recipe (providers/cluster/families/) in its Job's
+pod, on the tiny Z-Image (tests/cluster/tiny_z_image.py) staged on the node's models volume as
+`Z-Image-Turbo`. It Succeeds; the version stores the diffusers file under Z-Image's layer names, its
+checkpoints and the config saying what it was trained for, and the family's memory plan is said as
+an estimate. The pods run the worker image with torch found on the models' volume
+(tests/kube/torch_layer.py, as test_wan_lora.py); the node advertises one GPU for the scheduler,
+the trainer runs on its CPU."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from safetensors import safe_open
+
+from contentgen.store import keys
+from tests.cluster.tiny_z_image import tiny_z_image
+from tests.harness.kube import lora, record_calls, uid_of
+from tests.kube import torch_layer
+from tests.kube.harness import Cluster, cluster, operator
+
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.cluster_models]
+
+NS = "zimage"
+MODEL = "Z-Image-Turbo"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    models = tmp_path_factory.mktemp("models")
+    models.chmod(0o755)
+    built = tiny_z_image(tmp_path_factory.mktemp("z-build") / MODEL)
+    shutil.copytree(built, models / MODEL, copy_function=lambda s, d: shutil.copy2(s, d))
+    for path in (models / MODEL).rglob("*"):  # readable by the workers' user (uid 10001)
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    torch_layer.packages(models / ".site-packages")
+    root = tmp_path_factory.mktemp("cluster")
+    worker = torch_layer.image(root.parent / "torch-layer")
+    with pytest.MonkeyPatch.context() as mp, cluster(root, mp, gpus=1, worker=worker) as c:
+        mp.setenv("CONTENTGEN_GPU_WORKER_IMAGE", worker[0])
+        mp.setenv("CONTENTGEN_CLUSTER_MODELS", json.dumps({"hostPath": str(models)}))
+        small = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "6Gi"}}
+        mp.setenv("CONTENTGEN_GPU_JOBS", json.dumps({"LoraTraining": {"resources": small}}))
+        with operator(c):
+            yield c
+        record_calls(c)
+
+
+def test_a_z_image_lora_trained_on_the_cluster(env: Cluster, tmp_path: Path) -> None:
+    c = env
+    c.apply(
+        lora(
+            "dm-z",
+            c.media,
+            provider="cluster",
+            training={
+                "baseModel": "z-image-turbo",
+                "steps": 100,
+                "checkpointEvery": 50,
+                "resolution": 256,
+                "rank": 4,
+            },
+            evaluation={"enabled": False},
+        ),
+        NS,
+    )
+    trained = c.wait_phase("LoraTraining", NS, "dm-z", "Succeeded", timeout=1200)
+    [version] = trained["versions"]
+    assert version["provider"] == "cluster"
+    prefix = keys.lora_version("alice", uid_of(c, "LoraTraining", NS, "dm-z"), 1)
+    stored = {i.key.removeprefix(prefix) for i in c.store.list(prefix)}
+    assert {"model.safetensors", "config.json", "training-loss.json"} <= stored
+    assert {"checkpoints/step-000050.safetensors", "checkpoints/step-000100.pt"} <= stored
+    config = json.loads(c.store.get_bytes(prefix + "config.json"))
+    assert (config["training_base_model"], config["base_model"], config["family"]) == (
+        "z-image-turbo",
+        MODEL,
+        "Z-Image",
+    )
+    model = tmp_path / "z.safetensors"
+    model.write_bytes(c.store.get_bytes(prefix + "model.safetensors"))
+    with safe_open(model, "pt") as f:
+        names = list(f.keys())
+    assert names and all(n.startswith("transformer.layers.") for n in names)
+    assert "not measured on a GPU" in version.get("memoryPlan", "")
