@@ -195,6 +195,9 @@ class LocalCluster:
         waiting = {node_name(i): real for i, real in enumerate(self.nodes)}
         try:
             while time.monotonic() < deadline:
+                if self.control is not None and (gone := self.control.check()):
+                    tail = self.control.components[gone[0]].tail()
+                    raise RuntimeError(f"the control plane's {gone[0]} exited: {tail}")
                 for name, real in list(waiting.items()):
                     if exited := real.check():
                         raise RuntimeError(f"the node {name}'s {exited[0]} exited: {real.tail(exited[0])}")

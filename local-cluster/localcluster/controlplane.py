@@ -23,6 +23,7 @@ import logging
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -216,7 +217,7 @@ class ControlPlane:
             ]
         return Component("kube-apiserver", argv, self.logs / "kube-apiserver.log")
 
-    def _controller_manager(self) -> Component:
+    def _controller_manager(self, port: int) -> Component:
         config = self._kubeconfig_for("controller-manager", "system:kube-controller-manager")
         argv = [
             str(self.binaries.controller_manager),
@@ -224,7 +225,7 @@ class ControlPlane:
             f"--authentication-kubeconfig={config}",
             f"--authorization-kubeconfig={config}",
             "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}",
+            f"--secure-port={port}",
             f"--cert-dir={self.root / 'controller-manager'}",
             # its default, /usr/libexec/kubernetes/kubelet-plugins/volume/exec, would be made on the host
             f"--flex-volume-plugin-dir={self.root / 'volume-plugins'}",
@@ -241,7 +242,7 @@ class ControlPlane:
         ]
         return Component("kube-controller-manager", argv, self.logs / "kube-controller-manager.log")
 
-    def _scheduler(self) -> Component:
+    def _scheduler(self, port: int) -> Component:
         config_file = self._kubeconfig_for("scheduler", "system:kube-scheduler")
         config = {
             "apiVersion": "kubescheduler.config.k8s.io/v1",
@@ -257,7 +258,7 @@ class ControlPlane:
             f"--authentication-kubeconfig={config_file}",
             f"--authorization-kubeconfig={config_file}",
             "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}",
+            f"--secure-port={port}",
             f"--cert-dir={self.root / 'scheduler'}",
         ]
         return Component("kube-scheduler", argv, self.logs / "kube-scheduler.log")
@@ -285,9 +286,29 @@ class ControlPlane:
         )
         if not controllers:
             return
-        for component in (self._controller_manager(), self._scheduler()):
-            self.components[component.name] = component
-            component.start()
+        started = {make: self._serving(make) for make in (self._controller_manager, self._scheduler)}
+        for make, (component, port) in started.items():
+            while True:
+                try:
+                    self._wait(component, deadline, lambda port=port: _healthy(port))
+                    break
+                except RuntimeError:
+                    # A free port can be taken by another cluster starting beside this one between
+                    # our probe and its bind (make test at 04:00 on 11-29: kube-controller-manager
+                    # exited on "address already in use" and the node's not-ready taint was never
+                    # lifted): started again on another.
+                    if "address already in use" not in component.tail(5) or time.monotonic() > deadline:
+                        raise
+                    log.warning("%s could not bind port %d; starting it on another", component.name, port)
+                    component, port = self._serving(make)
+
+    def _serving(self, make: Callable[[int], Component]) -> tuple[Component, int]:
+        """A component that serves its health on a port of its own, started on a free one."""
+        port = free_port()
+        component = make(port)
+        self.components[component.name] = component
+        component.start()
+        return component, port
 
     def start_apiserver(self, deadline: float | None = None) -> None:
         deadline = deadline or time.monotonic() + 120.0
@@ -345,6 +366,17 @@ class ControlPlane:
     def check(self) -> list[str]:
         """Components that have exited."""
         return [c.name for c in self.components.values() if not c.running()]
+
+
+def _healthy(port: int) -> bool:
+    """Whether a component's secure port on loopback answers /healthz (its serving certificate is
+    its own self-signed one: the answer, not the certificate, is what is checked)."""
+    import httpx
+
+    try:
+        return httpx.get(f"https://127.0.0.1:{port}/healthz", timeout=2.0, verify=False).text == "ok"  # noqa: S501
+    except httpx.HTTPError:
+        return False
 
 
 def httpx_get(url: str) -> dict[str, object]:
