@@ -61,4 +61,6 @@ def test_the_access_log_receiver_keeps_records_cut_anywhere(tmp_path: Path) -> N
             time.sleep(0.05)
     finally:
         receiver.stop()
-    assert receiver.records() == [*records, {"key": "last"}]
+    # a connection's records in its order; two connections' interleaved as their threads read them
+    got = receiver.records()
+    assert [r for r in got if r != {"key": "last"}] == records and got.count({"key": "last"}) == 1, got

@@ -24,6 +24,7 @@ from contentgen.cli.main import main
 from contentgen.pipeline.local_run import local_uid
 from contentgen.providers import offline_training
 from tests.conftest import ROOT
+from tests.docs.blocks import AS_FROM_A_TERMINAL
 
 SAMPLE = ROOT / "examples/media/sample.mp4"
 UID = local_uid("LoraTraining", "default", "demo-avatar")
@@ -61,8 +62,11 @@ def _interrupted_after_first_checkpoint(root: Path, lora: Path) -> subprocess.Co
 
     env = {**os.environ, "CONTENTGEN_OFFLINE_STEP_SECONDS": "0.02", "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "contentgen", "run", "--offline", "--source", str(SAMPLE), str(lora)]
+    # as from a terminal: Ctrl-C at its default and no signal blocked, whatever this process
+    # inherited or a thread of it blocks (make test's runs twice ran to the end through the SIGINT)
+    terminal = [sys.executable, "-c", AS_FROM_A_TERMINAL, *command]
     with subprocess.Popen(
-        command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        terminal, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as run:
         deadline = time.monotonic() + HANG_GUARD
         while not scored() and run.poll() is None and time.monotonic() < deadline:
