@@ -550,6 +550,10 @@ def test_local_runs_accept_local_sources(example) -> None:
         ("ImageGeneration", {"memoryPlan": "int8", "denoising": "pool"}),
         ("ImageGeneration", {"memoryPlan": "nf4", "denoising": "job"}),
         ("LoraTraining", {"training": {"memoryPlan": "int8", "loraTargets": "attention", "guidance": 3.5}}),
+        (
+            "LoraTraining",
+            {"training": {"batchSize": 2}, "resources": {"gpus": 2, "nodes": 2, "backend": "jobset"}},
+        ),
     ],
 )
 def test_an_offline_run_of_a_cluster_spec_drops_what_only_the_cluster_reads(

@@ -121,7 +121,11 @@ LORA_TRAINING = Kind(
     ),
     latest=("likeness",),
     bulky=("likeness", "trainingLoss"),
-    cluster_only=tuple(f"training.{field}" for field, *_ in CLUSTER_ONLY_TRAINING),
+    cluster_only=(
+        *(f"training.{field}" for field, *_ in CLUSTER_ONLY_TRAINING),
+        "training.batchSize",
+        "resources",  # its GPUs, nodes and backend: CLUSTER_RESOURCES_RULES
+    ),
     stored_under=("loras", "datasets"),
 )
 # Where a request a warm pool draws is in it (status.pool), where the kind has one
