@@ -178,8 +178,15 @@ def sign_in(page: Any, base: str, token: str) -> None:
 def until(page: Any, expression: str) -> None:
     """Wait for a JavaScript expression to be true. (Playwright's wait_for_function evaluates
     strings with eval, which the page's Content-Security-Policy rightly forbids.)"""
-    deadline = time.monotonic() + WAIT_MS / 1000
+    deadline, again = time.monotonic() + WAIT_MS / 1000, True
     while not page.evaluate(expression):
+        if time.monotonic() >= deadline and again:
+            trail = _TRAILS.get(id(page), Trail())
+            if "document.images" in expression and any("ERR_NETWORK_CHANGED" in line for line in trail.said):
+                # pictures chromium cut as the host's interfaces changed (see `ready`): loaded once more
+                trail.said.clear()
+                page.reload()
+                deadline, again = time.monotonic() + WAIT_MS / 1000, False
         assert time.monotonic() < deadline, f"still false: {expression}: {what_it_shows(page)}"
         time.sleep(0.05)
 
