@@ -111,6 +111,11 @@ def _follow(page: Any) -> None:
     page.on("close", lambda _page: _TRAILS.pop(id(page), None))
 
 
+def _cut(trail: Trail) -> bool:
+    """Whether chromium cut a load of the page as the host's interfaces changed (see `ready`)."""
+    return any("ERR_NETWORK_CHANGED" in line for line in trail.said)
+
+
 def what_it_shows(page: Any) -> str:
     """Where a page is, for a wait's failure: the view, what it shows, what it said, what it still
     waits for."""
@@ -140,7 +145,7 @@ def ready(page: Any, view: str, *, again: bool = True) -> None:
         page.wait_for_selector(f"main[data-ready={view}]")
     except NotInTime:
         trail = _TRAILS.get(id(page), Trail())
-        if again and any("ERR_NETWORK_CHANGED" in line for line in trail.said):
+        if again and _cut(trail):
             trail.said.clear()
             page.reload()
             ready(page, view, again=False)
@@ -182,7 +187,7 @@ def until(page: Any, expression: str) -> None:
     while not page.evaluate(expression):
         if time.monotonic() >= deadline and again:
             trail = _TRAILS.get(id(page), Trail())
-            if "document.images" in expression and any("ERR_NETWORK_CHANGED" in line for line in trail.said):
+            if "document.images" in expression and _cut(trail):
                 # pictures chromium cut as the host's interfaces changed (see `ready`): loaded once more
                 trail.said.clear()
                 page.reload()
