@@ -4,17 +4,29 @@ A port the kernel hands out for `bind(0)` is one it also gives to outgoing conne
 that is stopped and started again on its port (kube-apiserver in the watch tests) leaves it free
 for a moment, and any client's connection, even one of its own clients retrying against it (a
 TCP self-connect), can take it: the new server then exits on "address already in use". Ports
-below the range are never chosen for outgoing connections."""
+below the range are never chosen for outgoing connections.
+
+Nor is a port handed out twice while its taker lives: each is booked in the machine's registry
+(RUN/ports/P, naming the taker's process), so a server restarted on its port does not find it
+taken by another test worker's new server (kube-apiserver answering TLS on a port a plain HTTP
+server had taken meanwhile: make test, 11-29)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import random
 import socket
 from pathlib import Path
 
+from .node.layout import RUN
+from .node.teardown import started
+
 RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 LOWEST = 10000
 TRIES = 200
+BOOKED = RUN / "ports"
 
 
 def ephemeral_start() -> int:
@@ -35,7 +47,26 @@ def free_port(host: str = "127.0.0.1") -> int:
                 probe.bind((host, port))
             except OSError:
                 continue
+        if _book(port):
             return port
     with socket.socket() as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
+
+
+def _book(port: int) -> bool:
+    """Book `port` for this process unless a live process, this one included, holds it; True when
+    booked (or where the registry cannot be written: the bind's probe alone then)."""
+    try:
+        BOOKED.mkdir(parents=True, exist_ok=True)
+        with (BOOKED / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            path = BOOKED / str(port)
+            with contextlib.suppress(FileNotFoundError):
+                pid, _, start = path.read_text().partition(" ")
+                if pid.isdigit() and start and started(int(pid)) == start:
+                    return False
+            path.write_text(f"{os.getpid()} {started(os.getpid())}")
+            return True
+    except OSError:
+        return True

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
-from localcluster.ports import ephemeral_start, free_port
+from localcluster.ports import BOOKED, _book, ephemeral_start, free_port
 
 
 def test_a_free_port_is_below_the_ephemeral_range_and_free() -> None:
@@ -23,3 +25,18 @@ def test_outgoing_connections_take_ports_of_the_ephemeral_range() -> None:
         server.listen()
         with socket.create_connection(server.getsockname()) as client:
             assert client.getsockname()[1] >= ephemeral_start()
+
+
+def test_a_port_is_not_handed_out_again_while_its_taker_lives() -> None:
+    """Booked for its taker: a server restarted on its port finds it still its own."""
+    mine = free_port()
+    assert not _book(mine)  # this process's own, taken once
+    child = subprocess.run(
+        [sys.executable, "-c", f"from localcluster.ports import _book; print(_book({mine}))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert child.stdout.strip() == "False"
+    (BOOKED / str(mine)).write_text("1 0")  # a holder that has ended (pid 1 started at another time)
+    assert _book(mine)

@@ -8,6 +8,7 @@ killed for its memory, a node that stops answering with a worker on it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
@@ -25,6 +26,7 @@ import yaml
 
 from contentgen.cli.local_cluster import MediaServer, write_examples
 from localcluster import LocalCluster, Options, mongowire
+from localcluster.node import host
 from localcluster.s3server import S3Server
 from localcluster.standby import StandbyNode
 from tests.conftest import EXAMPLES, ROOT
@@ -530,31 +532,63 @@ def test_upgrade_rolls_the_operator_out(world: World) -> None:
 
 
 def where_it_stands(world: World, name: str, uid: str, pod: str) -> str:
-    """For a wait of the silent-node test that ran out: the ImageGeneration `name`, its Jobs, its
-    pod, the nodes' taints and Ready conditions, and the operator's last log lines (the stopped
-    kubelet serves no `kubectl logs`: read from the node's pod-log directory)."""
-    k, node = world.kubectl, world.cluster.real
-    assert node is not None
+    """For a wait of the silent-node test that ran out, in a few lines, the state first (a CI log
+    that keeps a failure's head shows it): the ImageGeneration `name`'s conditions, its Jobs, its
+    pod, the nodes' taints and Ready conditions, what the node controller logged of taints,
+    evictions and disruption, then the current operator's last log lines (the stopped kubelet
+    serves no `kubectl logs`: read from the node's pod-log directory)."""
+    k, node, control = world.kubectl, world.cluster.real, world.cluster.control
+    assert node is not None and control is not None
     resource = k.json("get", "imggen", name).get("status") or {}
+    said_now = [
+        {key: c.get(key) for key in ("type", "status", "reason", "message")}
+        for c in resource.get("conditions", [])
+    ]
     jobs = [j["status"] for j in jobs_of(k, uid)]
     found = k.run("get", "pod", pod, "-o", "json", check=False).stdout
-    pod_state = json.loads(found) if found.strip() else {}
+    state = json.loads(found) if found.strip() else {}
+    pod_state = {
+        "deletionTimestamp": state.get("metadata", {}).get("deletionTimestamp"),
+        "phase": state.get("status", {}).get("phase"),
+        "conditions": [
+            (c.get("type"), c.get("status"), c.get("reason"))
+            for c in state.get("status", {}).get("conditions", [])
+        ],
+    }
     nodes = {
         n["metadata"]["name"]: {
-            "taints": n["spec"].get("taints"),
-            "ready": condition(n.get("status"), "Ready"),
+            "taints": [t["key"] for t in n["spec"].get("taints") or []],
+            "ready": condition(n.get("status"), "Ready").get("status"),
         }
         for n in k.json("get", "nodes")["items"]
     }
-    logs = sorted(node.layout.pod_logs.glob(f"{NS}_contentgen-operator-*/*/*.log"))
-    operator_log = "".join(
-        f"{path.parent.parent.name}: {path.read_text(errors='replace')[-3000:]}" for path in logs
+    words = re.compile(rb"node_lifecycle|disruption|(?<!device_)taint_eviction|NodeNotReady")
+    lines = (control.logs / "kube-controller-manager.log").read_bytes().splitlines()
+    controller = [line.decode(errors="replace")[:200] for line in lines if words.search(line)][-12:]
+    logs = sorted(
+        node.layout.pod_logs.glob(f"{NS}_contentgen-operator-*/*/*.log"), key=lambda p: p.stat().st_mtime
     )
-    # the state last: a CI log that keeps a failure's head and tail shows it
-    return (
-        f"the operator's log ends: {operator_log}; the nodes: {json.dumps(nodes)}; its pod: "
-        f"{json.dumps({'metadata': pod_state.get('metadata'), 'status': pod_state.get('status')})}; "
-        f"its Jobs: {json.dumps(jobs)}; the resource's status: {json.dumps(resource)}"
+    operator = logs[-1].read_text(errors="replace")[-1500:] if logs else "(none)"
+    processes = []  # frozen by stop_answering: state T
+    for pid in host.pod_processes(state.get("metadata", {}).get("uid", "-")):
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            command = (
+                Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:60].decode(errors="replace")
+            )
+            processes.append(f"{pid} {stat} {command}")
+    worker = sorted(node.layout.pod_logs.glob(f"{NS}_{pod}_*/*/*.log"))
+    worker_log = " | ".join(f"{p.parent.name}: {p.read_text(errors='replace')[-400:]}" for p in worker)
+    return "\n".join(
+        [
+            f"at {datetime.now(UTC).isoformat(timespec='seconds')} it says: {json.dumps(said_now)}",
+            f"its Jobs: {json.dumps(jobs)}",
+            f"its pod {pod}: {json.dumps(pod_state)}",
+            f"the nodes: {json.dumps(nodes)}",
+            "kube-controller-manager: " + "\n  ".join(controller),
+            f"its processes: {processes}; its worker's log ends: {worker_log or '(none)'}",
+            f"the operator's log ends: {operator}",
+        ]
     )
 
 
