@@ -531,6 +531,11 @@ def test_upgrade_rolls_the_operator_out(world: World) -> None:
     _evict(world, k, standby, NS)  # allowed while the other replica is Ready
 
 
+def _alone_and_leading(k: Kubectl) -> bool:
+    pods = k.json("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=operator")["items"]
+    return len(pods) == 1 and ready(pods[0]) and leader(k) == pods[0]["metadata"]["name"]
+
+
 def where_it_stands(world: World, name: str, uid: str, pod: str) -> str:
     """For a wait of the silent-node test that ran out, in a few lines, the state first (a CI log
     that keeps a failure's head shows it): the ImageGeneration `name`'s conditions, its Jobs, its
@@ -562,6 +567,10 @@ def where_it_stands(world: World, name: str, uid: str, pod: str) -> str:
         }
         for n in k.json("get", "nodes")["items"]
     }
+    operators = {
+        o["metadata"]["name"]: (o["status"].get("phase"), o["metadata"].get("deletionTimestamp"))
+        for o in k.json("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=operator")["items"]
+    }
     words = re.compile(rb"node_lifecycle|disruption|(?<!device_)taint_eviction|NodeNotReady")
     lines = (control.logs / "kube-controller-manager.log").read_bytes().splitlines()
     controller = [line.decode(errors="replace")[:200] for line in lines if words.search(line)][-12:]
@@ -585,6 +594,7 @@ def where_it_stands(world: World, name: str, uid: str, pod: str) -> str:
             f"its Jobs: {json.dumps(jobs)}",
             f"its pod {pod}: {json.dumps(pod_state)}",
             f"the nodes: {json.dumps(nodes)}",
+            f"the operator's pods: {json.dumps(operators)}, led by {leader(k)}",
             "kube-controller-manager: " + "\n  ".join(controller),
             f"its processes: {processes}; its worker's log ends: {worker_log or '(none)'}",
             f"the operator's log ends: {operator}",
@@ -630,6 +640,9 @@ def test_a_node_that_stops_answering_leaves_its_pod_terminating_said_so_then_the
         nodeLossTolerationSeconds=3600,
         worker={"tolerations": quick, "terminationGracePeriodSeconds": 5},
     )
+    # From the last test's two replicas to one: the old pods end and the new one leads before the
+    # node goes silent, else an old one the stopped kubelet never ends could hold the Lease.
+    wait_for(lambda: _alone_and_leading(k), 180, "the upgraded operator alone and leading", interval=1.0)
     k.run("apply", "-f", "-", stdin=image_generation("stranded"))
     uid = k.json("get", "imggen", "stranded")["metadata"]["uid"]
     pod = wait_for(lambda: running_worker(k, uid), 300, "the worker of stranded running", interval=0.1)
