@@ -163,11 +163,14 @@ def test_two_processes_train_as_one_and_go_on_at_one_and_at_four(models_root, tm
 
 
 @pytest.mark.skipif(DEVICE != "cpu", reason="gloo between CPU processes")
-def test_two_processes_train_a_wan_pair_as_one(wan_root, tmp_path, monkeypatch):
+def test_two_processes_train_a_wan_pair_as_one(wan_root, tmp_path):
+    # The reference in a fresh process as well: in this one, after the session's other work, the
+    # first step's gradients came out either of two ways, 2.6e-3 apart (one run in three under
+    # load; a fresh process's, alone or two, never varied in 10 runs). Why is not shown (perhaps
+    # CPU kernels whose sums follow where the buffers lie); Adam turns it into LoRAs 0.04-0.47
+    # apart after four steps.
     alone = tmp_path / "alone"
-    alone.mkdir()
-    record(alone, 0, monkeypatch.setattr)
-    train_here(wan_root, alone, alone / "checkpoints", STEPS, BATCH, base=PAIR)
+    _torchrun(1, wan_root, alone, alone / "checkpoints", base=PAIR)
     two = tmp_path / "two"
     _torchrun(2, wan_root, two, two / "checkpoints", base=PAIR)
     grads = torch.load(two / "grads-0.pt")
