@@ -20,13 +20,12 @@ import random
 import socket
 from pathlib import Path
 
-from .node.layout import RUN
-from .node.teardown import started
+from .processes import started
 
 RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 LOWEST = 10000
 TRIES = 200
-BOOKED = RUN / "ports"
+BOOKED = Path("/run/localcluster/ports")  # beside the nodes' registry (node/layout.py RUN)
 
 
 def ephemeral_start() -> int:

@@ -1,8 +1,10 @@
-"""Ending a process this package started."""
+"""Ending a process this package started, and naming one so that a reused pid is not taken for
+it (its pid and start time). Imports nothing of this package: ports.py and the node both use it."""
 
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 
 def stop(process: subprocess.Popen[bytes] | None, grace: float) -> None:
@@ -15,3 +17,14 @@ def stop(process: subprocess.Popen[bytes] | None, grace: float) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def started(pid: int) -> str:
+    """A process's start time (field 22 of /proc/PID/stat), "" when there is none or it has
+    ended: with the pid, it names one process, whatever reuses the pid later."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat.rsplit(")", 1)[1].split()
+    return "" if fields[0] in ("Z", "X") else fields[19]  # a zombie has ended

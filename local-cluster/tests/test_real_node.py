@@ -27,7 +27,8 @@ from localcluster import LocalCluster, NodeUnavailable, Options
 from localcluster.node import host, ociimage, seed
 from localcluster.node.layout import NODES, Layout
 from localcluster.node.nodenet import registry_lock
-from localcluster.node.teardown import State, leftovers, remove_dead, started
+from localcluster.node.teardown import State, leftovers, remove_dead
+from localcluster.processes import started
 
 # Wherever the machine has what a node needs (host.check), else skipped saying what is missing;
 # CONTENTGEN_TEST_REAL_NODE=0 skips them, =1 fails them where they cannot run. Each start waits

@@ -11,8 +11,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..processes import started
 from .layout import NODES, RUN, SUBNETS, Layout
-from .teardown import State, file_id, remove_dead, started
+from .teardown import State, file_id, remove_dead
 
 
 @contextlib.contextmanager

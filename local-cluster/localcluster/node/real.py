@@ -30,10 +30,11 @@ import yaml
 
 from .. import binaries, kubeconfig
 from ..controlplane import ControlPlane
+from ..processes import started
 from . import configs, host, nodenet, ociimage, seed
 from .host import NodeUnavailable, Programs
 from .layout import Layout
-from .teardown import State, started, teardown
+from .teardown import State, teardown
 
 log = logging.getLogger("localcluster.node")
 

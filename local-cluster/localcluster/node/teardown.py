@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..processes import started
 from .host import hierarchies
 from .layout import NODES, Layout
 
@@ -88,17 +89,6 @@ def file_id(path: Path) -> str:
     except OSError:
         return ""
     return f"{stat.st_dev}:{stat.st_ino}"
-
-
-def started(pid: int) -> str:
-    """A process's start time (field 22 of /proc/PID/stat), "" when there is none or it has
-    ended: with the pid, it names one process, whatever reuses the pid later."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    fields = stat.rsplit(")", 1)[1].split()
-    return "" if fields[0] in ("Z", "X") else fields[19]  # a zombie has ended
 
 
 # --- the parts ---------------------------------------------------------------------------------------
