@@ -18,6 +18,7 @@ from contentgen.api.validation import validate_document
 from tests.admission import admit
 
 LORA = [{"loraRef": {"name": "demo-avatar-z"}}]
+FOUR = [{"loraRef": {"name": f"demo-avatar-{n}"}} for n in range(4)]
 
 
 def picture(**spec: Any) -> dict[str, Any]:
@@ -37,9 +38,17 @@ REFUSED = {
         "provider cluster draws FLUX.1's models only",
     ),
     "loras on flux-dev": ({"model": "flux-dev", "loras": LORA}, "spec.loras", "a model that loads them"),
+    # fal's app page: up to 3 LoRAs; refused at admission, before the run starts on it
+    "four loras on fal's z-image-turbo": (
+        {"model": "z-image-turbo", "loras": FOUR},
+        "spec.loras",
+        "takes at most 3 LoRAs",
+    ),
 }
 ADMITTED = {
     "z-image-turbo with a LoRA on fal": {"model": "z-image-turbo", "loras": LORA},
+    "z-image-turbo with three LoRAs on fal": {"model": "z-image-turbo", "loras": FOUR[:3]},
+    "z-image-turbo with four LoRAs offline": {"model": "z-image-turbo", "provider": "offline", "loras": FOUR},
     "klein 4B with a LoRA offline": {"model": "flux.2-klein-4b", "provider": "offline", "loras": LORA},
     "flux-lora as before": {"model": "flux-lora", "loras": LORA},
 }

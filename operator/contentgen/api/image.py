@@ -26,6 +26,7 @@ from .rules import (
     Differs,
     Empty,
     Equals,
+    FewItems,
     GeneratedRule,
     Is,
     NotDefault,
@@ -68,6 +69,7 @@ ImageModel = Literal[
     "flux.2-klein-9b",
 ]
 FLUX_MODELS = ("flux-pro", "flux-dev", "flux-schnell", "flux-lora")
+MAX_LORAS = 5  # an ImageGeneration's loras, on any model that loads them
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class Denoising:
 
     steps: int
     guidance: float
-    max_loras: int = 5
+    max_loras: int = MAX_LORAS
     source: str = ""
 
 
@@ -150,6 +152,17 @@ IMAGE_RULES: list[GeneratedRule] = [
             f"fal's FLUX apps make at most {FAL_MAX_IMAGES} images per request: ask for "
             f"{FAL_MAX_IMAGES} or fewer (create another ImageGeneration for more), or use provider offline",
             (NotDefault(PROVIDER), AtMost(NUM_IMAGES, FAL_MAX_IMAGES)),
+        ),
+        *(
+            # fal refuses more after admission said yes (its app's page: FAL_APPS)
+            Rule(
+                LORAS,
+                f"fal's {FAL_APPS[model]} takes at most {denoising.max_loras} LoRAs: give "
+                f"{denoising.max_loras} or fewer, or use provider offline",
+                (NotDefault(PROVIDER), Differs(MODEL, model), FewItems(LORAS, denoising.max_loras)),
+            )
+            for model, denoising in MODEL_DEFAULTS.items()
+            if model in FAL_APPS and denoising.max_loras < MAX_LORAS
         ),
         Rule(
             MEMORY_PLAN,
@@ -272,7 +285,7 @@ class ImageGenerationSpec(CommonSpec):
     loras: Annotated[
         list[LoraEntry],
         Field(
-            max_length=5,
+            max_length=MAX_LORAS,
             description="Up to 5 LoRAs; only with a model that loads them (flux-lora, or a newer family's "
             "model: each loads its own family's LoRAs; fal's z-image-turbo takes 3).",
         ),

@@ -477,6 +477,23 @@ class Empty(Term):
 
 
 @dataclass(frozen=True)
+class FewItems(Term):
+    """The list (left out: empty) holds at most `high` items."""
+
+    field: SpecField
+    high: int
+
+    def cel(self) -> str:
+        return f"!has(self.{self.field.name}) || size(self.{self.field.name}) <= {self.high}"
+
+    def check(self, spec: Any) -> bool:
+        return len(self.field.value(spec) or ()) <= self.high
+
+    def json_schema(self) -> list[JsonDict]:
+        return [{"properties": {self.field.name: {"maxItems": self.high}}}]
+
+
+@dataclass(frozen=True)
 class NoneHas(Term):
     """No entry of the list (left out: none) has the entry field `key`."""
 
