@@ -163,22 +163,24 @@ def test_two_processes_train_as_one_and_go_on_at_one_and_at_four(models_root, tm
 
 
 @pytest.mark.skipif(DEVICE != "cpu", reason="gloo between CPU processes")
-def test_two_processes_train_a_wan_pair_as_one(wan_root, tmp_path):
-    # The reference in a fresh process as well: in this one, after the session's other work, the
-    # first step's gradients came out either of two ways, 2.6e-3 apart (one run in three under
-    # load; a fresh process's, alone or two, never varied in 10 runs). Why is not shown (perhaps
-    # CPU kernels whose sums follow where the buffers lie); Adam turns it into LoRAs 0.04-0.47
-    # apart after four steps.
+def test_two_processes_train_a_wan_pair_as_one(wan_root, tmp_path, monkeypatch):
     alone = tmp_path / "alone"
-    _torchrun(1, wan_root, alone, alone / "checkpoints", base=PAIR)
+    alone.mkdir()
+    record(alone, 0, monkeypatch.setattr)
+    train_here(wan_root, alone, alone / "checkpoints", STEPS, BATCH, base=PAIR)
     two = tmp_path / "two"
     _torchrun(2, wan_root, two, two / "checkpoints", base=PAIR)
     grads = torch.load(two / "grads-0.pt")
     assert set(grads) == {"high", "low"}  # a batch of 4 reached both experts in its first step
-    assert max(_relative(a, b) for a, b in zip(_grads(two), _grads(alone), strict=True)) < 1e-5
+    # One process and two agree to 1e-5 most runs, but a Wan pair's first gradients come out one of
+    # two ways, 2.6e-3 apart, one run in three under load, in one process as in two, in the test's
+    # process as in fresh ones (why is not shown). A rank's half batch not summed over both is 0.95
+    # and 1.11 off (measured), one summed and not averaged 0.5: 1e-2 tells them apart. Adam turns
+    # the two ways into LoRAs 0.04-0.47 apart after four steps, so the ranks' LoRAs are held equal
+    # to each other, not to the one process's.
+    assert max(_relative(a, b) for a, b in zip(_grads(two), _grads(alone), strict=True)) < 1e-2
     for expert in (0, 1):
         assert all(torch.equal(v, _lora(two, 1, expert)[k]) for k, v in _lora(two, 0, expert).items())
-        assert apart(_lora(alone, 0, expert), _lora(two, 0, expert)) <= TOLERANCE
     written = {
         f"step-00000{n}{end}": 1 for n in (2, 4) for end in (".pt", ".safetensors", "-low-noise.safetensors")
     }
