@@ -31,7 +31,7 @@ LONG, COMPLEX = 60, 15  # a function over this many lines, or over this complexi
 CEILINGS = {
     "functions_over_60_lines": 10,  # goal 10: met
     "functions_over_complexity_15": 11,  # goal 20: met
-    "type_ignores": 52,  # goal 40
+    "type_ignores": 32,  # goal 40: met
     "dict_str_any_lines": 1060,  # goal 700
 }
 STATUS = frozenset({"status"})
