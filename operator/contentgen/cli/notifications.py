@@ -25,42 +25,43 @@ RECEIVE_PORT = 8000
 TOLERANCE_SECONDS = 300  # a delivery's timestamp at most this far from now (the specification's 5 min)
 
 
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--catalog",
+        metavar="URL",
+        help="the catalog (default: $CONTENTGEN_CATALOG or ./contentgen-data/catalog)",
+    )
+
+
+def _named(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument(
+        "notification",
+        metavar="NOTIFICATION",
+        nargs=None if required else "?",
+        help="NAMESPACE/NAME, or NAME in the default namespace",
+    )
+    _common(p)
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--catalog",
-            metavar="URL",
-            help="the catalog (default: $CONTENTGEN_CATALOG or ./contentgen-data/catalog)",
-        )
-
-    def named(p: argparse.ArgumentParser, required: bool = True) -> None:
-        p.add_argument(
-            "notification",
-            metavar="NOTIFICATION",
-            nargs=None if required else "?",
-            help="NAMESPACE/NAME, or NAME in the default namespace",
-        )
-        common(p)
-
     listing = sub.add_parser(
         "list", help="the kept Notifications and their deliveries' state", description="List them."
     )
     listing.add_argument("-o", "--output", choices=("table", "json"), help="table (on a terminal) or json")
-    common(listing)
+    _common(listing)
     for action, text in (
         ("pause", "send nothing to it until it is resumed (its events are still kept for it)"),
         ("resume", "send again: what waits, and what failed while it was failing, at once"),
         ("delete", "forget it; its waiting deliveries are given up (its signing key stays)"),
     ):
-        named(sub.add_parser(action, help=text, description=text[0].upper() + text[1:] + "."))
+        _named(sub.add_parser(action, help=text, description=text[0].upper() + text[1:] + "."))
     send = sub.add_parser(
         "send",
         help="attempt what waits now, past a backoff (not a pause)",
         description="Attempt the waiting deliveries now, of one Notification or of every one.",
     )
-    named(send, required=False)
+    _named(send, required=False)
     replay = sub.add_parser(
         "replay",
         help="send events again: by their ids, or every event kept (--all)",
@@ -68,7 +69,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "EVENT_IDs (as the delivery log lists them), or with --all every event kept (the last 30 days) "
         "that its filters match, those from before it was made too.",
     )
-    named(replay)
+    _named(replay)
     replay.add_argument("events", nargs="*", metavar="EVENT_ID")
     replay.add_argument("--all", action="store_true", help="every event kept that it matches")
     receive = sub.add_parser(
@@ -78,7 +79,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "Notification's key (the file `contentgen run` made, or --key-file), answer 204 and print the "
         "event (401 for a bad signature). Ctrl-C stops it.",
     )
-    named(receive, required=False)
+    _named(receive, required=False)
     receive.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
     receive.add_argument(
         "--port", type=int, default=RECEIVE_PORT, help=f"the port to listen on (default {RECEIVE_PORT})"

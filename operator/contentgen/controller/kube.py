@@ -71,10 +71,10 @@ def client_configuration() -> Any:
 
     config = kubernetes.client.Configuration()
     try:
-        kubernetes.config.load_incluster_config(client_configuration=config)  # type: ignore[no-untyped-call]
+        kubernetes.config.load_incluster_config(client_configuration=config)
     except kubernetes.config.ConfigException:
         path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-        kubernetes.config.load_kube_config(config_file=path, client_configuration=config)  # type: ignore[no-untyped-call]
+        kubernetes.config.load_kube_config(config_file=path, client_configuration=config)
     return config
 
 

@@ -71,8 +71,8 @@ def load(kubeconfig: Path | None = None, *, account: Path = SERVICE_ACCOUNT) -> 
     configuration = client.Configuration()
     if kubeconfig is None and in_a_pod(account):
         try:
-            loader = InClusterConfigLoader(str(account / "token"), str(account / "ca.crt"))  # type: ignore[no-untyped-call]
-            loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
+            loader = InClusterConfigLoader(str(account / "token"), str(account / "ca.crt"))
+            loader.load_and_set(configuration)
         except config.ConfigException as exc:
             raise ValueError(f"the pod's ServiceAccount ({account}): {_one_line(exc)}") from None
         return Kube(configuration)
@@ -80,7 +80,7 @@ def load(kubeconfig: Path | None = None, *, account: Path = SERVICE_ACCOUNT) -> 
     if kubeconfig is not None and not kubeconfig.is_file():
         raise ValueError(f"the kubeconfig {kubeconfig} does not exist")
     try:
-        config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
+        config.load_kube_config(config_file=path, client_configuration=configuration)
     except Exception as exc:  # the library's ConfigException, YAML's and the OS's errors alike
         raise ValueError(f"cannot read the kubeconfig {path}: {_one_line(exc)}") from None
     return Kube(configuration)
@@ -111,7 +111,7 @@ class Kube:
         spec = client.V1TokenReviewSpec(token=token, audiences=list(audiences) or None)
         review = client.V1TokenReview(api_version="authentication.k8s.io/v1", kind="TokenReview", spec=spec)
         answer = self._call(self._authentication.create_token_review, review)
-        wire = self.api.sanitize_for_serialization(answer)  # type: ignore[no-untyped-call]
+        wire = self.api.sanitize_for_serialization(answer)
         status: dict[str, Any] = wire.get("status") or {}
         return status
 

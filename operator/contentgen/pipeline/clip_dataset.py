@@ -123,18 +123,7 @@ def cut_clips(
             if not candidates:
                 dropped.too_short += 1
                 continue
-            kept: list[_Checked] = []
-            missing = crowded = 0
-            for window in candidates:
-                if len(kept) >= 2 or any(overlaps(window, k.window) for k in kept):
-                    continue
-                checked = _check(reader.frames(window.times()), window, centres, finder, embedder)
-                if checked.missing:
-                    missing += 1
-                elif checked.box is None:
-                    crowded += 1
-                else:
-                    kept.append(checked)
+            kept, missing, crowded = _kept(reader, candidates, centres, finder, embedder)
             if kept:
                 kept_per_shot.append(kept)
             elif missing >= crowded:
@@ -157,6 +146,30 @@ def cut_clips(
     if not clips:
         summary.reason = no_clips_reason(video.name, summary, scenes, shots, guards)
     return CutClips(clips, summary)
+
+
+def _kept(
+    reader: _Reader,
+    candidates: Sequence[Window],
+    centres: Sequence[np.ndarray],
+    finder: FaceFinder,
+    embedder: Embedder,
+) -> tuple[list[_Checked], int, int]:
+    """A shot's windows that show the subject alone, two at most and none overlapping another,
+    with how many were checked and found without the subject, and with others beside it."""
+    kept: list[_Checked] = []
+    missing = crowded = 0
+    for window in candidates:
+        if len(kept) >= 2 or any(overlaps(window, k.window) for k in kept):
+            continue
+        checked = _check(reader.frames(window.times()), window, centres, finder, embedder)
+        if checked.missing:
+            missing += 1
+        elif checked.box is None:
+            crowded += 1
+        else:
+            kept.append(checked)
+    return kept, missing, crowded
 
 
 def no_clips_reason(

@@ -495,8 +495,8 @@ def build_dataset(
     """
     video, out_dir = Path(video), Path(out_dir)
     info = _checked(video, max_seconds)
-    images_dir, captions_dir, staging = out_dir / "images", out_dir / "captions", out_dir / _STAGING
-    for folder in (images_dir, captions_dir, staging):
+    staging = out_dir / _STAGING
+    for folder in (out_dir / "images", out_dir / "captions", staging):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
     scanner = Scanner(video, fps=info.fps, duration=info.duration, progress=progress, max_seconds=max_seconds)
@@ -506,7 +506,25 @@ def build_dataset(
     if len(curator.shortlist) < (spec.least_frames if least is None else least):
         shutil.rmtree(staging, ignore_errors=True)
         raise DatasetTooSmall(too_small(video.name, spec, summary, curator.longest), summary, scanner.scenes)
-    dataset = LocalDataset(
+    dataset = _scanned(out_dir, scanner, summary)
+    dataset.subject_shots, dataset.subject_centres = _subject_shots(curator, subject)
+    embeddings = _images_written(dataset, curator, template_caption(spec.caption_template, trigger_word))
+    shutil.rmtree(staging, ignore_errors=True)
+    write_archive(dataset)
+    _write_sheets(
+        dataset,
+        embeddings,
+        f"{trigger_word}: {len(dataset.images)} images, {len(dataset.scenes)} scenes of {video.name}",
+        curator,
+        subject,
+    )
+    progress(100.0)
+    return dataset
+
+
+def _scanned(out_dir: Path, scanner: Scanner, summary: DatasetSummary) -> LocalDataset:
+    """The dataset in `out_dir` as the scan found the video, its images yet to be written."""
+    return LocalDataset(
         root=out_dir,
         archive=out_dir / ARCHIVE,
         scenes=scanner.scenes,
@@ -516,22 +534,26 @@ def build_dataset(
         summary=summary,
         guards=[cut.guard for cut in scanner.cuts if cut.guard is not None],
     )
-    dataset.subject_shots, dataset.subject_centres = _subject_shots(curator, subject)
-    embeddings = _images_written(dataset, curator, template_caption(spec.caption_template, trigger_word))
-    shutil.rmtree(staging, ignore_errors=True)
-    write_archive(dataset)
+
+
+def _write_sheets(
+    dataset: LocalDataset,
+    embeddings: dict[str, np.ndarray],
+    title: str,
+    curator: _Curator,
+    subject: Subject | None,
+) -> None:
+    """Beside the archive: the images' face embeddings (where any were found) and the contact
+    sheet, with the people found where the subject was told apart."""
     if embeddings:
-        dataset.faces = out_dir / FACES_FILE
+        dataset.faces = dataset.root / FACES_FILE
         dataset.faces.write_text(json.dumps(faces_document(embeddings)), encoding="utf-8")
-    title = f"{trigger_word}: {len(dataset.images)} images, {len(dataset.scenes)} scenes of {video.name}"
     dataset.contact_sheet = write_contact_sheet(
         [(image.path, image.time, image.face) for image in dataset.images],
-        out_dir / CONTACT_SHEET,
+        dataset.root / CONTACT_SHEET,
         title=title,
         people=_faces(curator, subject.people, subject) if subject is not None else (),
     )
-    progress(100.0)
-    return dataset
 
 
 def _checked(video: Path, max_seconds: float | None) -> MediaInfo:

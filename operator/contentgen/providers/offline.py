@@ -191,6 +191,73 @@ def _derived_seed(prompt: str) -> int:
     return int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:4], "big")
 
 
+class _Canvas:
+    """A placeholder's picture: a gradient in a white frame, written on line by line, each line on a
+    dark band that keeps it readable on any background."""
+
+    def __init__(self, key: bytes, width: int, height: int) -> None:
+        import cv2  # the worker image has it; importing it here keeps the module light
+        import numpy as np
+
+        self.cv2, self.width = cv2, width
+        top = np.array(list(key[0:3]), dtype=np.float32) * 0.6 + 40
+        bottom = np.array(list(key[3:6]), dtype=np.float32) * 0.6 + 40
+        ramp = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
+        self.image = np.ascontiguousarray(
+            np.broadcast_to(top + (bottom - top) * ramp, (height, width, 3)).astype(np.uint8)
+        )
+        self.font, self.white, self.margin = cv2.FONT_HERSHEY_SIMPLEX, (255, 255, 255), width // 16
+        half = self.margin // 2
+        cv2.rectangle(self.image, (half, half), (width - half, height - half), self.white, 3)
+
+    def step(self, scale: float, thickness: int) -> tuple[int, int]:
+        """(pad, advance): the padding of a line's band and how far down the next line starts."""
+        text_height = self.cv2.getTextSize("Xg", self.font, scale, thickness)[0][1]
+        pad = max(4, text_height // 4)
+        return pad, int(text_height * 1.8) + 2 * pad
+
+    def line(self, text: str, y: int, scale: float, thickness: int) -> int:
+        """Write `text` at `y`; where the next line starts."""
+        cv2, margin = self.cv2, self.margin
+        (text_width, text_height), baseline = cv2.getTextSize(text, self.font, scale, thickness)
+        pad, advance = self.step(scale, thickness)
+        band = self.image[
+            max(0, y - pad) : y + text_height + baseline + pad, margin - pad : margin + text_width + pad
+        ]
+        band //= 3
+        position = (margin, y + text_height)
+        cv2.putText(self.image, text, position, self.font, scale, self.white, thickness, cv2.LINE_AA)
+        return y + advance
+
+    def wrap(self, text: str, scale: float, thickness: int) -> list[str]:
+        """`text` in lines that fit between the margins."""
+        lines: list[str] = []
+        for word in text.split():
+            candidate = f"{lines[-1]} {word}" if lines else word
+            fits = self.cv2.getTextSize(candidate, self.font, scale, thickness)[0][0]
+            if lines and fits <= self.width - 2 * self.margin:
+                lines[-1] = candidate
+            else:
+                lines.append(word)
+        return lines
+
+    def face(self, subject: offline_subject.Subject, key: bytes, y: int, side: int) -> int:
+        """The subject's face blended in at `y`, a little to either side; where the next line starts."""
+        width, margin = self.width, self.margin
+        face, alpha = offline_subject.drawn(subject, key[6:], side)
+        left = (width - side) // 2 + (key[9] - 128) * margin // 512
+        left = max(margin // 2 + 3, min(width - margin // 2 - 3 - side, left))
+        area = self.image[y : y + side, left : left + side].astype("float32")
+        self.image[y : y + side, left : left + side] = (area * (1 - alpha) + face * alpha).astype("uint8")
+        return y + side + margin // 4
+
+    def png(self) -> bytes:
+        ok, png = self.cv2.imencode(".png", self.image)
+        if not ok:
+            raise RuntimeError("OpenCV could not encode a PNG")
+        return bytes(png.tobytes())
+
+
 def _placeholder_png(
     request: ImageRequest,
     width: int,
@@ -201,73 +268,27 @@ def _placeholder_png(
 ) -> bytes:
     """The labelled placeholder; with a `subject` (the request's LoRA is one of ours), its face
     under the label, as far as the LoRA's step had learned it, said in words above it."""
-    import cv2  # the worker image has it; importing it here keeps the module light
-    import numpy as np
-
     key = hashlib.sha256(f"{request.prompt}\0{seed}\0{index}".encode()).digest()
-    top = np.array(list(key[0:3]), dtype=np.float32) * 0.6 + 40
-    bottom = np.array(list(key[3:6]), dtype=np.float32) * 0.6 + 40
-    ramp = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
-    image = np.ascontiguousarray(
-        np.broadcast_to(top + (bottom - top) * ramp, (height, width, 3)).astype(np.uint8)
-    )
-
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    white = (255, 255, 255)
-    margin = width // 16
-    cv2.rectangle(image, (margin // 2, margin // 2), (width - margin // 2, height - margin // 2), white, 3)
-
-    def step(scale: float, thickness: int) -> tuple[int, int]:
-        """(pad, advance): the padding of a line's band and how far down the next line starts."""
-        text_height = cv2.getTextSize("Xg", font, scale, thickness)[0][1]
-        pad = max(4, text_height // 4)
-        return pad, int(text_height * 1.8) + 2 * pad
-
-    def line(text: str, y: int, scale: float, thickness: int) -> int:
-        (text_width, text_height), baseline = cv2.getTextSize(text, font, scale, thickness)
-        pad, advance = step(scale, thickness)
-        band = image[
-            max(0, y - pad) : y + text_height + baseline + pad, margin - pad : margin + text_width + pad
-        ]
-        band //= 3  # a dark band behind the text keeps it readable on any background
-        cv2.putText(image, text, (margin, y + text_height), font, scale, white, thickness, cv2.LINE_AA)
-        return y + advance
-
-    def wrap(text: str, scale: float, thickness: int) -> list[str]:
-        lines: list[str] = []
-        for word in text.split():
-            candidate = f"{lines[-1]} {word}" if lines else word
-            if lines and cv2.getTextSize(candidate, font, scale, thickness)[0][0] <= width - 2 * margin:
-                lines[-1] = candidate
-            else:
-                lines.append(word)
-        return lines
-
+    canvas = _Canvas(key, width, height)
+    margin = canvas.margin
     title_scale = width / 600
-    y = line("OFFLINE PLACEHOLDER", margin, title_scale, max(2, width // 256))
-    y = line("not generated by a model", y, title_scale / 2, 2)
+    y = canvas.line("OFFLINE PLACEHOLDER", margin, title_scale, max(2, width // 256))
+    y = canvas.line("not generated by a model", y, title_scale / 2, 2)
     footer_y = height - margin - width // 20
     prompt = "".join(c if 32 <= ord(c) < 127 else "?" for c in request.prompt)  # Hershey fonts are ASCII
     scale = width / 1400
     if subject is not None:
-        y = line(subject.words(), y, width / 1800, 1)
-        prompt_room = 2 * step(scale, 2)[1]
-        side = max(16, min(width - 2 * margin, footer_y - y - prompt_room - margin // 2))
-        face, alpha = offline_subject.drawn(subject, key[6:], side)
-        left = (width - side) // 2 + (key[9] - 128) * margin // 512  # a little to either side
-        left = max(margin // 2 + 3, min(width - margin // 2 - 3 - side, left))
-        area = image[y : y + side, left : left + side].astype(np.float32)
-        image[y : y + side, left : left + side] = (area * (1 - alpha) + face * alpha).astype(np.uint8)
-        y += side + margin // 4
-    lines = wrap(prompt, scale, 2)
-    room = max(1, (footer_y - y) // step(scale, 2)[1])
+        y = canvas.line(subject.words(), y, width / 1800, 1)
+        prompt_room = 2 * canvas.step(scale, 2)[1]
+        y = canvas.face(
+            subject, key, y, max(16, min(width - 2 * margin, footer_y - y - prompt_room - margin // 2))
+        )
+    lines = canvas.wrap(prompt, scale, 2)
+    room = max(1, (footer_y - y) // canvas.step(scale, 2)[1])
     if len(lines) > room:
         lines = [*lines[: room - 1], "..."] if room > 1 else ["..."]
     for text in lines:
-        y = line(text, y, scale, 2)
+        y = canvas.line(text, y, scale, 2)
     footer = f"{request.model} | {request.image_size} | seed {seed} | image {index + 1}/{request.num_images}"
-    line(footer, footer_y, width / 1800, 1)
-    ok, png = cv2.imencode(".png", image)
-    if not ok:
-        raise RuntimeError("OpenCV could not encode a PNG")
-    return bytes(png.tobytes())
+    canvas.line(footer, footer_y, width / 1800, 1)
+    return canvas.png()

@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contentgen.api import UsageLine
+from contentgen.api import Artifact, UsageLine
 from contentgen.api.base_models import base_model
 from contentgen.api.evaluation import not_drawn_for
 from contentgen.api.lora import LIKENESS_PROMPT_SETS
@@ -48,6 +48,8 @@ from .plan import Plan, estimate_baseline_cached
 from .prompts import DEFAULT_SEEDS, DEFAULT_SET
 
 if TYPE_CHECKING:
+    from contentgen.api import Likeness as LikenessReport
+
     from .evaluation import Evaluation  # it imports the face models: only where a run needs them
 
 RECORD_FILE = "evaluation.json"
@@ -296,8 +298,6 @@ def run(
     LoraEvaluation that asked (kind, namespace, name, uid), whose own record counts the cost.
     `stamp`: prices the billed lines (the provider's pricing API, as a run's usage is priced), so
     the record's cost is the one its run reports; else the table prices them."""
-    from .evaluation import report
-
     work.mkdir(parents=True, exist_ok=True)
     subject, faces_artifact = subject_faces(store, goal, work)
     evaluation = _evaluated(
@@ -313,21 +313,11 @@ def run(
         checkpoints or goal.uid,
     )
     folder = goal.folder(number)
-    grid = store.put_once_file(folder + "likeness-grid.jpg", evaluation.grid, "image/jpeg")
-    scores = store.put_once_bytes(
-        folder + "likeness.json",
-        json.dumps(evaluation.likeness.as_dict(), indent=1).encode(),
-        "application/json",
-    )
-    likeness = report(evaluation.likeness, goal.plan, grid.uri, scores.uri)
+    likeness, stored = _stored_likeness(store, folder, evaluation, goal.plan)
     if stamp is not None:
         billed[:] = stamp(list(billed))
-    artifacts = [
-        grid.wire(),
-        scores.wire(),
-        *([faces_artifact] if faces_artifact else []),
-        *claim_object(store, folder),
-    ]
+    faces = [faces_artifact] if faces_artifact else []
+    artifacts = [*(a.wire() for a in stored), *faces, *claim_object(store, folder)]
     record = _record(
         goal, number, by, at, billed, prices, likeness.wire(), artifacts, faces_artifact is not None
     )
@@ -376,6 +366,21 @@ def _evaluated(
         billed,
         kept_in=lambda name: StoreFiles(store, f"{kept}-{name}/"),
     )
+
+
+def _stored_likeness(
+    store: ObjectStore, folder: str, evaluation: Evaluation, plan: Plan
+) -> tuple[LikenessReport, list[Artifact]]:
+    """The evaluation's grid and scores stored under `folder`; its report, and their artifacts."""
+    from .evaluation import report
+
+    grid = store.put_once_file(folder + "likeness-grid.jpg", evaluation.grid, "image/jpeg")
+    scores = store.put_once_bytes(
+        folder + "likeness.json",
+        json.dumps(evaluation.likeness.as_dict(), indent=1).encode(),
+        "application/json",
+    )
+    return report(evaluation.likeness, plan, grid.uri, scores.uri), [grid, scores]
 
 
 def _record(

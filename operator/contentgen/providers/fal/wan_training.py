@@ -68,6 +68,16 @@ class LoraFiles:
     main: tuple[str, dict[str, Any]]  # (its result key, its File); the high-noise one of a pair
     low_noise: tuple[str, dict[str, Any]] | None = None
 
+    def details(self) -> dict[str, str]:
+        """Where each file came from, for the version's record (links redacted)."""
+        said = {"weights_url": redact(str(self.main[1]["url"])), "weights_field": self.main[0]}
+        if self.low_noise is not None:
+            said |= {
+                "low_noise_url": redact(str(self.low_noise[1]["url"])),
+                "low_noise_field": self.low_noise[0],
+            }
+        return said
+
 
 def arguments(app: str, request: TrainingRequest, data_url: str) -> dict[str, Any]:
     """What `app` is sent for `request` (pure; see the module)."""
@@ -177,6 +187,20 @@ def train(
     request_id, result = fal.queue.run(app, sent, saved, checkpoint, waiting, heal=dataset.heal)
     paid = (app, request_id, getattr(checkpoint, "location", "") or "the run's checkpoint")
     found = lora_files(result, app)
+    weights, low = _download(fal, found, work_dir, meter, paid)
+    config = fal.training_config(result, work_dir, meter, paid)
+    meter.at(100)
+    details = {"app": app, "dataset_url": redact(str(saved.get("dataset_url", "")))} | found.details()
+    return TrainingOutput(
+        weights=weights, config=config, request_id=request_id, details=details, low_noise_weights=low
+    )
+
+
+def _download(
+    fal: Fal, found: LoraFiles, work_dir: Path, meter: Meter, paid: tuple[str, str, str]
+) -> tuple[Path, Path | None]:
+    """The trained LoRA file(s), downloaded and checked: (the LoRA or the high-noise one, the
+    low-noise expert's or None)."""
     weights = work_dir / "model.safetensors"
     fal.download(
         found.main[1],
@@ -187,31 +211,16 @@ def train(
         paid=paid,
     )
     check_safetensors(weights)
-    low: Path | None = None
-    if found.low_noise is not None:
-        low = work_dir / "model-low-noise.safetensors"
-        fal.download(
-            found.low_noise[1],
-            low,
-            limit=fal.limits.weights_bytes,
-            what="the low-noise expert's LoRA",
-            meter=meter.span(95, 98),
-            paid=paid,
-        )
-        check_safetensors(low)
-    config = fal.training_config(result, work_dir, meter, paid)
-    meter.at(100)
-    details = {
-        "app": app,
-        "dataset_url": redact(str(saved.get("dataset_url", ""))),
-        "weights_url": redact(str(found.main[1]["url"])),
-        "weights_field": found.main[0],
-    }
-    if found.low_noise is not None:
-        details |= {
-            "low_noise_url": redact(str(found.low_noise[1]["url"])),
-            "low_noise_field": found.low_noise[0],
-        }
-    return TrainingOutput(
-        weights=weights, config=config, request_id=request_id, details=details, low_noise_weights=low
+    if found.low_noise is None:
+        return weights, None
+    low = work_dir / "model-low-noise.safetensors"
+    fal.download(
+        found.low_noise[1],
+        low,
+        limit=fal.limits.weights_bytes,
+        what="the low-noise expert's LoRA",
+        meter=meter.span(95, 98),
+        paid=paid,
     )
+    check_safetensors(low)
+    return weights, low

@@ -125,7 +125,7 @@ def _decoded(path: Path) -> list[Any]:
 
     try:
         with av.open(str(path)) as container:
-            frames = [frame.to_image() for frame in container.decode(video=0)]  # type: ignore[no-untyped-call]
+            frames = [frame.to_image() for frame in container.decode(video=0)]
     except (av.error.FFmpegError, StopIteration) as exc:
         raise InvalidInput(f"the dataset's clip {path.name} cannot be decoded ({exc})") from None
     if not frames:

@@ -105,13 +105,11 @@ def counted(model_dir: Path) -> Counted[wan_memory.WanSizes]:
     from transformers import UMT5Config, UMT5EncoderModel
 
     with init_empty_weights():
-        transformer: Any = WanTransformer3DModel.from_config(  # type: ignore[no-untyped-call]
+        transformer: Any = WanTransformer3DModel.from_config(
             WanTransformer3DModel.load_config(str(model_dir / "transformer"))
         )
         text = UMT5EncoderModel(UMT5Config.from_pretrained(str(model_dir / "text_encoder")))
-        vae: Any = AutoencoderKLWan.from_config(  # type: ignore[no-untyped-call]
-            AutoencoderKLWan.load_config(str(model_dir / "vae"))
-        )
+        vae: Any = AutoencoderKLWan.from_config(AutoencoderKLWan.load_config(str(model_dir / "vae")))
     linears = flux.linears_of(transformer)
     text.tie_weights()
     config = transformer.config
@@ -141,7 +139,7 @@ def load_transformer(model_dir: Path, folder: str, on: flux.Device, base: Base) 
     kwargs: dict[str, Any] = {"quantization_config": config} if config is not None else {}
     if base == "nf4":
         kwargs["device_map"] = {"": on.where.index or 0} if on.cuda else None
-    return WanTransformer3DModel.from_pretrained(  # type: ignore[no-untyped-call]
+    return WanTransformer3DModel.from_pretrained(
         str(model_dir), subfolder=folder, torch_dtype=on.dtype, local_files_only=True, **kwargs
     )
 

@@ -57,9 +57,7 @@ def load_pipeline(model_dir: Path, on: Device, plan: memory.MemoryPlan | None = 
     extra: dict[str, Any] = {}
     if plan is not None and plan.base != "bf16":
         extra["transformer"] = load_transformer(model_dir, on, plan.base)
-    pipe = FluxPipeline.from_pretrained(  # type: ignore[no-untyped-call]
-        str(model_dir), dtype=on.dtype, local_files_only=True, **extra
-    )
+    pipe = FluxPipeline.from_pretrained(str(model_dir), dtype=on.dtype, local_files_only=True, **extra)
     pipe.set_progress_bar_config(disable=True)
     if plan is not None and plan.offload and on.cuda:
         pipe.enable_model_cpu_offload(device=on.where)  # each component on the GPU while it runs
@@ -87,9 +85,7 @@ def load_for_training(model_dir: Path, on: Device, plan: memory.MemoryPlan) -> A
     extra: dict[str, Any] = {}
     if plan.base != "bf16":
         extra["transformer"] = load_transformer(model_dir, on, plan.base)
-    pipe = FluxPipeline.from_pretrained(  # type: ignore[no-untyped-call]
-        str(model_dir), dtype=on.dtype, local_files_only=True, **extra
-    )
+    pipe = FluxPipeline.from_pretrained(str(model_dir), dtype=on.dtype, local_files_only=True, **extra)
     pipe.set_progress_bar_config(disable=True)
     if plan.encoders_on_gpu or not on.cuda:
         for component in (pipe.text_encoder, pipe.text_encoder_2, pipe.vae):
@@ -106,7 +102,7 @@ def load_transformer(model_dir: Path, on: Device, base: memory.Base) -> Any:
     kwargs: dict[str, Any] = {"quantization_config": config} if config is not None else {}
     if base == "nf4":
         kwargs["device_map"] = {"": on.where.index or 0} if on.cuda else None
-    transformer = FluxTransformer2DModel.from_pretrained(  # type: ignore[no-untyped-call]
+    transformer = FluxTransformer2DModel.from_pretrained(
         str(model_dir), subfolder="transformer", torch_dtype=on.dtype, local_files_only=True, **kwargs
     )
     return transformer
@@ -120,7 +116,7 @@ def quantisation(base: memory.Base) -> Any:
     if base == "nf4":
         from diffusers import BitsAndBytesConfig
 
-        return BitsAndBytesConfig(  # type: ignore[no-untyped-call]
+        return BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
@@ -139,7 +135,7 @@ def quantisation(base: memory.Base) -> Any:
     from diffusers import TorchAoConfig
 
     weights = Int8WeightOnlyConfig() if base == "int8" else Float8WeightOnlyConfig()
-    return TorchAoConfig(weights)  # type: ignore[no-untyped-call]
+    return TorchAoConfig(weights)
 
 
 def card(on: Device) -> memory.Card:
@@ -177,14 +173,12 @@ def counted(model_dir: Path) -> memory.Counted[memory.Sizes]:
         return sum(p.numel() for p in model.parameters())
 
     with init_empty_weights():
-        transformer: Any = FluxTransformer2DModel.from_config(  # type: ignore[no-untyped-call]
+        transformer: Any = FluxTransformer2DModel.from_config(
             FluxTransformer2DModel.load_config(str(model_dir / "transformer"))
         )
         t5 = T5EncoderModel(T5Config.from_pretrained(str(model_dir / "text_encoder_2")))
         clip = CLIPTextModel(CLIPTextConfig.from_pretrained(str(model_dir / "text_encoder")))
-        vae: Any = AutoencoderKL.from_config(  # type: ignore[no-untyped-call]
-            AutoencoderKL.load_config(str(model_dir / "vae"))
-        )
+        vae: Any = AutoencoderKL.from_config(AutoencoderKL.load_config(str(model_dir / "vae")))
     linears = linears_of(transformer)
     config = transformer.config
     sizes = memory.Sizes(

@@ -349,7 +349,7 @@ def wan_fp32_parts(model: Path, on: flux.Device) -> dict[str, Any]:
     if not on.cuda:
         return {}
     extra: dict[str, Any] = {
-        "vae": diffusers.AutoencoderKLWan.from_pretrained(  # type: ignore[no-untyped-call]
+        "vae": diffusers.AutoencoderKLWan.from_pretrained(
             str(model), subfolder="vae", torch_dtype=torch.float32, local_files_only=True
         )
     }

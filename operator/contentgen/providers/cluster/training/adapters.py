@@ -64,9 +64,7 @@ def optimizer(plan: Plan, params: list[torch.nn.Parameter]) -> torch.optim.Optim
             raise InvalidInput(
                 "training.optimizer adamw8bit needs bitsandbytes, which this worker does not have: use adamw"
             ) from None
-        eight_bit: torch.optim.Optimizer = AdamW8bit(  # type: ignore[no-untyped-call]
-            params, lr=plan.learning_rate, weight_decay=WEIGHT_DECAY
-        )
+        eight_bit: torch.optim.Optimizer = AdamW8bit(params, lr=plan.learning_rate, weight_decay=WEIGHT_DECAY)
         return eight_bit
     return torch.optim.AdamW(params, lr=plan.learning_rate, weight_decay=WEIGHT_DECAY)
 

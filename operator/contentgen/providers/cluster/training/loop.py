@@ -212,7 +212,7 @@ class Run:
             loss = self.model.loss(samples[index], expert)
             if plan.batch > 1:
                 loss = loss / plan.batch
-            loss.backward()  # type: ignore[no-untyped-call]
+            loss.backward()
             total += float(loss.detach())
         self._learn({s.expert for s in samples})
         self.done.losses.append((step, round(team.total(total), 6)))
