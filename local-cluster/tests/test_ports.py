@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 from localcluster.ports import BOOKED, _book, ephemeral_start, free_port
 
@@ -38,5 +39,6 @@ def test_a_port_is_not_handed_out_again_while_its_taker_lives() -> None:
         check=True,
     )
     assert child.stdout.strip() == "False"
-    (BOOKED / str(mine)).write_text("1 0")  # a holder that has ended (pid 1 started at another time)
+    gone = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process has this pid
+    (BOOKED / str(mine)).write_text(f"{gone} 5")  # a holder that has ended
     assert _book(mine)
