@@ -12,9 +12,10 @@ from contentgen.errors import PermanentError
 from ..retry import bad_response
 
 MiB = 1024 * 1024
+File = dict[str, Any]  # fal's File object: url, and where fal says them content_type, file_name, file_size
 
 
-def result_file(result: dict[str, Any], key: str, app: str) -> dict[str, Any]:
+def result_file(result: dict[str, Any], key: str, app: str) -> File:
     file = result.get(key)
     if not isinstance(file, dict) or not file.get("url"):
         raise bad_response("fal", f"the training on {app}", f"a result without {key}")

@@ -30,7 +30,7 @@ from ..base import (
 from ..retry import Retry, bad_response, error_for_status, error_for_transport, redact, retry_after
 from .errors import classify, output_lost, response_detail
 from .history import History
-from .outputs import EXTENSIONS, MiB, check_safetensors, image_header, result_file, too_large
+from .outputs import EXTENSIONS, File, MiB, check_safetensors, image_header, result_file, too_large
 from .progress import Meter
 from .queue import FalQueue, Waiting
 from .uploads import Upload
@@ -151,16 +151,9 @@ class FalProvider:
         paid = (app, request_id, getattr(checkpoint, "location", "") or "the run's checkpoint")
         names = TRAINER_INPUTS.get(app, FLUX_FAST_INPUTS).weights
         weights_file = result_file(result, next((n for n in names if n in result), names[0]), app)
-        weights = work_dir / "model.safetensors"
-        self.download(
-            weights_file,
-            weights,
-            limit=self._limits.weights_bytes,
-            what="the LoRA weights",
-            meter=meter.span(90, 98),
-            paid=paid,
+        weights = self.download_lora(
+            weights_file, work_dir / "model.safetensors", "the LoRA weights", meter.span(90, 98), paid
         )
-        check_safetensors(weights)
         config = self.training_config(result, work_dir, meter, paid)
         meter.at(100)
         return TrainingOutput(
@@ -259,9 +252,22 @@ class FalProvider:
 
     # --- downloads ----------------------------------------------------------------------------
 
+    def download_lora(
+        self,
+        file: File,
+        dest: Path,
+        what: str,
+        meter: Callable[[float], None],
+        paid: tuple[str, str, str],
+    ) -> Path:
+        """A trained LoRA file streamed into `dest` within the weights' limit, checked as safetensors."""
+        self.download(file, dest, limit=self._limits.weights_bytes, what=what, meter=meter, paid=paid)
+        check_safetensors(dest)
+        return dest
+
     def download(
         self,
-        file: dict[str, Any],
+        file: File,
         dest: Path,
         *,
         limit: int,

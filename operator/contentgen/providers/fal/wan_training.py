@@ -48,7 +48,7 @@ from contentgen.providers.progress import SubProgress
 
 from ..base import Checkpoint, TrainingOutput, TrainingRequest
 from ..retry import bad_response, redact
-from .outputs import check_safetensors
+from .outputs import File
 from .progress import Meter
 from .queue import FalQueue, Waiting
 from .uploads import Upload
@@ -65,8 +65,8 @@ _SINGLE = ("lora_file", "diffusers_lora_file")
 class LoraFiles:
     """What a trainer returned: one LoRA, or the high- and low-noise experts' pair."""
 
-    main: tuple[str, dict[str, Any]]  # (its result key, its File); the high-noise one of a pair
-    low_noise: tuple[str, dict[str, Any]] | None = None
+    main: tuple[str, File]  # (its result key, its File); the high-noise one of a pair
+    low_noise: tuple[str, File] | None = None
 
     def details(self) -> dict[str, str]:
         """Where each file came from, for the version's record (links redacted)."""
@@ -97,7 +97,7 @@ def _is_file(value: Any) -> bool:
     return isinstance(value, dict) and isinstance(value.get("url"), str) and bool(value["url"])
 
 
-def _name(file: dict[str, Any]) -> str:
+def _name(file: File) -> str:
     return str(file.get("file_name") or file["url"].split("?", 1)[0].rsplit("/", 1)[-1]).lower()
 
 
@@ -120,11 +120,6 @@ def lora_files(result: dict[str, Any], app: str) -> LoraFiles:
     )
 
 
-class _Limits(Protocol):
-    @property
-    def weights_bytes(self) -> int: ...
-
-
 class Fal(Protocol):
     """What a training asks of the fal provider: its uploads, queue and downloads."""
 
@@ -134,21 +129,16 @@ class Fal(Protocol):
     @property
     def queue(self) -> FalQueue: ...
 
-    @property
-    def limits(self) -> _Limits: ...
-
     def upload(self, path: Path, what: str) -> str: ...
 
-    def download(
+    def download_lora(
         self,
-        file: dict[str, Any],
+        file: File,
         dest: Path,
-        *,
-        limit: int,
         what: str,
         meter: Callable[[float], None],
         paid: tuple[str, str, str],
-    ) -> int: ...
+    ) -> Path: ...
 
     def training_config(
         self, result: dict[str, Any], work_dir: Path, meter: Meter, paid: tuple[str, str, str]
@@ -201,26 +191,12 @@ def _download(
 ) -> tuple[Path, Path | None]:
     """The trained LoRA file(s), downloaded and checked: (the LoRA or the high-noise one, the
     low-noise expert's or None)."""
-    weights = work_dir / "model.safetensors"
-    fal.download(
-        found.main[1],
-        weights,
-        limit=fal.limits.weights_bytes,
-        what="the LoRA weights",
-        meter=meter.span(90, 95),
-        paid=paid,
+    weights = fal.download_lora(
+        found.main[1], work_dir / "model.safetensors", "the LoRA weights", meter.span(90, 95), paid
     )
-    check_safetensors(weights)
     if found.low_noise is None:
         return weights, None
     low = work_dir / "model-low-noise.safetensors"
-    fal.download(
-        found.low_noise[1],
-        low,
-        limit=fal.limits.weights_bytes,
-        what="the low-noise expert's LoRA",
-        meter=meter.span(95, 98),
-        paid=paid,
+    return weights, fal.download_lora(
+        found.low_noise[1], low, "the low-noise expert's LoRA", meter.span(95, 98), paid
     )
-    check_safetensors(low)
-    return weights, low
