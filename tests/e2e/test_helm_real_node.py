@@ -492,9 +492,10 @@ def said(k: Kubectl, name: str, words: str) -> dict[str, Any] | None:
     return status if words in condition(status).get("message", "") else None
 
 
-def operator_pods(k: Kubectl) -> list[dict[str, Any]]:
+def operator_pods(k: Kubectl, *, ending: bool = False) -> list[dict[str, Any]]:
+    """The operator's pods; `ending`: those being deleted too."""
     pods = k.json("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=operator")["items"]
-    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    return [p for p in pods if ending or not p["metadata"].get("deletionTimestamp")]
 
 
 def ready(pod: dict[str, Any]) -> bool:
@@ -532,7 +533,7 @@ def test_upgrade_rolls_the_operator_out(world: World) -> None:
 
 
 def _alone_and_leading(k: Kubectl) -> bool:
-    pods = k.json("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=operator")["items"]
+    pods = operator_pods(k, ending=True)
     return len(pods) == 1 and ready(pods[0]) and leader(k) == pods[0]["metadata"]["name"]
 
 
@@ -569,7 +570,7 @@ def where_it_stands(world: World, name: str, uid: str, pod: str) -> str:
     }
     operators = {
         o["metadata"]["name"]: (o["status"].get("phase"), o["metadata"].get("deletionTimestamp"))
-        for o in k.json("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=operator")["items"]
+        for o in operator_pods(k, ending=True)
     }
     words = re.compile(rb"node_lifecycle|disruption|(?<!device_)taint_eviction|NodeNotReady")
     lines = (control.logs / "kube-controller-manager.log").read_bytes().splitlines()
