@@ -14,13 +14,12 @@ server had taken meanwhile: make test, 11-29)."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import random
 import socket
 from pathlib import Path
 
-from .processes import started
+from .processes import locked, started
 
 RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 LOWEST = 10000
@@ -57,9 +56,7 @@ def _book(port: int) -> bool:
     """Book `port` for this process unless a live process, this one included, holds it; True when
     booked (or where the registry cannot be written: the bind's probe alone then)."""
     try:
-        BOOKED.mkdir(parents=True, exist_ok=True)
-        with (BOOKED / ".lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with locked(BOOKED / ".lock"):
             path = BOOKED / str(port)
             with contextlib.suppress(FileNotFoundError):
                 pid, _, start = path.read_text().partition(" ")

@@ -1,9 +1,13 @@
-"""Ending a process this package started, and naming one so that a reused pid is not taken for
-it (its pid and start time). Imports nothing of this package: ports.py and the node both use it."""
+"""Ending a process this package started, naming one so that a reused pid is not taken for it
+(its pid and start time), and the lock processes share a registry under. Imports nothing of this
+package: ports.py and the node both use it."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -28,3 +32,12 @@ def started(pid: int) -> str:
         return ""
     fields = stat.rsplit(")", 1)[1].split()
     return "" if fields[0] in ("Z", "X") else fields[19]  # a zombie has ended
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on the file `path` (made, with its folder, where missing) for the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

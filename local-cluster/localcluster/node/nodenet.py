@@ -4,24 +4,18 @@ machine's registry of live nodes (NODES/lcX.json) that hands each node a subnet 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-from ..processes import started
+from ..processes import locked, started
 from .layout import NODES, RUN, SUBNETS, Layout
 from .teardown import State, file_id, remove_dead
 
 
-@contextlib.contextmanager
-def registry_lock() -> Iterator[None]:
-    RUN.mkdir(parents=True, exist_ok=True)
-    with (RUN / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+def registry_lock() -> contextlib.AbstractContextManager[None]:
+    return locked(RUN / ".lock")
 
 
 def _ip(*args: str) -> str:
