@@ -32,7 +32,7 @@ CEILINGS = {
     "functions_over_60_lines": 10,  # goal 10: met
     "functions_over_complexity_15": 11,  # goal 20: met
     "type_ignores": 32,  # goal 40: met
-    "dict_str_any_lines": 1056,  # goal 700
+    "dict_str_any_lines": 1053,  # goal 700
 }
 STATUS = frozenset({"status"})
 BRANCHES = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler, ast.IfExp, ast.match_case)

@@ -176,11 +176,13 @@ def _family(m: BaseModelInfo) -> str:
 def _drawn_by(m: BaseModelInfo) -> str:
     """The models that draw a picture family's LoRAs, each with its providers (a video family's:
     the tools that load them)."""
+    from contentgen.api.base_models import drawn_from
     from contentgen.api.image import FAL_APPS, FLUX_MODELS, MODEL_DEFAULTS
 
     drawn = []
     for model in m.loads_on if not m.video else ():
-        on_gpus = model in FLUX_MODELS and model != "flux-pro"  # provider cluster draws FLUX.1's
+        # provider cluster draws FLUX.1's open models and the newer families' from their bases' directories
+        on_gpus = (model in FLUX_MODELS and model != "flux-pro") or drawn_from(model) is not None
         where = ", ".join(
             p for p, on in (("fal", model in FAL_APPS), ("cluster", on_gpus), ("offline", True)) if on
         )

@@ -1,8 +1,9 @@
 """ImageGeneration's models of the newer picture families (api/image.py): each loads its own
 family's LoRAs; fal draws z-image-turbo (its app's page read), the other models are drawn offline
-until fal's apps for them are read; provider cluster draws FLUX.1's models only; each refused at
-admission on its field in one line, by the CRD's rules and `contentgen validate` alike; and the
-likeness of a family's LoRA is drawn with its family's model."""
+until fal's apps for them are read; provider cluster draws each from its base's staged directory,
+its transformer in bf16 (no 8- or 4-bit memory plan); each refusal at admission on its field in one
+line, by the CRD's rules and `contentgen validate` alike; and the likeness of a family's LoRA is
+drawn with its family's model, where its provider draws it."""
 
 from __future__ import annotations
 
@@ -32,10 +33,15 @@ def picture(**spec: Any) -> dict[str, Any]:
 
 REFUSED = {
     "qwen-image-2512 on fal": ({"model": "qwen-image-2512"}, "spec.model", "fal draws"),
-    "z-image-turbo on the cluster": (
-        {"model": "z-image-turbo", "provider": "cluster"},
+    "an 8-bit z-image-turbo on the cluster": (
+        {"model": "z-image-turbo", "provider": "cluster", "memoryPlan": "int8"},
+        "spec.memoryPlan",
+        "use auto, bf16 or offload with this model",
+    ),
+    "flux-pro on the cluster": (
+        {"model": "flux-pro", "provider": "cluster"},
         "spec.model",
-        "provider cluster draws FLUX.1's models only",
+        "no open weights",
     ),
     "loras on flux-dev": ({"model": "flux-dev", "loras": LORA}, "spec.loras", "a model that loads them"),
     # fal's app page: up to 3 LoRAs; refused at admission, before the run starts on it
@@ -51,6 +57,17 @@ ADMITTED = {
     "z-image-turbo with four LoRAs offline": {"model": "z-image-turbo", "provider": "offline", "loras": FOUR},
     "klein 4B with a LoRA offline": {"model": "flux.2-klein-4b", "provider": "offline", "loras": LORA},
     "flux-lora as before": {"model": "flux-lora", "loras": LORA},
+    "z-image-turbo with a LoRA on the cluster": {
+        "model": "z-image-turbo",
+        "provider": "cluster",
+        "loras": LORA,
+    },
+    "qwen-image-2512 offloaded on the cluster": {
+        "model": "qwen-image-2512",
+        "provider": "cluster",
+        "memoryPlan": "offload",
+    },
+    "an 8-bit flux-dev on the cluster": {"model": "flux-dev", "provider": "cluster", "memoryPlan": "int8"},
 }
 
 
@@ -79,6 +96,24 @@ def test_a_picture_familys_likeness_is_drawn_by_its_own_model() -> None:
     assert all(m.licence is not None for m in BASE_MODELS.values())  # every row says its licence
     pictures = [m for m in BASE_MODELS.values() if not m.video and m.name != "flux.1"]
     assert all(m.recommended is not None for m in pictures)
+
+
+def test_the_cluster_draws_each_picture_familys_models_from_its_bases_directory() -> None:
+    from contentgen.api.base_models import drawn_from, likeness_drawn
+    from contentgen.api.image import MODEL_DEFAULTS
+
+    staged = {model: getattr(drawn_from(model), "cluster_dir", None) for model in MODEL_DEFAULTS}
+    assert staged == {
+        "z-image-turbo": "Z-Image-Turbo",
+        "z-image": "Z-Image",
+        "qwen-image-2512": "Qwen-Image-2512",
+        "flux.2-klein-4b": "FLUX.2-klein-base-4B",
+        "flux.2-klein-9b": "FLUX.2-klein-base-9B",
+    }
+    assert drawn_from("flux-dev") is None  # the cluster's settings name FLUX.1's directories
+    assert likeness_drawn("z-image-base", "cluster") == "z-image"
+    assert likeness_drawn("qwen-image-2512", "cluster") == "qwen-image-2512"
+    assert likeness_drawn("qwen-image-2512", "fal") is None  # fal's app for it not read
 
 
 def test_the_http_apis_base_models_say_each_licence() -> None:

@@ -11,21 +11,29 @@ from __future__ import annotations
 import json
 import shutil
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from contentgen.api.base_models import base_model
 from contentgen.api.lora.plan import plan_for
-from contentgen.providers.base import MemoryCheckpoint, TrainingOutput, TrainingRequest
+from contentgen.providers.base import (
+    ImageRequest,
+    LoraWeights,
+    MemoryCheckpoint,
+    TrainingOutput,
+    TrainingRequest,
+)
 from contentgen.providers.cluster.files import FolderFiles
 from contentgen.providers.cluster.generation import lora_files
 from contentgen.providers.cluster.provider import ClusterProvider
+from contentgen.providers.watch import Drawer, Planned, SoFar, Stop
 
 from .tiny_flux import pictures
 from .tiny_flux2_klein import tiny_flux2_klein
@@ -97,6 +105,16 @@ def draw(tiny: Tiny, pipe: Any, scale: float | None) -> np.ndarray:
     ).images[0]
 
 
+def drawn_by_cluster(models: Path, model: str, lora: Path | None, scale: float, work: Path) -> np.ndarray:
+    """The picture provider cluster draws of `model` (2 steps, 64 px, seed 3), with `lora` at `scale`."""
+    provider = ClusterProvider(models, device="cpu", inference_steps=2, sizes={"square": (64, 64)})
+    loras = (LoraWeights(url=lora.resolve().as_uri(), scale=scale),) if lora else ()
+    request = ImageRequest("a photo of sks", model, image_size="square", seed=3, loras=loras)
+    [out] = provider.generate_images(request, work, lambda _: None, MemoryCheckpoint())
+    assert (out.width, out.height, out.seed) == (64, 64, 3) and out.memory_plan == "bf16, on the CPU"
+    return np.asarray(Image.open(out.path).convert("RGB"), dtype=np.int16)
+
+
 @pytest.mark.parametrize("tiny", FAMILIES, ids=lambda t: t.base)
 def test_a_familys_lora_trains_loads_in_diffusers_changes_the_picture_and_resumes(tiny: Tiny, tmp_path: Path):
     import diffusers
@@ -116,6 +134,11 @@ def test_a_familys_lora_trains_loads_in_diffusers_changes_the_picture_and_resume
     pipe.load_lora_weights(str(out.weights), adapter_name="person")
     assert np.abs(draw(tiny, pipe, 1.0) - base).max() > 1e-3  # the LoRA changes the picture
     np.testing.assert_array_equal(draw(tiny, pipe, 0.0), base)  # at scale 0 it is the base picture
+    # provider cluster draws the family's model (an ImageGeneration's, a likeness evaluation's)
+    model = base_model(tiny.base).loads_on[0]
+    plain = drawn_by_cluster(models, model, None, 1.0, tmp_path / "plain")
+    assert np.abs(drawn_by_cluster(models, model, out.weights, 1.0, tmp_path / "lora") - plain).max() > 0
+    np.testing.assert_array_equal(drawn_by_cluster(models, model, out.weights, 0.0, tmp_path / "zero"), plain)
     # a retry whose first run stopped after step 1's checkpoint: step 2 from it, the same LoRA
     resumed = tmp_path / "resumed"
     resumed.mkdir()
@@ -124,3 +147,64 @@ def test_a_familys_lora_trains_loads_in_diffusers_changes_the_picture_and_resume
     again, second = train(tiny, models, tmp_path / "b", resumed)
     assert second.details["stepsRun"] == 1
     assert sorted(again) == sorted(tensors) and all(torch.equal(again[k], tensors[k]) for k in tensors)
+
+
+PROMPT = "a photo of sks smiling"
+
+
+@dataclass
+class Watch:
+    """A watch that asks, at each checkpoint, for the family's picture with the checkpoint's LoRA and
+    without it, and stops at `stop_at`."""
+
+    model: str
+    work: Path
+    stop_at: int
+    planned: Planned | None = None
+    drawn: dict[int, tuple[Any, Any]] = field(default_factory=dict)
+
+    def prompts(self) -> Sequence[str]:
+        return [PROMPT]
+
+    def begin(self, planned: Planned) -> None:
+        self.planned = planned
+
+    def checkpoint(self, step: int, lora_uri: str, drawer: Drawer | None) -> Stop | None:
+        assert drawer is not None
+        made = []
+        for name, loras in (("with", (LoraWeights(lora_uri),)), ("without", ())):
+            asked = ImageRequest(PROMPT, self.model, image_size="square", seed=5, loras=loras)
+            (self.work / f"s{step}-{name}").mkdir(parents=True)
+            [out] = drawer.generate_images(asked, self.work / f"s{step}-{name}", lambda _: None, None)
+            made.append(np.asarray(Image.open(out.path)))
+        self.drawn[step] = (made[0], made[1])
+        return Stop("plateau", "the test's stop") if step == self.stop_at else None
+
+    def step_ended(self, so_far: SoFar) -> Stop | None:
+        return None
+
+
+@pytest.mark.parametrize("tiny", FAMILIES, ids=lambda t: t.base)
+def test_a_familys_checkpoints_are_drawn_in_the_loop_as_the_generator_draws_them(tiny: Tiny, tmp_path: Path):
+    """Each checkpoint's pictures are drawn between steps by the transformer in training (its
+    adapter on, or off for the baseline): the generator's pictures of the checkpoint's LoRA file and
+    of the base model, bit for bit; the watch's stop ends the training at that checkpoint."""
+    models = tmp_path / "models"
+    tiny.build(models / base_model(tiny.base).cluster_dir)
+    model = base_model(tiny.base).loads_on[0]
+    provider = ClusterProvider(models, device="cpu", inference_steps=2, sizes={"square": (64, 64)})
+    watch = Watch(model, tmp_path / "watch", stop_at=1)
+    plan = plan_for(base=tiny.base, steps=3, checkpoint_every=1, rank=4, learning_rate=5e-2, resolution=64)
+    stored = FolderFiles(tmp_path / "stored")
+    request = TrainingRequest(dataset(tmp_path), "sks", plan=plan, checkpoints=stored, watch=watch)
+    out = provider.train_lora(request, tmp_path / "out", lambda _: None, MemoryCheckpoint())
+    assert watch.planned == Planned(0, 3, (1, 2, 3))
+    assert list(watch.drawn) == [1] and out.details["stepsRun"] == 1 and out.stopped is not None
+    with_lora, without = watch.drawn[1]
+    assert np.abs(with_lora.astype(int) - without).max() > 0  # the checkpoint's LoRA is in it
+    lora = LoraWeights((tmp_path / "stored" / "step-000001.safetensors").as_uri())
+    for name, loras, drawn in (("with", (lora,), with_lora), ("without", (), without)):
+        asked = ImageRequest(PROMPT, model, image_size="square", seed=5, loras=loras)
+        (tmp_path / name).mkdir()
+        [made] = provider.generate_images(asked, tmp_path / name, lambda _: None, MemoryCheckpoint())
+        np.testing.assert_array_equal(np.asarray(Image.open(made.path)), drawn)

@@ -110,7 +110,7 @@ NOT_REASONS = {
     "ObjectStore", "ObjectInfo", "ObjectNotFound", "SubProgress",
     "PipelineKind", "ControllerKind", "UnknownKind",  # the kind registries' declarations, and their error
     "StatusT",  # a type variable (controller/status.py)
-    "FlowMatchEulerDiscreteScheduler", "UniPCMultistepScheduler",
+    "FlowMatchEulerDiscreteScheduler", "UniPCMultistepScheduler", "FluxPipeline",
     # picture formats (pipeline/fetch.py still_picture)
     "WebP",
 }  # fmt: skip

@@ -567,13 +567,40 @@ def likeness_model(base: str) -> str:
     return info.loads_on[0]
 
 
+def drawn_on_cluster() -> tuple[BaseModelInfo, ...]:
+    """The newer picture families' bases whose first model provider cluster draws, from their
+    staged directory (FLUX.1's models are drawn from the directories the cluster's settings name)."""
+    return tuple(
+        m
+        for m in BASE_MODELS.values()
+        if m.offered_on_cluster and not m.video and m.loads_on and m.name != DEFAULT_BASE_MODEL
+    )
+
+
+def drawn_from(model: str) -> BaseModelInfo | None:
+    """The base whose staged directory (`cluster_dir`) provider cluster draws image model `model`
+    from: the picture base that names it first among the models loading its LoRAs; None for FLUX.1's."""
+    return next((m for m in drawn_on_cluster() if m.loads_on[0] == model), None)
+
+
+def picture_directory(model: str, flux_model: str, schnell_model: str) -> str:
+    """The staged directory provider cluster draws image model `model` from: its base's, or the
+    FLUX.1 directory the cluster's settings name (`flux_model`, `schnell_model` for flux-schnell)."""
+    base = drawn_from(model)
+    if base is not None:
+        return base.cluster_dir
+    return schnell_model if model == "flux-schnell" else flux_model
+
+
 def likeness_drawn(base: str, provider: str) -> str | None:
     """The model `provider` draws a picture LoRA of `base`'s likeness with, None where it draws none
-    of that family (fal's app for it not read, the cluster's FLUX.1 only): its evaluation is then
-    skipped, saying why, and bills nothing."""
+    of that family (fal's app for it not read): its evaluation is then skipped, saying why, and
+    bills nothing."""
     model = likeness_model(base)
     if model in FLUX_MODELS or provider == OFFLINE.name:
         return model
+    if provider == OWN_GPUS:
+        return model if drawn_from(model) is not None else None
     return model if provider == FAL.name and model in FAL_APPS else None
 
 

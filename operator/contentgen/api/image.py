@@ -98,6 +98,7 @@ ImageSize = Literal["square_hd", "square", "portrait_4_3", "portrait_16_9", "lan
 # provider cluster: how FLUX is held on the GPU (providers/cluster/memory.py's GENERATION_WANTED:
 # the training's training.memoryPlan names, and offload)
 ImageMemoryPlan = Literal["auto", "bf16", "offload", "int8", "fp8", "nf4"]
+BF16_PLANS = ("auto", "bf16", "offload")  # those of every model the cluster draws (not only FLUX.1's)
 
 
 LORA_ENTRY_RULES: list[GeneratedRule] = [
@@ -125,12 +126,6 @@ IMAGE_RULES: list[GeneratedRule] = [
             LORAS,
             f"loras are allowed only with a model that loads them ({', '.join(LORA_MODELS)})",
             (Equals(MODEL, LORA_MODELS), Empty(LORAS)),
-        ),
-        Rule(
-            MODEL,
-            "provider cluster draws FLUX.1's models only (flux-dev, flux-schnell, flux-lora): draw the "
-            "newer families' models on provider fal (z-image-turbo) or offline",
-            (Differs(PROVIDER, OWN_GPUS), Equals(MODEL, FLUX_MODELS)),
         ),
         Rule(
             MODEL,
@@ -169,6 +164,12 @@ IMAGE_RULES: list[GeneratedRule] = [
             "memoryPlan is for provider cluster (how FLUX is held on the cluster's GPU): leave it "
             "auto, or use provider cluster",
             (Absent(MEMORY_PLAN), ValueIs(MEMORY_PLAN, "auto"), ON_OWN_GPUS),
+        ),
+        Rule(
+            MEMORY_PLAN,
+            "memoryPlan int8, fp8 and nf4 store FLUX.1's transformer in fewer bits, not the newer "
+            "families': use auto, bf16 or offload with this model",
+            (Equals(MODEL, FLUX_MODELS), Equals(MEMORY_PLAN, BF16_PLANS)),
         ),
         Rule(
             DENOISING,
@@ -293,14 +294,16 @@ class ImageGenerationSpec(CommonSpec):
     memory_plan: Annotated[
         ImageMemoryPlan,
         Field(
-            description="provider cluster: how FLUX is held on the GPU (training.memoryPlan's names, and "
+            description="provider cluster: how the model is held on the GPU (training.memoryPlan's names and "
             "offload). auto: every component resident in bf16 where it fits the card's free memory, else "
             "the components taking turns on the card (offload: the T5 encoder off it while the transformer "
             "denoises), else an 8-bit transformer (fp8 on Ada and Hopper, int8 before them; torchao "
             "weight-only), else a 4-bit NF4 one (bitsandbytes; a CUDA GPU only), each taking turns. bf16: "
             "all resident; offload: bf16 taking turns; int8, fp8, nf4: that transformer taking turns. A plan "
             "that cannot fit fails before any load (GpuMemoryTooSmall, with the numbers); the version "
-            "records the plan used (memoryPlan). Other providers: auto only.",
+            "records the plan used (memoryPlan). The newer families' models (z-image-turbo, qwen-image-2512, "
+            "flux.2-klein-4b, ...): auto, bf16 or offload, their transformer always bf16. Other providers: "
+            "auto only.",
         ),
     ] = "auto"
     denoising: (

@@ -97,16 +97,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _pictures(args: argparse.Namespace, work: Path) -> Pool:
-    """A pool of a FLUX model's pictures."""
+    """A pool of a picture model's pictures (FLUX.1's, or a newer family's: compiled only for FLUX.1)."""
     from contentgen.api.image import ImageGenerationSpec
     from contentgen.errors import InvalidInput
     from contentgen.providers import cluster_provider
+    from contentgen.providers.cluster import picture_models
     from contentgen.providers.cluster.generation import pipelines
     from contentgen.providers.cluster.generation.pool import DrawRequest, Pool
 
     provider = cluster_provider()
     base = provider.staged_model(args.model)  # ModelNotFound, in one line, before anything listens
-    compiler = _compiler(args.compile, provider.device_name)
+    drawn = picture_models.for_directory(base)
+    if not drawn.hot_swaps and args.compile not in ("auto", "none"):
+        raise InvalidInput(
+            f"--compile {args.compile}: {args.model} is a {drawn.name} model, whose LoRAs are not swapped "
+            "into a compiled transformer here (FLUX.1's are): use --compile auto or none"
+        )
+    compiler = _compiler(args.compile, provider.device_name) if drawn.hot_swaps else ""
     provider.keep_loras(args.kept_loras, compiler=compiler, rank=args.lora_rank)
 
     def warm_up() -> int:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 from pydantic_settings import SettingsConfigDict
 
+from contentgen.api.base_models import picture_directory
 from contentgen.api.image import ImageModel
 from contentgen.pricing import PriceTable, with_cluster_settings
 from contentgen.providers.cluster.generation.video_models import STAGED, staged_directory
@@ -426,5 +427,6 @@ class OperatorSettings(ProviderSettings):
         return self
 
     def base_model(self, model: str) -> str:
-        """The staged model an ImageGeneration's `model` draws with (providers/cluster/provider.py)."""
-        return self.cluster_flux_schnell_model if model == "flux-schnell" else self.cluster_flux_model
+        """The staged model an ImageGeneration's `model` draws with (providers/cluster/provider.py):
+        a newer family's base's directory, else the FLUX model these settings name."""
+        return picture_directory(model, self.cluster_flux_model, self.cluster_flux_schnell_model)

@@ -28,7 +28,7 @@ from contentgen.api import API_VERSION, KINDS
 from contentgen.api.base import CelRule
 from contentgen.api.base_models import DEFAULT_BASE_MODEL, lora_fits, misfit
 from contentgen.api.common import LORA_URL_RULE, NAME_PATTERN, OWNER_PATTERN, SOURCE_URL_RULE
-from contentgen.api.image import FAL_APPS, FAL_MAX_IMAGES, FLUX_MODELS, LORA_MODELS, ImageModel, ImageSize
+from contentgen.api.image import FAL_APPS, FAL_MAX_IMAGES, LORA_MODELS, ImageModel, ImageSize
 from contentgen.api.manifests import Document
 from contentgen.api.providers import (
     OFFLINE,
@@ -336,8 +336,8 @@ class SeedInputs(JsonBody):
 
 # The ImageGeneration spec's rules across fields, in this request's shape (request_rules.py):
 # at most FAL_MAX_IMAGES with fal (the default provider); loras only with a model that loads them
-# (flux-lora, the default model where there are loras); the cluster draws FLUX.1's models only, and
-# not flux-pro; fal only the models it has apps for. A model left out is one of FLUX.1's on fal.
+# (flux-lora, the default model where there are loras); the cluster draws every model but flux-pro;
+# fal only the models it has apps for. A model left out is one of FLUX.1's on fal.
 _MODEL_NAMED: JsonValue = {"required": ["model"], "properties": {"model": {"type": "string"}}}
 _ON_CLUSTER: JsonValue = {"required": ["provider"], "properties": {"provider": {"const": OWN_GPUS}}}
 
@@ -363,7 +363,6 @@ IMAGES_RULES: list[JsonValue] = [
             {"properties": {"inputs": {"properties": {"loras": {"maxItems": 0}}}}},
         ]
     },
-    {"anyOf": [{"not": _ON_CLUSTER}, _model_in(FLUX_MODELS)]},
     {
         "not": {
             "required": ["provider", "model"],

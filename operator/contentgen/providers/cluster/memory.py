@@ -321,32 +321,42 @@ def choose_training(card: Card, sizes: Sizes, job: TrainingJob, wanted: str = "a
     )
 
 
-def generation_order(card: Card, wanted: str) -> list[tuple[Base, bool]]:
-    """The (base, offload) layouts a generation tries, in order, for the spec's `memoryPlan`."""
+def generation_order(card: Card, wanted: str, quantised: bool = True) -> list[tuple[Base, bool]]:
+    """The (base, offload) layouts a generation tries, in order, for the spec's `memoryPlan` (bf16
+    alone for a model that is not `quantised`)."""
     if wanted == "bf16":
         return [("bf16", False)]
     if wanted == "offload":
         return [("bf16", True)]
-    bases: list[Base] = ["bf16", eight_bit(card), "nf4"] if wanted == "auto" else [wanted]  # type: ignore[list-item]
+    quantisations: list[Base] = [eight_bit(card), "nf4"] if quantised else []
+    bases: list[Base] = ["bf16", *quantisations] if wanted == "auto" else [wanted]  # type: ignore[list-item]
     # each base resident where it fits, else taking turns: a quantised transformer that fits stays
     # on the card, faster, and clear of the offload hook that torchao's 8-bit weights fail under
     # on torch 2.11 (docs/cluster-gpus.md)
     return [(base, offload) for base in bases for offload in (False, True)]
 
 
-def choose_generation(card: Card, sizes: Sizes, job: GenerationJob, wanted: str = "auto") -> MemoryPlan:
+def choose_generation(
+    card: Card, sizes: Sizes, job: GenerationJob, wanted: str = "auto", *, quantised: bool = True
+) -> MemoryPlan:
     """A generation's plan on `card`: every component resident in bf16; else taking turns on the
     card (the T5 encoder off it while the transformer denoises); else an 8-bit, then an NF4
     transformer, each resident where it fits, else taking turns. Pictures over a megapixel are
     decoded in tiles on every plan. `wanted` is the ImageGeneration's `memoryPlan`
     (GENERATION_WANTED): a named plan is that base (bf16: resident; offload: bf16 taking turns),
-    refused when it does not fit."""
+    refused when it does not fit. A model that is not `quantised` (a newer family's: its
+    transformer's 8- and 4-bit layouts are FLUX.1's here) is bf16, resident or taking turns."""
+    if not quantised and wanted not in ("auto", "bf16", "offload"):
+        raise InvalidInput(
+            f"memoryPlan {wanted} stores FLUX.1's transformer in fewer bits, not this model's: use auto, "
+            "bf16 or offload"
+        )
     _check_wanted(wanted, card, "memoryPlan", GENERATION_WANTED)
     tiling = job.width * job.height > VAE_TILING_ABOVE_PIXELS
     if not card.gpu:  # the CPU: the weights as they are (fp32) or the named 8-bit base; no turns
         base: Base = "bf16" if wanted in ("auto", "offload") else wanted  # type: ignore[assignment]
         return MemoryPlan(base=base, vae_tiling=tiling, chosen_by="cpu")
-    order = generation_order(card, wanted)
+    order = generation_order(card, wanted, quantised)
     room = usable(card)
     for base, offload in order:
         for tiled in (tiling, True):
@@ -367,7 +377,8 @@ def choose_generation(card: Card, sizes: Sizes, job: GenerationJob, wanted: str 
     elsewhere = (
         "generate on a card with more memory (gpu.jobs.ImageGeneration.nodeSelector) or a smaller imageSize"
     )
-    smaller = f"memoryPlan auto (the first that fits of offload, {eight_bit(card)} and nf4)"
+    turns = f"offload, {eight_bit(card)} and nf4" if quantised else "offload"
+    smaller = f"memoryPlan auto (the first that fits of {turns})"
     hint = elsewhere if wanted == "auto" or last == "nf4" else f"use {smaller}, or {elsewhere}"
     return _raise(_refuse(f"a {job.width}×{job.height} picture", named, needed, card, hint))
 

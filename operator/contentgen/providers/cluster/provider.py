@@ -3,7 +3,9 @@ this machine's GPU (or CPU), timed so that the run's cost is the GPU time it hel
 
 `training.model` names the base model's directory under the models' root (FLUX.1-dev, say);
 left at fal's default it is the CONTENTGEN_CLUSTER_FLUX_MODEL setting. An ImageGeneration's
-flux-dev and flux-lora use that model too, flux-schnell CONTENTGEN_CLUSTER_FLUX_SCHNELL_MODEL."""
+flux-dev and flux-lora use that model too, flux-schnell CONTENTGEN_CLUSTER_FLUX_SCHNELL_MODEL; a
+newer family's model (z-image-turbo, qwen-image-2512, ...) its base's directory in the base-model
+table (api/base_models.py's drawn_from), drawn as picture_models.py says."""
 
 from __future__ import annotations
 
@@ -14,9 +16,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from contentgen.api.image import FLUX_MODELS, IMAGE_SIZES
+from contentgen.api.base_models import drawn_from, picture_directory
+from contentgen.api.image import FLUX_MODELS, IMAGE_SIZES, MODEL_DEFAULTS
 from contentgen.errors import InvalidInput
 from contentgen.providers.base import (
     Checkpoint,
@@ -27,7 +30,7 @@ from contentgen.providers.base import (
 )
 from contentgen.providers.progress import SubProgress
 
-from . import devices, memory
+from . import devices, memory, picture_models
 from .files import FolderFiles
 from .generation import generation, lora_files, pictures
 from .generation.pool import Drawn, DrawRequest, PoolRouter, Stopping, file_sha256, tell, waiting
@@ -99,12 +102,14 @@ class ClusterProvider:
             self.kept = generation.KeptLoras(capacity) if capacity > 0 else None
 
     def staged_model(self, name: str) -> Path:
-        """The staged FLUX model `name` (copied from the models' store first, where there is one):
-        ModelNotFound before any GPU time."""
-        from .generation import flux
+        """The staged picture model `name` (copied from the models' store first, where there is
+        one), with the files its pipeline needs (FLUX.1's, or a newer family's): ModelNotFound
+        before any GPU time."""
+        from .models import model_dir
         from .staging import staged
 
-        return staged(name, flux.REQUIRED, root=self.root, url=self.models_store)
+        found = staged(name, (picture_models.MODEL_INDEX,), root=self.root, url=self.models_store)
+        return model_dir(name, picture_models.for_directory(found).required, root=self.root)
 
     def _gpu_seconds(self, seconds: float, on: flux.Device) -> float:
         # × the pod's GPUs on every device, as transcription counts them: the pod holds the GPUs
@@ -128,10 +133,8 @@ class ClusterProvider:
     def weights_of(self, model: str) -> str:
         """What a picture of `model` depends on besides its prompt, seed and LoRAs: the staged base
         model and the steps (another of either makes another likeness baseline)."""
-        schnell = model == "flux-schnell"
-        name = self.schnell_model if schnell else self.flux_model
-        steps = self.inference_steps or (generation.SCHNELL_STEPS if schnell else generation.DEV_STEPS)
-        return f"{model}.{name}.{steps}-steps"
+        steps, _ = self._denoising(model)
+        return f"{model}.{self._staged_name(model)}.{steps}-steps"
 
     def generate_images(
         self, request: ImageRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
@@ -142,10 +145,10 @@ class ClusterProvider:
             raise InvalidInput(
                 "model flux-pro has no open weights: use flux-dev or flux-lora with provider cluster"
             )
-        if request.model not in FLUX_MODELS:  # admission refuses it for an ImageGeneration
-            raise InvalidInput(
-                f"provider cluster draws FLUX.1's models only, not {request.model}: draw it on provider fal "
-                "or offline (docs/cluster-training.md#families)"
+        if request.model not in FLUX_MODELS and drawn_from(request.model) is None:
+            raise InvalidInput(  # admission refuses it for an ImageGeneration
+                f"provider cluster does not draw {request.model}: draw it on provider fal or offline "
+                "(docs/cluster-training.md#families)"
             )
         return self.make_pictures(request, work_dir, progress, self._draw_the_rest)
 
@@ -157,7 +160,7 @@ class ClusterProvider:
         as it comes."""
         wanted = self._drawing(request)
         folder = pictures.Folder(request.outputs or FolderFiles(work_dir / "pictures"), work_dir)
-        inputs = _inputs(request, wanted, self._model_name(request))
+        inputs = _inputs(request, wanted, self._staged_name(request.model))
         seed = folder.begin(inputs, request.seed, secrets.randbelow(generation.SEEDS))
         seeds = {n: generation.picture_seed(seed, n) for n in range(1, request.num_images + 1)}
         made = folder.taken(request.num_images, seeds)
@@ -170,15 +173,15 @@ class ClusterProvider:
     def _drawing(self, request: ImageRequest) -> DrawRequest:
         """What to draw for `request` (its pictures not yet chosen): the model's steps and
         guidance, the size in pixels."""
-        schnell = request.model == "flux-schnell"
         width, height = self.sizes[request.image_size]
+        steps, guidance = self._denoising(request.model)
         return DrawRequest(
             owner=request.owner,
             prompt=request.prompt,
             width=width,
             height=height,
-            steps=self.inference_steps or (generation.SCHNELL_STEPS if schnell else generation.DEV_STEPS),
-            guidance=0.0 if schnell else generation.DEV_GUIDANCE,
+            steps=steps,
+            guidance=guidance,
             memory_plan=request.memory_plan,
             loras=(),
             pictures=(),
@@ -196,7 +199,7 @@ class ClusterProvider:
         """Draw `wanted`'s pictures (here, or in the warm pool), each kept as it comes."""
         pooled = bool(self.pool_url) and not request.drawn_here
         # ModelNotFound before any GPU time; a pool's worker needs no weights of its own
-        base = self.staged_model(self._model_name(request)) if not pooled else Path()
+        base = self.staged_model(self._staged_name(request.model)) if not pooled else Path()
         loras = [
             (lora_files.fetch(lora.url, work_dir, n), lora.scale) for n, lora in enumerate(request.loras)
         ]
@@ -210,8 +213,21 @@ class ClusterProvider:
             made[drawn.number] = kept
             progress(20 + 80 * done / len(wanted.pictures))
 
-    def _model_name(self, request: ImageRequest) -> str:
-        return self.schnell_model if request.model == "flux-schnell" else self.flux_model
+    def _staged_name(self, model: str) -> str:
+        """The staged directory `model` draws from: the settings' FLUX models, else its base's."""
+        return picture_directory(model, self.flux_model, self.schnell_model)
+
+    def _denoising(self, model: str) -> tuple[int, float]:
+        """`model`'s inference steps (the settings' where they name some) and guidance, as its
+        model card gives them."""
+        found = MODEL_DEFAULTS.get(model)
+        if found is not None:
+            steps, guidance = found.steps, found.guidance
+        elif model == "flux-schnell":
+            steps, guidance = generation.SCHNELL_STEPS, 0.0
+        else:
+            steps, guidance = generation.DEV_STEPS, generation.DEV_GUIDANCE
+        return self.inference_steps or steps, guidance
 
     def draw(
         self,
@@ -229,28 +245,14 @@ class ClusterProvider:
         includes the pipeline's and the LoRAs' loading); once `cancelled()`, nothing more, not even
         the rest of the picture under way. What a Job's worker draws with, and what a warm pool
         draws with for its clients (pool.py)."""
-        from .generation import flux, pipelines
+        from .generation import flux
 
         devices.prepare_torch(self.device_name)  # DeviceUnavailable, in one line, before any load
         began = time.monotonic()
         on = flux.device(self.device_name)
-        # the memory plan (GpuMemoryTooSmall with the numbers before any load), then the pipeline
-        # loaded once per process for it and kept; LoRAs and VAE tiling per request
-        plan = memory.choose_generation(
-            flux.card(on),
-            flux.count(base).sizes,
-            memory.GenerationJob(wanted.width, wanted.height),
-            wanted.memory_plan,
-        )
+        drawn = picture_models.for_directory(base)  # FLUX.1, or a newer family
+        pipe, plan = self._pipeline(drawn, base, wanted, on)
         described = plan.describe()
-        log.info("memory plan: %s", described)
-        plain = plan.base == "bf16" and not plan.offload
-        pipe = pipelines.pipeline(
-            base,
-            on,
-            variant=() if plain else (plan.base, plan.offload),
-            load=None if plain else partial(flux.load_pipeline, plan=plan),
-        )
         flux.tiling(pipe, plan.vae_tiling)
         loaded()
         # kept only where the base stays on the GPU: offloaded, kept LoRAs would travel with it
@@ -266,13 +268,38 @@ class ClusterProvider:
                 picture = generation.Picture(
                     wanted.prompt, wanted.width, wanted.height, seed, wanted.steps, wanted.guidance
                 )
-                path = generation.draw(pipe, picture, folder / f"drawn-{number}.png", cancelled)
+                options = drawn.options(pipe, picture.guidance)
+                path = generation.draw(pipe, picture, folder / f"drawn-{number}.png", cancelled, options)
                 if cancelled():  # stopped within the picture: not the picture asked for
                     path.unlink(missing_ok=True)
                     return
                 now = time.monotonic()
                 held, began = now - began, now
                 yield Drawn(number, seed, path, self._gpu_seconds(held, on), described)
+
+    def _pipeline(
+        self, drawn: picture_models.PictureModel, base: Path, wanted: DrawRequest, on: flux.Device
+    ) -> tuple[Any, memory.MemoryPlan]:
+        """The memory plan (GpuMemoryTooSmall with the numbers before any load), then the pipeline
+        loaded once per process for it and kept (LoRAs and VAE tiling are set per request)."""
+        from .generation import flux, pipelines
+
+        plan = memory.choose_generation(
+            flux.card(on),
+            drawn.count(base),
+            memory.GenerationJob(wanted.width, wanted.height),
+            wanted.memory_plan,
+            quantised=drawn.quantised,
+        )
+        log.info("memory plan: %s", plan.describe())
+        plain = plan.base == "bf16" and not plan.offload
+        pipe = pipelines.pipeline(
+            base,
+            on,
+            variant=() if plain else (plan.base, plan.offload),
+            load=partial(drawn.load, plan=None if plain else plan),
+        )
+        return pipe, plan
 
     def _pooled(
         self, wanted: DrawRequest, loras: Sequence[tuple[Path, float]], work_dir: Path, progress: SubProgress

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from ..generation.flux import Device
+from ..generation.generation import CallArguments
 from ..generation.lora_files import BLOCKS, TARGETS
 from . import pictures
 from .pictures import PictureFamily
@@ -78,6 +79,13 @@ class Flux2Klein:
 
     def taught(self, x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         return noise - x0
+
+    def prompted(self, pipe: Any, text: str, on: Device) -> CallArguments:
+        (embeds, _), (negative, _) = (pipe.encode_prompt(t, device=on.where) for t in (text, ""))
+        return {"prompt_embeds": embeds, "negative_prompt_embeds": negative}  # the pipeline's "" negative
+
+    def options(self, guidance: float) -> CallArguments:
+        return {"guidance_scale": guidance}  # the base model's classifier-free guidance, above 1
 
 
 FAMILY = PictureFamily(Flux2Klein())

@@ -26,12 +26,22 @@ import torch
 from contentgen.providers.base import Checkpoint, ImageOutput, ImageRequest
 from contentgen.providers.progress import SubProgress
 
-from .. import memory
 from ..generation import flux, generation, pictures
+from ..generation.generation import CallArguments
 from ..generation.pool import DrawRequest
 from ..training import drawing
 
 Encoded = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # flux.encode_prompt's
+# A prompt's pipeline arguments at a guidance (its encodings and the guidance's own arguments)
+Arguments = Callable[[str, float], CallArguments]
+
+
+class Chosen(Protocol):
+    """The training's memory plan, as far as its pictures go (a family's: memory.MemoryPlan)."""
+
+    @property
+    def base(self) -> str: ...
+    def describe(self) -> str: ...
 
 
 class Generator(Protocol):
@@ -50,18 +60,22 @@ class Generator(Protocol):
 
 class InLoopPictures:
     """An `ImageGenerator` of the pictures a training draws between its steps; `lora_uri` is the
-    checkpoint whose LoRA the transformer holds now ("" before the first)."""
+    checkpoint whose LoRA the transformer holds now ("" before the first). `encoded` holds the
+    prompts it can draw, and `arguments` makes a prompt's pipeline arguments (FLUX.1's from its
+    encodings where none is given; a newer family's: families/pictures.py)."""
 
     def __init__(
         self,
         provider: Generator,
         pipe: Any,
-        encoded: Mapping[str, Encoded],
+        encoded: Mapping[str, Any],
         on: flux.Device,
-        plan: memory.MemoryPlan,
+        plan: Chosen,
+        arguments: Arguments | None = None,
     ) -> None:
         self.name = provider.name
         self.provider, self.pipe, self.encoded, self.on, self.plan = provider, pipe, encoded, on, plan
+        self.arguments = arguments or self._flux
         self.lora_uri = ""
         self.seconds = 0.0  # the wall time this process spent drawing (the training's is the rest)
 
@@ -69,6 +83,10 @@ class InLoopPictures:
         """The generator's weights and steps, and the training's base where it is not bf16."""
         weights = self.provider.weights_of(model)
         return weights if self.plan.base == "bf16" else f"{weights}.{self.plan.base}-base"
+
+    def _flux(self, prompt: str, guidance: float) -> CallArguments:
+        embeds, pooled, _ = self.encoded[prompt]
+        return {"prompt_embeds": embeds, "pooled_prompt_embeds": pooled, "guidance_scale": guidance}
 
     def generate_images(
         self, request: ImageRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
@@ -116,7 +134,7 @@ class InLoopPictures:
         """One picture from the prompt's encodings, on the training's transformer (its adapter on
         or off), as a PNG at `path`; the transformer left as it was found."""
         transformer, vae = self.pipe.transformer, self.pipe.vae
-        embeds, pooled, _ = self.encoded[prompt]
+        arguments = self.arguments(prompt, picture.guidance)
         was_training = transformer.training
         transformer.eval()
         if not with_lora:
@@ -126,15 +144,13 @@ class InLoopPictures:
         try:
             with torch.no_grad():
                 [image] = self.pipe(
-                    prompt_embeds=embeds,
-                    pooled_prompt_embeds=pooled,
                     width=picture.width,
                     height=picture.height,
                     num_images_per_prompt=1,
                     num_inference_steps=picture.steps,
-                    guidance_scale=picture.guidance,
                     generator=torch.Generator("cpu").manual_seed(picture.seed),
                     output_type="pil",
+                    **arguments,
                 ).images
         finally:
             if not with_lora:

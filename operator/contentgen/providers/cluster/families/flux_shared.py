@@ -11,10 +11,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .. import memory
 from ..generation import flux, generation, pictures
 from ..training import distributed
-from .flux_live import Encoded, Generator, InLoopPictures
+from .flux_live import Arguments, Chosen, Generator, InLoopPictures
 
 Ordered = list[tuple[int, generation.Picture]]
 
@@ -26,11 +25,12 @@ class SharedPictures(InLoopPictures):
         team: distributed.Team,
         work_dir: Path,
         pipe: Any,
-        encoded: Mapping[str, Encoded],
+        encoded: Mapping[str, Any],
         on: flux.Device,
-        plan: memory.MemoryPlan,
+        plan: Chosen,
+        arguments: Arguments | None = None,
     ) -> None:
-        super().__init__(provider, pipe, encoded, on, plan)
+        super().__init__(provider, pipe, encoded, on, plan, arguments)
         self.team, self.work_dir = team, work_dir
 
     def drawn(self, ordered: Ordered, with_lora: bool, work_dir: Path) -> Iterator[tuple[int, Path, float]]:

@@ -5,9 +5,11 @@ names, one transformer, several processes by DDP as FLUX.1's. A family (z_image_
 flux2_klein_training.py) is a `Recipe`: its diffusers classes, how it encodes a caption and a
 picture, what its transformer is given and taught, and its noise levels' shift.
 
-What none of them has yet: in-loop pictures (provider cluster draws FLUX.1's models only, so a
-checkpoint's likeness is scored after the training, by the LoraTraining's evaluation on a provider
-that draws the family's model), and measured memory plans: the transformer is held in bf16,
+The watch's pictures are drawn between steps by the training's own transformer (its adapter on,
+or off for the baseline), as FLUX.1's are (flux_live.py): the prompts encoded as the family's
+pipeline takes them (`prompted`) before the text encoder leaves, the VAE kept on the CPU and on
+the device only to decode, so a checkpoint is scored as soon as it is stored and a plateau stops
+the training. What none of them has yet is measured memory plans: the transformer is held in bf16,
 resident, estimated from its parameters counted on the meta device and refused before any load
 where the card is short of it (`Resident`); docs/cluster-training.md#families says so."""
 
@@ -26,6 +28,7 @@ from contentgen.errors import GpuMemoryTooSmall
 
 from ..generation import flux
 from ..generation.flux import Device
+from ..generation.generation import CallArguments
 from ..training import adapters
 from ..training.adapters import Expert
 from ..training.family import Job, Sample
@@ -77,6 +80,13 @@ class Recipe(Protocol):
 
     def taught(self, x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """What the prediction is taught: the velocity e − x0 or its negation, as its sampler reads it."""
+
+    def options(self, guidance: float) -> CallArguments:
+        """Its pipeline's call arguments for a picture at `guidance` (what else differs: nothing)."""
+
+    def prompted(self, pipe: Any, text: str, on: Device) -> CallArguments:
+        """A prompt's encodings as its pipeline's call arguments (the negative prompt's beside them,
+        for guidance), made while the text encoder is there: they stand for the prompt's words."""
 
 
 @dataclass(frozen=True)
@@ -150,14 +160,26 @@ class PictureFamily:
         pipe.vae.to(on.where)
         latents, captions = _cache(recipe, pipe, job.examples, plan.resolution, on)
         shift = recipe.shift(pipe, latents[0])
-        pipe.text_encoder = pipe.vae = None  # gone before the transformer takes the device
+        prompts = job.watch.prompts() if job.watch is not None and job.drawers is not None else ()
+        with torch.no_grad():
+            encoded = {p: recipe.prompted(pipe, p, on) for p in prompts}
+        pipe.text_encoder = None  # gone before the transformer takes the device; the VAE too,
+        pipe.vae = pipe.vae.to("cpu") if encoded else None  # or on the CPU between its pictures
         if on.cuda:
             torch.cuda.empty_cache()
         transformer = pipe.transformer.to(on.where)
         expert = adapters.with_adapter(
             ONE, transformer, plan, recipe.targets(adapters.linear_layers(transformer), plan.targets)
         )
-        return PictureModel([expert], None, latents, captions, shift, recipe, job)
+        drawer = None
+        if encoded:
+            from .flux_shared import SharedPictures
+
+            def arguments(prompt: str, guidance: float) -> CallArguments:
+                return {**recipe.options(guidance), **encoded[prompt]}
+
+            drawer = SharedPictures(job.drawers, job.team, job.work_dir, pipe, encoded, on, chosen, arguments)
+        return PictureModel([expert], drawer, latents, captions, shift, recipe, job)
 
     def config(self, job: Job) -> dict[str, Any]:
         return {"training_base_model": job.base.name, "family": self.name, "images": len(job.examples)}

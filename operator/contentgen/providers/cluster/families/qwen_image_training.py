@@ -21,10 +21,12 @@ from typing import Any
 import torch
 
 from ..generation.flux import Device
+from ..generation.generation import CallArguments
 from ..generation.lora_files import TARGETS  # the MMDiT's attention names are FLUX.1's
 from . import pictures
 from .pictures import PictureFamily
 
+NEGATIVE = " "  # its model card's negative prompt, which turns its classifier-free guidance on
 FEEDFORWARD = ("img_mlp.net.0.proj", "img_mlp.net.2", "txt_mlp.net.0.proj", "txt_mlp.net.2")
 
 
@@ -86,6 +88,22 @@ class QwenImage:
 
     def taught(self, x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         return noise - x0
+
+    def prompted(self, pipe: Any, text: str, on: Device) -> CallArguments:
+        (embeds, mask), (negative, negative_mask) = (
+            pipe.encode_prompt(t, device=on.where) for t in (text, NEGATIVE)
+        )
+        return {
+            "prompt_embeds": embeds,
+            "prompt_embeds_mask": mask,
+            "negative_prompt": None,  # its encodings stand for options' words
+            "negative_prompt_embeds": negative,
+            "negative_prompt_embeds_mask": negative_mask,
+        }
+
+    def options(self, guidance: float) -> CallArguments:
+        # its pipeline's guidance is true_cfg_scale, on only with a negative prompt (its model card's " ")
+        return {"true_cfg_scale": guidance, "negative_prompt": NEGATIVE if guidance > 1 else None}
 
 
 FAMILY = PictureFamily(QwenImage())

@@ -138,7 +138,7 @@ class InLoopClips:
         everything left as it was found."""
         pipe = self.pipe
         experts = [t for t in (pipe.transformer, getattr(pipe, "transformer_2", None)) if t is not None]
-        extra: dict[str, Any] = (
+        extra: generation.CallArguments = (
             {"guidance_scale_2": self.guidance_2} if len(experts) == 2 and self.guidance_2 else {}
         )
         if self.first_frame is not None:

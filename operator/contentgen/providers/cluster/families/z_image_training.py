@@ -19,6 +19,7 @@ import torch
 
 from ..generation import flux
 from ..generation.flux import Device
+from ..generation.generation import CallArguments
 from . import pictures
 from .pictures import PictureFamily
 
@@ -57,6 +58,13 @@ class ZImage:
 
     def taught(self, x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         return x0 - noise
+
+    def prompted(self, pipe: Any, text: str, on: Device) -> CallArguments:
+        positive, negative = pipe.encode_prompt(text, device=on.where, do_classifier_free_guidance=True)
+        return {"prompt_embeds": positive, "negative_prompt_embeds": negative}  # the pipeline's "" negative
+
+    def options(self, guidance: float) -> CallArguments:
+        return {"guidance_scale": guidance}  # classifier-free above 1, against an empty prompt
 
 
 FAMILY = PictureFamily(ZImage())

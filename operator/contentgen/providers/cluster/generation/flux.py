@@ -68,7 +68,10 @@ def load_pipeline(model_dir: Path, on: Device, plan: memory.MemoryPlan | None = 
 
 
 def tiling(pipe: Any, on: bool) -> None:
-    """The VAE decodes in tiles (or whole): set per request on a kept pipeline."""
+    """The VAE decodes in tiles (or whole): set per request on a kept pipeline (one whose VAE
+    cannot tile decodes whole)."""
+    if not hasattr(pipe.vae, "enable_tiling"):
+        return
     if on:
         pipe.vae.enable_tiling()
     else:

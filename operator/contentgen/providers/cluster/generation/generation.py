@@ -21,6 +21,8 @@ from typing import Any
 DEV_STEPS, DEV_GUIDANCE = 28, 3.5
 SCHNELL_STEPS = 4
 SEEDS = 2**32  # the API's seeds are 0 to 2**32 - 1
+# A pipeline call's own arguments by its parameters' names: a model's guidance, a prompt's encodings
+CallArguments = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -415,9 +417,17 @@ class HotSwapLoras:
                 pipe.transformer.set_adapter(SLOT)
 
 
-def draw(pipe: Any, picture: Picture, path: Path, cancelled: Callable[[], bool] = lambda: False) -> Path:
+def draw(
+    pipe: Any,
+    picture: Picture,
+    path: Path,
+    cancelled: Callable[[], bool] = lambda: False,
+    options: CallArguments | None = None,
+) -> Path:
     """One picture, as a PNG file at `path`; once `cancelled()` says so after a denoising step,
-    the remaining steps are skipped (the picture is then not the one asked for: drop it)."""
+    the remaining steps are skipped (the picture is then not the one asked for: drop it).
+    `options` are the model's own call arguments (its guidance: ../picture_models.py), FLUX.1's
+    where none are given."""
     # here, not above: a worker whose pictures a pool draws reads this module's steps and seeds
     # and never draws (issue 47: torch is seconds of CPU at its start)
     import torch
@@ -429,6 +439,8 @@ def draw(pipe: Any, picture: Picture, path: Path, cancelled: Callable[[], bool] 
             pipe._interrupt = True  # diffusers' own way out of its loop: the steps left are skipped
         return tensors
 
+    if options is None:
+        options = {"guidance_scale": picture.guidance, "max_sequence_length": flux.max_sequence(pipe)}
     generator = torch.Generator("cpu").manual_seed(picture.seed)
     with torch.inference_mode():
         [image] = pipe(
@@ -437,11 +449,10 @@ def draw(pipe: Any, picture: Picture, path: Path, cancelled: Callable[[], bool] 
             height=picture.height,
             num_images_per_prompt=1,
             num_inference_steps=picture.steps,
-            guidance_scale=picture.guidance,
-            max_sequence_length=flux.max_sequence(pipe),
             generator=generator,
             output_type="pil",
             callback_on_step_end=step_ended,
+            **options,
         ).images
     image.save(path, format="PNG")
     return path

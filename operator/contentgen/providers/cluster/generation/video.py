@@ -424,7 +424,7 @@ def denoise(
         step(index + 1, clip.steps)
         return {}
 
-    kwargs: dict[str, Any] = {
+    kwargs: generation.CallArguments = {
         "height": clip.height,
         "width": clip.width,
         "num_frames": clip.frames,
@@ -459,7 +459,7 @@ def denoise(
     return np.ascontiguousarray(np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8))
 
 
-def _inputs(pipe: Any, clip: Clip) -> tuple[Any, dict[str, Any]]:
+def _inputs(pipe: Any, clip: Clip) -> tuple[Any, generation.CallArguments]:
     """The pipeline that draws `clip` and what it takes beside the shared arguments: the prompt
     (as text, or as embeddings), the picture it animates, LTX's frame rate."""
     import diffusers
@@ -468,7 +468,7 @@ def _inputs(pipe: Any, clip: Clip) -> tuple[Any, dict[str, Any]]:
     library: Any = diffusers  # its pipelines are untyped
     text = {"prompt": clip.prompt, "negative_prompt": clip.negative_prompt or None}
     if isinstance(pipe, library.LTXPipeline):
-        inputs: dict[str, Any] = {"frame_rate": clip.fps, **text}
+        inputs: generation.CallArguments = {"frame_rate": clip.fps, **text}
         if clip.image is not None:  # the kept pipeline's components, animating the picture
             pipe = library.LTXImageToVideoPipeline(**pipe.components)
             pipe.set_progress_bar_config(disable=True)
