@@ -4,7 +4,9 @@ LoRA with the cluster's one trainer and its Z-Image recipe (providers/cluster/fa
 pod, on the tiny Z-Image (tests/cluster/tiny_z_image.py) staged on the node's models volume as
 `Z-Image-Turbo`. It Succeeds; the version stores the diffusers file under Z-Image's layer names, its
 checkpoints and the config saying what it was trained for, and the family's memory plan is said as
-an estimate. The pods run the worker image with torch found on the models' volume
+an estimate. An ImageGeneration of model z-image-turbo on the cluster, waiting for that LoRA by
+`loraRef`, draws its two pictures with it in its own Job's pod, from the same staged directory.
+The pods run the worker image with torch found on the models' volume
 (tests/kube/torch_layer.py, as test_wan_lora.py); the node advertises one GPU for the scheduler,
 the trainer runs on its CPU."""
 
@@ -20,7 +22,7 @@ from safetensors import safe_open
 
 from contentgen.store import keys
 from tests.cluster.tiny_z_image import tiny_z_image
-from tests.harness.kube import lora, record_calls, uid_of
+from tests.harness.kube import image, lora, record_calls, uid_of
 from tests.kube import torch_layer
 from tests.kube.harness import Cluster, cluster, operator
 
@@ -45,7 +47,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         mp.setenv("CONTENTGEN_GPU_WORKER_IMAGE", worker[0])
         mp.setenv("CONTENTGEN_CLUSTER_MODELS", json.dumps({"hostPath": str(models)}))
         small = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "6Gi"}}
-        mp.setenv("CONTENTGEN_GPU_JOBS", json.dumps({"LoraTraining": {"resources": small}}))
+        jobs = {kind: {"resources": small} for kind in ("LoraTraining", "ImageGeneration")}
+        mp.setenv("CONTENTGEN_GPU_JOBS", json.dumps(jobs))
         with operator(c):
             yield c
         record_calls(c)
@@ -69,6 +72,17 @@ def test_a_z_image_lora_trained_on_the_cluster(env: Cluster, tmp_path: Path) -> 
         ),
         NS,
     )
+    picture = image(
+        "dm-z-portrait",
+        provider="cluster",
+        model="z-image-turbo",
+        prompt="a photo of dmavatar",
+        numImages=2,
+        imageSize="square",
+        seed=7,
+        loras=[{"loraRef": {"name": "dm-z"}}],
+    )
+    c.apply(picture, NS)  # waits for the LoRA
     trained = c.wait_phase("LoraTraining", NS, "dm-z", "Succeeded", timeout=1200)
     [version] = trained["versions"]
     assert version["provider"] == "cluster"
@@ -88,3 +102,9 @@ def test_a_z_image_lora_trained_on_the_cluster(env: Cluster, tmp_path: Path) -> 
         names = list(f.keys())
     assert names and all(n.startswith("transformer.layers.") for n in names)
     assert "not measured on a GPU" in version.get("memoryPlan", "")
+
+    drawn = c.wait_phase("ImageGeneration", NS, "dm-z-portrait", "Succeeded", timeout=600)
+    assert [(i["seed"], i["width"], i["height"]) for i in drawn["images"]] == [(7, 512, 512), (8, 512, 512)]
+    assert drawn["loras"][0]["name"] == "dm-z" and drawn["loras"][0]["version"] == 1
+    assert "gpu-hour" in drawn["cost"]["detail"] and drawn["cost"]["actualUsd"] > 0
+    assert drawn["versions"][-1].get("memoryPlan") == "bf16, on the CPU"  # its one base, in FLUX.1's words
