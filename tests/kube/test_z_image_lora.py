@@ -4,9 +4,11 @@ LoRA with the cluster's one trainer and its Z-Image recipe (providers/cluster/fa
 pod, on the tiny Z-Image (tests/cluster/tiny_z_image.py) staged on the node's models volume as
 `Z-Image-Turbo`. It Succeeds; the version stores the diffusers file under Z-Image's layer names, its
 checkpoints and the config saying what it was trained for, and the family's memory plan is said as
-an estimate. An ImageGeneration of model z-image-turbo on the cluster, waiting for that LoRA by
-`loraRef`, draws its two pictures with it in its own Job's pod, from the same staged directory.
-The pods run the worker image with torch found on the models' volume
+an estimate. Each checkpoint is scored for likeness with z-image-turbo's pictures, drawn in the
+loop by the transformer in training (no face in the tiny model's noise: the last step is the model),
+and the cost says the evaluation's GPU time. An ImageGeneration of model z-image-turbo on the
+cluster, waiting for that LoRA by `loraRef`, draws its two pictures with it in its own Job's pod,
+from the same staged directory. The pods run the worker image with torch found on the models' volume
 (tests/kube/torch_layer.py, as test_wan_lora.py); the node advertises one GPU for the scheduler,
 the trainer runs on its CPU."""
 
@@ -68,7 +70,7 @@ def test_a_z_image_lora_trained_on_the_cluster(env: Cluster, tmp_path: Path) -> 
                 "resolution": 256,
                 "rank": 4,
             },
-            evaluation={"enabled": False},
+            evaluation={"seeds": [1]},
         ),
         NS,
     )
@@ -102,6 +104,12 @@ def test_a_z_image_lora_trained_on_the_cluster(env: Cluster, tmp_path: Path) -> 
         names = list(f.keys())
     assert names and all(n.startswith("transformer.layers.") for n in names)
     assert "not measured on a GPU" in version.get("memoryPlan", "")
+    likeness = trained["likeness"]
+    scored = [(p["step"], p["verdict"], p["chosen"]) for p in likeness["checkpoints"]]
+    assert scored == [(50, "no-faces", False), (100, "no-faces", True)], likeness["reasons"]
+    assert "likeness-evaluation" in trained["cost"]["detail"]
+    drawn_in = {i.key.removeprefix(prefix) for i in c.store.list(prefix + "likeness/step-000050/")}
+    assert "likeness/step-000050/likeness.json" in drawn_in
 
     drawn = c.wait_phase("ImageGeneration", NS, "dm-z-portrait", "Succeeded", timeout=600)
     assert [(i["seed"], i["width"], i["height"]) for i in drawn["images"]] == [(7, 512, 512), (8, 512, 512)]
