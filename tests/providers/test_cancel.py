@@ -184,3 +184,15 @@ def test_what_a_stopped_run_had_already_paid_for_is_kept(tmp_path):
     assert outcome.billing == BILLED_IF_SUCCEEDED and "no FAL_KEY" in outcome.detail
     # not stopped: the checkpoint keeps it, for a later generation to wait on rather than pay again
     assert json.loads(store.get_bytes(key)) == captions
+
+
+def test_what_the_operator_can_stop_is_read_from_the_providers_entries(monkeypatch) -> None:
+    from contentgen.api.providers import PROVIDERS
+    from contentgen.controller.provider_cancel import cancellable
+
+    free = {p.name for p in PROVIDERS.values() if p.placeholders}
+    monkeypatch.delenv("FAL_KEY", raising=False)
+    assert cancellable() == free  # a paid provider's requests cannot be stopped without its key
+    monkeypatch.setenv("FAL_KEY", " key ")
+    assert cancellable() == free | {p.name for p in PROVIDERS.values() if p.cancels}
+    assert "assemblyai" not in cancellable()  # it offers no cancel

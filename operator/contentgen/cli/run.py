@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, outcome: Any) -> int:
+    from contentgen.api.providers import OFFLINE
     from contentgen.catalog import catalog_url
     from contentgen.errors import ContentgenError
     from contentgen.pipeline.likeness.plan import estimate_baseline_cached
@@ -123,7 +124,7 @@ def _run(args: argparse.Namespace, outcome: Any) -> int:
         except (ValueError, ContentgenError) as exc:
             raise CommandError(str(exc)) from None
         work_dir = Path(args.work_dir) if args.work_dir else settings.work_dir / snapshot.uid
-        provider = "offline" if args.offline else snapshot.provider
+        provider = OFFLINE.name if args.offline else snapshot.provider
         snapshot, started = _prepared(snapshot, record if alone else None, store, offline=args.offline)
         _say_latest_loras(recording, outcome.resource.spec.wire(), snapshot)
         cached = estimate_baseline_cached(store, snapshot.kind, snapshot.priced_spec())

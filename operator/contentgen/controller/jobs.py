@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from contentgen.api import API_VERSION, KINDS, SpecSnapshot
-from contentgen.api.providers import ASSEMBLYAI, FAL, PROVIDERS, provider_entry
+from contentgen.api.providers import OFFLINE, PROVIDERS, provider_entry
 
 from .denoising import ANNOTATION_DENOISING, LABEL_POOL, denoising
 from .job_defaults import GpuJob, KindDefaults, Resources
@@ -42,10 +42,9 @@ MODELS_DIR, MODELS_CACHE = "/models", "/models-cache"
 
 def missing_credentials(provider: str, settings: OperatorSettings) -> str:
     """The provider key the operator cannot hand to workers (no Secret configured), or ""."""
-    configured = {"fal": settings.fal_key_secret.name, "assemblyai": settings.assemblyai_key_secret.name}
-    if provider in PROVIDER_KEYS and not configured[provider] and not settings.offline:
-        return PROVIDER_KEYS[provider]
-    return ""
+    key = PROVIDER_KEYS.get(provider, "")
+    secret = settings.key_secret(key)
+    return key if secret is not None and not secret.name and not settings.offline else ""
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
@@ -76,7 +75,7 @@ def worker_env(snapshot: SpecSnapshot, settings: OperatorSettings, job: str) -> 
         else:
             gpu, placed = run_gpus(snapshot, settings)
             env += gpu_env(gpu, settings, placed, job)
-    secret = {FAL.key: settings.fal_key_secret, ASSEMBLYAI.key: settings.assemblyai_key_secret}.get(entry.key)
+    secret = settings.key_secret(entry.key)
     if secret is not None and secret.name:
         env.append(_secret_env(entry.key, secret.name, secret.key))
     if settings.store.startswith("s3://"):  # a file:// store needs no keys
@@ -309,7 +308,7 @@ def as_run(snapshot: SpecSnapshot, settings: OperatorSettings) -> SpecSnapshot:
     """The snapshot the Job runs: with the operator offline, a paid provider's run is the offline
     provider's (recorded as such); the cluster's own GPUs cost no provider anything and run as asked."""
     if settings.offline and snapshot.provider in PROVIDER_KEYS:
-        return snapshot.model_copy(update={"spec": {**snapshot.spec, "provider": "offline"}})
+        return snapshot.model_copy(update={"spec": {**snapshot.spec, "provider": OFFLINE.name}})
     return snapshot
 
 

@@ -16,7 +16,7 @@ import logging
 import os
 from typing import Any
 
-from contentgen.api.providers import provider_entry
+from contentgen.api.providers import PROVIDERS, provider_entry
 from contentgen.providers.cancel import (
     Cancelled,
     FalCanceller,
@@ -56,8 +56,13 @@ def _fal_key() -> str:
 
 
 def cancellable() -> frozenset[str]:
-    """The providers whose requests this operator can stop (or that cost nothing)."""
-    return frozenset({"offline", "fal"} if _fal_key() else {"offline"})
+    """The providers whose requests this operator can stop (those that cancel, with their key in
+    its environment), or that cost nothing (placeholders)."""
+    return frozenset(
+        p.name
+        for p in PROVIDERS.values()
+        if p.placeholders or (p.cancels and os.environ.get(p.key, "").strip())
+    )
 
 
 def cancel_all(documents: list[dict[str, Any]], fal_key: str, fal_client: Any = None) -> list[Cancelled]:

@@ -426,6 +426,11 @@ class OperatorSettings(ProviderSettings):
             self.prices = priced
         return self
 
+    def key_secret(self, key: str) -> SecretKey | None:
+        """The Secret holding a provider's API key, by the key's variable (api/providers.py's
+        `key`: FAL_KEY, ASSEMBLYAI_API_KEY); None for a provider that needs none."""
+        return {"FAL_KEY": self.fal_key_secret, "ASSEMBLYAI_API_KEY": self.assemblyai_key_secret}.get(key)
+
     def base_model(self, model: str) -> str:
         """The staged model an ImageGeneration's `model` draws with (providers/cluster/provider.py):
         a newer family's base's directory, else the FLUX model these settings name."""

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from contentgen.api import KINDS, Resource, now
 from contentgen.api.kinds import LORA_TRAINING
 from contentgen.api.lora import KEEP_BEST, PROMOTED_ANNOTATION, STOP_ANNOTATION, VERDICTS_ANNOTATION
+from contentgen.api.providers import OFFLINE
 from contentgen.api.sharing import Grant, grants_of
 from contentgen.api.words import counted
 from contentgen.catalog import Catalog, ResourceState, catalog_document
@@ -566,7 +567,7 @@ class LocalCreator:
         run` of it goes on on this machine)."""
         from contentgen.pipeline.local_run import RunLock
 
-        provider = "offline" if self.offline else snapshot.provider
+        provider = OFFLINE.name if self.offline else snapshot.provider
         with self._lock:
             if uid in self._runs:  # asked twice at once: the first one stands
                 return False

@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from contentgen.api import now
 from contentgen.api.common import NAME_PATTERN
 from contentgen.api.lora import LikenessPromptSet, Seed
+from contentgen.api.providers import OFFLINE
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.pipeline.likeness import pictures, reevaluate
 from contentgen.pipeline.likeness.reevaluate import Target
@@ -150,7 +151,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 def _goal(svc: Services, who: Caller, ref: str, version: int, body: EvaluateRequest) -> Target:
     doc = find_record(svc, who, ref)
     creator = svc.creator
-    provider = "offline" if getattr(creator, "offline", False) else body.provider
+    provider = OFFLINE.name if getattr(creator, "offline", False) else body.provider
     try:
         plan = reevaluate.check_plan(body.prompt_set, body.seeds)
     except ValueError as exc:
