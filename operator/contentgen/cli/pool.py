@@ -147,6 +147,7 @@ def _clips(args: argparse.Namespace, work: Path, model: str, resolution: str) ->
     its staged directory draws; the pipeline is loaded at start by a clip of one frame and step."""
     from functools import partial
 
+    from contentgen.api.providers import OWN_GPUS
     from contentgen.api.video import MODELS
     from contentgen.errors import InvalidInput
     from contentgen.providers import video_generator
@@ -155,7 +156,7 @@ def _clips(args: argparse.Namespace, work: Path, model: str, resolution: str) ->
     from contentgen.providers.cluster.generation.video import ClusterVideoGenerator
     from contentgen.providers.cluster.generation.video_models import STAGED, staged_directory
 
-    generator = video_generator("cluster")
+    generator = video_generator(OWN_GPUS)
     assert isinstance(generator, ClusterVideoGenerator)
     generator.pool_url = ""  # this process denoises
     generator.check_staged(model, resolution)  # ModelNotFound, in one line, before anything listens

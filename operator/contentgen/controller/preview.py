@@ -11,6 +11,7 @@ from typing import Any
 from contentgen.api import KINDS, Resource, now
 from contentgen.api.base_models import loading
 from contentgen.api.crd import as_stored
+from contentgen.api.providers import FAL
 from contentgen.api.sharing import Grant
 
 from .decide import Observed, World, decide, lora_key, lora_refs, run_provider
@@ -19,7 +20,7 @@ from .settings import OperatorSettings
 
 # The provider a LoraEvaluation without spec.provider shows (the operator uses the one that
 # trained the version; a LoraTraining's default is fal).
-PREVIEW_PROVIDER = "fal"
+PREVIEW_PROVIDER = FAL.name
 
 
 @dataclass(frozen=True)

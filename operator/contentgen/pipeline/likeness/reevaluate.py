@@ -36,6 +36,7 @@ from contentgen.api import Artifact, UsageLine
 from contentgen.api.base_models import base_model
 from contentgen.api.evaluation import not_drawn_for
 from contentgen.api.lora import LIKENESS_PROMPT_SETS
+from contentgen.api.providers import OFFLINE
 from contentgen.api.versions import numbered
 from contentgen.catalog.kinds import makes_loras
 from contentgen.errors import InvalidInput, TransientError
@@ -134,7 +135,7 @@ def target(
     base = str(entry.get("baseModel") or "")
     if draws and base_model(base).video:
         raise NotEvaluable(not_drawn_for(f"v{number} of {doc.get('namespace')}/{doc.get('name')}", base))
-    trained_by = str(entry.get("provider") or doc.get("provider") or "offline")
+    trained_by = str(entry.get("provider") or doc.get("provider") or OFFLINE.name)
     return Target(
         uid=str(doc["_id"]),
         owner=str(doc["owner"]),
