@@ -67,7 +67,8 @@ EDGES: list[tuple[str, dict[str, Any], bool, bool]] = [
     ("/api/resources", image(loras=[{"url": S3_LORA}]), False, False),  # loras need flux-lora
     ("/api/resources", image(model="flux-lora", loras=[{"url": S3_LORA}]), True, True),
     ("/api/resources", image(model="flux-pro", loras=[]), True, True),
-    # the newer families' models load their LoRAs; the cluster draws FLUX.1's only, fal its apps' only
+    # the newer families' models load their LoRAs; the cluster draws them in bf16 (no 8- or 4-bit
+    # plan: those are FLUX.1's), fal its apps' only
     ("/api/resources", image(model="z-image-turbo", loras=[{"url": S3_LORA}]), True, True),
     (
         "/api/resources",
@@ -75,7 +76,10 @@ EDGES: list[tuple[str, dict[str, Any], bool, bool]] = [
         True,
         True,
     ),
-    ("/api/resources", image(model="flux.2-klein-4b", provider="cluster"), False, False),
+    ("/api/resources", image(model="flux.2-klein-4b", provider="cluster"), True, True),
+    ("/api/resources", image(model="flux.2-klein-4b", provider="cluster", memoryPlan="offload"), True, True),
+    ("/api/resources", image(model="flux.2-klein-4b", provider="cluster", memoryPlan="nf4"), False, False),
+    ("/api/resources", image(model="flux-dev", provider="cluster", memoryPlan="nf4"), True, True),
     ("/api/resources", image(model="qwen-image-2512"), False, False),  # fal has no app read for it
     ("/api/resources", image(denoising="pool"), False, False),  # a pool is the cluster's GPUs'
     ("/api/resources", image(denoising="job", provider="offline"), False, False),
@@ -131,8 +135,8 @@ EDGES: list[tuple[str, dict[str, Any], bool, bool]] = [
     (
         "/api/images/generate",
         {"inputs": {"prompt": "a"}, "model": "z-image", "provider": "cluster"},
-        False,
-        False,
+        True,
+        True,
     ),
     (
         "/api/images/generate",
