@@ -208,3 +208,47 @@ def test_a_familys_checkpoints_are_drawn_in_the_loop_as_the_generator_draws_them
         (tmp_path / name).mkdir()
         [made] = provider.generate_images(asked, tmp_path / name, lambda _: None, MemoryCheckpoint())
         np.testing.assert_array_equal(np.asarray(Image.open(made.path)), drawn)
+
+
+def test_a_pool_of_a_newer_familys_model_draws_it_uncompiled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """`contentgen pool` of Z-Image-Turbo: a named torch.compile backend refused in one line before
+    anything loads (the hot-swap slot is laid out on FLUX.1's blocks); with auto it is not compiled,
+    and it warms up by drawing a Z-Image picture."""
+    import argparse
+    import time
+
+    from contentgen.cli.pool import _pictures
+    from contentgen.errors import InvalidInput
+    from contentgen.providers.cluster import picture_models
+    from contentgen.providers.cluster.generation import pipelines
+
+    models = tmp_path / "models"
+    staged = tiny_z_image(models / "Z-Image-Turbo")
+    assert picture_models.for_directory(staged).name == "Z-Image"
+    monkeypatch.setenv("CONTENTGEN_CLUSTER_MODELS_DIR", str(models))
+    monkeypatch.setenv("CONTENTGEN_CLUSTER_DEVICE", "cpu")
+    monkeypatch.setenv("CONTENTGEN_CLUSTER_INFERENCE_STEPS", "2")
+    asked = argparse.Namespace(
+        model="Z-Image-Turbo",
+        compile="inductor",
+        kept_loras=4,
+        lora_rank=64,
+        warm_up_size=(64, 64),
+        routing="affinity",
+    )
+    with pytest.raises(
+        InvalidInput, match=r"^--compile inductor: Z-Image-Turbo is a Z-Image model.*auto or none$"
+    ):
+        _pictures(asked, tmp_path / "work")
+    monkeypatch.setattr(
+        "contentgen.cli.pool._compiler", lambda *_: pytest.fail("a newer family is not compiled")
+    )
+    pipelines.release()
+    (tmp_path / "work").mkdir()
+    running = _pictures(argparse.Namespace(**{**vars(asked), "compile": "auto"}), tmp_path / "work").start()
+    deadline = time.monotonic() + 120
+    while running.status()["state"] != "warm" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert running.status()["state"] == "warm" and pipelines.loads > 0
+    running.stop()
+    pipelines.release()
