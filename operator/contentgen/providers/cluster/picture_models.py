@@ -24,6 +24,7 @@ from contentgen.api.base_models import BaseModelInfo, drawn_on_cluster
 from contentgen.errors import InvalidInput
 
 from . import memory
+from .generation import generation
 from .generation.generation import CallArguments
 
 # torch and diffusers are imported where a model is loaded or counted: a worker whose pictures a
@@ -78,9 +79,7 @@ class Flux:
         return flux.load_pipeline(model_dir, on) if plan is None else flux.load_pipeline(model_dir, on, plan)
 
     def options(self, pipe: Any, guidance: float) -> CallArguments:
-        from .generation import flux
-
-        return {"guidance_scale": guidance, "max_sequence_length": flux.max_sequence(pipe)}
+        return generation.flux_options(pipe, guidance)
 
 
 class Guided(Protocol):
@@ -106,12 +105,11 @@ class Family:
         return self.recipe.name
 
     def count(self, model_dir: Path) -> memory.Sizes:
-        return _counted(model_dir.resolve(), model_dir.resolve().stat().st_mtime_ns)
+        resolved = model_dir.resolve()
+        return _counted(resolved, resolved.stat().st_mtime_ns)
 
     def load(self, model_dir: Path, on: flux.Device, plan: memory.MemoryPlan | None) -> Any:
-        pipe = self.recipe.classes()[0].from_pretrained(
-            str(model_dir), torch_dtype=on.dtype, local_files_only=True
-        )
+        pipe = self.recipe.classes()[0].from_pretrained(str(model_dir), dtype=on.dtype, local_files_only=True)
         pipe.set_progress_bar_config(disable=True)
         if plan is not None and plan.offload and on.cuda:
             pipe.enable_model_cpu_offload(device=on.where)
@@ -134,11 +132,21 @@ def for_directory(model_dir: Path) -> PictureModel:
         named = None
     if named in (None, "FluxPipeline"):
         return FLUX
-    for base in drawn_on_cluster():
-        found = _family(base)
-        if found.recipe.classes()[0].__name__ == named:
-            return found
-    raise InvalidInput(f"{model_dir.name} is a {named}, which provider cluster does not draw pictures with")
+    found = _by_pipeline(str(named))
+    if found is None:
+        raise InvalidInput(
+            f"{model_dir.name} is a {named}, which provider cluster does not draw pictures with"
+        )
+    return found
+
+
+@cache
+def _by_pipeline(named: str) -> Family | None:
+    """The newer family whose pipeline class is `named` (found once per process: a pool asks at
+    every request)."""
+    return next(
+        (f for f in map(_family, drawn_on_cluster()) if f.recipe.classes()[0].__name__ == named), None
+    )
 
 
 def _family(base: BaseModelInfo) -> Family:

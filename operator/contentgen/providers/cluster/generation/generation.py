@@ -417,6 +417,13 @@ class HotSwapLoras:
                 pipe.transformer.set_adapter(SLOT)
 
 
+def flux_options(pipe: Any, guidance: float) -> CallArguments:
+    """A FLUX pipeline call's own arguments for a picture at `guidance`."""
+    from . import flux
+
+    return {"guidance_scale": guidance, "max_sequence_length": flux.max_sequence(pipe)}
+
+
 def draw(
     pipe: Any,
     picture: Picture,
@@ -432,15 +439,13 @@ def draw(
     # and never draws (issue 47: torch is seconds of CPU at its start)
     import torch
 
-    from . import flux
-
     def step_ended(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         if cancelled():
             pipe._interrupt = True  # diffusers' own way out of its loop: the steps left are skipped
         return tensors
 
     if options is None:
-        options = {"guidance_scale": picture.guidance, "max_sequence_length": flux.max_sequence(pipe)}
+        options = flux_options(pipe, picture.guidance)
     generator = torch.Generator("cpu").manual_seed(picture.seed)
     with torch.inference_mode():
         [image] = pipe(
