@@ -33,7 +33,7 @@ CEILINGS = {
     "functions_over_complexity_15": 11,  # goal 20: met
     "type_ignores": 32,  # goal 40: met
     "dict_str_any_lines": 1053,  # goal 700
-    "provider_name_literals": 40,  # goal 0 (outside providers/, docstrings left out)
+    "provider_name_literals": 6,  # goal 0 (outside providers/, docstrings left out)
 }
 STATUS = frozenset({"status"})
 BRANCHES = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler, ast.IfExp, ast.match_case)

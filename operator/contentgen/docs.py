@@ -178,13 +178,14 @@ def _drawn_by(m: BaseModelInfo) -> str:
     the tools that load them)."""
     from contentgen.api.base_models import drawn_from
     from contentgen.api.image import FAL_APPS, FLUX_MODELS, MODEL_DEFAULTS
+    from contentgen.api.providers import FAL, OFFLINE, OWN_GPUS
 
     drawn = []
     for model in m.loads_on if not m.video else ():
         # provider cluster draws FLUX.1's open models and the newer families' from their bases' directories
         on_gpus = (model in FLUX_MODELS and model != "flux-pro") or drawn_from(model) is not None
         where = ", ".join(
-            p for p, on in (("fal", model in FAL_APPS), ("cluster", on_gpus), ("offline", True)) if on
+            p for p, on in ((FAL.name, model in FAL_APPS), (OWN_GPUS, on_gpus), (OFFLINE.name, True)) if on
         )
         found = MODEL_DEFAULTS.get(model)
         steps = f" ({found.steps} steps, guidance {found.guidance:g})" if found else ""

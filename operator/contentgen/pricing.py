@@ -71,7 +71,7 @@ from contentgen.api.lora import (
 )
 from contentgen.api.lora.clips import DEFAULT_MAX_CLIPS
 from contentgen.api.lora.plan import route_of
-from contentgen.api.providers import CLUSTER, FAL, provider_entry
+from contentgen.api.providers import ASSEMBLYAI, CLUSTER, FAL, provider_entry
 from contentgen.api.registry import UnknownKind
 from contentgen.api.video import MODELS as VIDEO_MODELS
 from contentgen.api.video import VideoShape, shape_of_wire
@@ -208,7 +208,7 @@ def with_local_pool(prices: PriceTable, pool_url: str) -> PriceTable:
 
 
 _DEFAULT_ITEMS: dict[str, dict[str, dict[str, float]]] = {
-    "fal": {
+    FAL.name: {
         "fal-ai/flux/dev": {"megapixel": 0.025},
         "fal-ai/flux/schnell": {"megapixel": 0.003},
         "fal-ai/flux-pro/v1.1": {"megapixel": 0.04},
@@ -229,7 +229,7 @@ _DEFAULT_ITEMS: dict[str, dict[str, dict[str, float]]] = {
         "fal-ai/kling-video/v2.5-turbo/pro/text-to-video": {"video-second": 0.07},
         "fal-ai/kling-video/v2.5-turbo/pro/image-to-video": {"video-second": 0.07},
     },
-    "assemblyai": {
+    ASSEMBLYAI.name: {
         "universal-3-5-pro": {"audio-hour": 0.21},
         "universal-3-pro": {"audio-hour": 0.21},
         "universal-2": {"audio-hour": 0.15},

@@ -20,7 +20,7 @@ from contentgen.api.references import (
 )
 from contentgen.api.sharing import grant
 
-ROOMS: tuple[Room, ...] = ("cluster", "laptop")
+ROOMS: tuple[Room, ...] = ("operator", "laptop")
 
 
 def lora(owner: str = "alice", *versions: int, **kwargs: Any) -> LoraState:
@@ -55,7 +55,7 @@ def refused(found: Resolved | Refusal) -> Refusal:
 
 def test_a_lora_resolves_to_its_latest_or_pinned_version_and_a_url_keeps_its_lineage() -> None:
     lineage = {"s3://b/loras/alice/u-old/v4/model.safetensors": ("alice", "u-old", 4)}
-    catalog = Catalog("cluster", loras={"avatar": lora("alice", 1, 3)}, lineage=lineage.get)
+    catalog = Catalog("operator", loras={"avatar": lora("alice", 1, 3)}, lineage=lineage.get)
     found = resolve(uses("alice"), "ns", catalog)
     assert isinstance(found, Resolved) and found.image is None and found.lora is None
     by_url, by_ref = found.loras
@@ -83,7 +83,7 @@ def test_each_refusal_waits_in_a_cluster_and_fails_on_a_laptop(room: Room) -> No
     def refusal(spec: dict[str, Any], **catalog: Any) -> Refusal:
         return refused(resolve(spec, "ns", Catalog(room, store="<store>", **catalog)))
 
-    action = "wait" if room == "cluster" else "fail"
+    action = "wait" if room == "operator" else "fail"
     cases = [
         (refusal(uses("alice"), loras={"avatar": None}), "LoraNotFound", True),
         (refusal(uses("bob"), loras={"avatar": lora("alice")}), "LoraOwnerMismatch", True),
@@ -113,7 +113,7 @@ def test_each_refusal_waits_in_a_cluster_and_fails_on_a_laptop(room: Room) -> No
 
 def test_a_missing_lora_says_what_to_do_in_each_room() -> None:
     spec = uses("alice")
-    waits = refused(resolve(spec, "ns", Catalog("cluster", loras={"avatar": None})))
+    waits = refused(resolve(spec, "ns", Catalog("operator", loras={"avatar": None})))
     assert waits.message == (
         "loraRef 'avatar': there is no LoraTraining 'avatar' in namespace ns; "
         "this resolves by itself when it is created"
@@ -124,7 +124,7 @@ def test_a_missing_lora_says_what_to_do_in_each_room() -> None:
         "'alice' in <store>; run its manifest first (contentgen run loratraining.yaml)"
     )
     failed = LoraState("avatar", "alice", "Failed", 0, "", reason="DatasetTooSmall", message="3 images")
-    said = refused(resolve(spec, "ns", Catalog("cluster", loras={"avatar": failed})))
+    said = refused(resolve(spec, "ns", Catalog("operator", loras={"avatar": failed})))
     assert said.message == (
         "loraRef 'avatar': LoraTraining 'avatar' failed and has no trained version (DatasetTooSmall: 3 "
         "images); fix it, and this resolves by itself when it trains a version"
@@ -133,7 +133,7 @@ def test_a_missing_lora_says_what_to_do_in_each_room() -> None:
 
 def test_a_pinned_version_names_the_usable_ones_and_where_older_ones_are() -> None:
     listed = lora("alice", 3, 4, older_versions=2)
-    said = refused(resolve(uses("alice", version=1), "ns", Catalog("cluster", loras={"avatar": listed})))
+    said = refused(resolve(uses("alice", version=1), "ns", Catalog("operator", loras={"avatar": listed})))
     assert said.message == (
         "loraRef 'avatar' version 1: LoraTraining 'avatar' has no usable version 1 (usable versions: v3, "
         "v4); versions before v3 are no longer listed in its status: give that version's model as url (its "
@@ -141,7 +141,7 @@ def test_a_pinned_version_names_the_usable_ones_and_where_older_ones_are() -> No
         "for its latest"
     )
     evaluation = {"owner": "alice", "loraRef": {"name": "avatar", "version": 1}}
-    said = refused(resolve(evaluation, "ns", Catalog("cluster", loras={"avatar": listed})))
+    said = refused(resolve(evaluation, "ns", Catalog("operator", loras={"avatar": listed})))
     assert said.field == "spec.loraRef"
     assert "evaluate it with `contentgen assets evaluate avatar --version 1`" in said.message
 
@@ -163,7 +163,7 @@ def test_another_owners_lora_is_used_where_it_was_shared_for_use(room: Room) -> 
             f"loraRef 'avatar' belongs to owner 'alice', who has not shared it with owner '{owner}' for use; "
             "alice shares it with: "
         )
-        if room == "cluster":  # where the grants are: the LoraTraining's annotation, its others kept
+        if room == "operator":  # where the grants are: the LoraTraining's annotation, its others kept
             others = "owner:carol=read,group:artists=read" if owner == "dave" else "group:artists=read"
             assert said.message.endswith(
                 "kubectl annotate loratraining/avatar -n studio-a contentgen.io/shared-with=owner:bob=use,"
@@ -177,13 +177,13 @@ def test_another_owners_lora_is_used_where_it_was_shared_for_use(room: Room) -> 
 
 def test_another_owners_lora_must_be_named_with_its_owner_and_grants_must_be_known() -> None:
     alices = {"studio-a/avatar": lora("alice", grants=(grant("bob", "use"),))}
-    unnamed = refused(resolve(uses("bob", namespace="studio-a"), "mine", Catalog("cluster", loras=alices)))
+    unnamed = refused(resolve(uses("bob", namespace="studio-a"), "mine", Catalog("operator", loras=alices)))
     assert (
         unnamed.reason == "LoraOwnerMismatch" and "name its owner (loraRef.owner: alice)" in unnamed.message
     )
     wrong = refused(
         resolve(
-            uses("alice", namespace="studio-a", owner="mallory"), "mine", Catalog("cluster", loras=alices)
+            uses("alice", namespace="studio-a", owner="mallory"), "mine", Catalog("operator", loras=alices)
         )
     )
     assert wrong.reason == "LoraOwnerMismatch"
@@ -196,7 +196,7 @@ def test_another_owners_lora_must_be_named_with_its_owner_and_grants_must_be_kno
     assert "give the catalog it was recorded in (--catalog)" in said.message
     # a LoraEvaluation evaluates its own owner's LoRA, shared or not
     evaluation = {"owner": "bob", "loraRef": {"name": "avatar", "namespace": "studio-a", "owner": "alice"}}
-    said = refused(resolve(evaluation, "mine", Catalog("cluster", loras=alices)))
+    said = refused(resolve(evaluation, "mine", Catalog("operator", loras=alices)))
     assert said.reason == "LoraOwnerMismatch" and "evaluates a LoRA of its own owner" in said.message
 
 
@@ -217,7 +217,7 @@ def test_a_version_is_evaluable_with_its_dataset_and_the_provider_that_trained_i
     assert (said.reason, said.field, said.action) == (
         "LoraNotEvaluable",
         "spec.loraRef",
-        "wait" if room == "cluster" else "fail",
+        "wait" if room == "operator" else "fail",
     )
     assert said.message.startswith("loraRef 'avatar' version 1: it names no dataset archive")
     latest = resolve(
@@ -278,7 +278,7 @@ def test_an_image_ref_resolves_to_a_picture_or_says_why_not(room: Room) -> None:
         assert (said.reason, said.field, said.action) == (
             reason,
             "spec.imageRef",
-            "wait" if room == "cluster" else "fail",
+            "wait" if room == "operator" else "fail",
         )
         assert said.message.startswith("imageRef 'still'")
     said = refused(resolve(video(version=1, image=2), "ns", catalog))

@@ -11,7 +11,7 @@ import pytest
 
 from contentgen.api.references import Catalog, LoraState, Refusal, Resolved, Room, UsableVersion, resolve
 
-ROOMS: tuple[Room, ...] = ("cluster", "laptop")
+ROOMS: tuple[Room, ...] = ("operator", "laptop")
 MODEL = "s3://b/loras/alice/u-v/v{n}/model.safetensors"
 LOW = "s3://b/loras/alice/u-v/v{n}/model-low-noise.safetensors"
 
@@ -44,7 +44,7 @@ def video(model: str = "wan-2.2-t2v", **ref: Any) -> dict[str, Any]:
 
 def test_a_video_takes_a_lora_of_its_base_model_and_a_pair_with_both_experts() -> None:
     found = resolve(
-        video(), "ns", Catalog("cluster", loras={"avatar": trained("wan-2.2-t2v-a14b", pair=True)})
+        video(), "ns", Catalog("operator", loras={"avatar": trained("wan-2.2-t2v-a14b", pair=True)})
     )
     assert isinstance(found, Resolved)
     [lora] = found.loras
@@ -85,7 +85,7 @@ def test_a_lora_a_model_cannot_load_is_incompatible_naming_the_fix(
     found = resolve(spec, "ns", Catalog(room, loras={"avatar": trained(base)}))
     assert isinstance(found, Refusal)
     assert (found.reason, found.field, found.stalled) == ("LoraIncompatible", "spec.loras[0].loraRef", True)
-    assert found.action == ("wait" if room == "cluster" else "fail")
+    assert found.action == ("wait" if room == "operator" else "fail")
     assert words in found.message and "\n" not in found.message
     assert "training.baseModel" in found.message or "imageRef" in found.message
 
@@ -95,8 +95,8 @@ def test_a_pinned_version_is_judged_by_what_it_was_made_for() -> None:
     state = trained("wan-2.2-t2v-a14b", versions=2)
     flux_v1 = state.usable[0].__class__(1, MODEL.format(n=1), "fal", "dmavatar", "", "flux.1")
     state = LoraState(**{**state.__dict__, "usable": (flux_v1, state.usable[1])})
-    assert isinstance(resolve(video(version=2), "ns", Catalog("cluster", loras={"avatar": state})), Resolved)
-    refused = resolve(video(version=1), "ns", Catalog("cluster", loras={"avatar": state}))
+    assert isinstance(resolve(video(version=2), "ns", Catalog("operator", loras={"avatar": state})), Resolved)
+    refused = resolve(video(version=1), "ns", Catalog("operator", loras={"avatar": state}))
     assert (
         isinstance(refused, Refusal)
         and refused.reason == "LoraIncompatible"

@@ -19,7 +19,7 @@ from .common import (
     VersionBase,
 )
 from .inputs import USES
-from .providers import FAL, OWN_GPUS, PictureProvider
+from .providers import FAL, OFFLINE, OWN_GPUS, PICTURES_DEFAULT, PictureProvider
 from .rules import (
     Absent,
     AtMost,
@@ -112,7 +112,7 @@ LORA_ENTRY_RULES: list[GeneratedRule] = [
 ]
 
 MODEL = SpecField("model", "string", "flux-dev")
-PROVIDER = SpecField("provider", "string", FAL.name)
+PROVIDER = SpecField("provider", "string", PICTURES_DEFAULT)
 MEMORY_PLAN = SpecField("memoryPlan", "string", "auto")
 DENOISING = SpecField("denoising", "string")
 NUM_IMAGES = SpecField("numImages", "integer", 1)
@@ -131,7 +131,7 @@ IMAGE_RULES: list[GeneratedRule] = [
             MODEL,
             f"fal draws {', '.join(FAL_APPS)} only (fal's apps for the other models were not read): use "
             "provider offline for this model",
-            (Equals(PROVIDER, ("offline", OWN_GPUS)), Equals(MODEL, tuple(FAL_APPS))),
+            (Equals(PROVIDER, (OFFLINE.name, OWN_GPUS)), Equals(MODEL, tuple(FAL_APPS))),
         ),
         Rule(
             MODEL,
@@ -282,7 +282,7 @@ class ImageGenerationSpec(CommonSpec):
             description="fal generates on fal.ai; cluster on the cluster's own GPUs (docs/cluster-gpus.md); "
             "offline draws labelled placeholders."
         ),
-    ] = "fal"
+    ] = PICTURES_DEFAULT
     loras: Annotated[
         list[LoraEntry],
         Field(

@@ -46,6 +46,9 @@ CLUSTER = Provider(
     "cluster", own_gpus=True, speaker_labels=False, trains_live=True, makes=("pictures", "transcripts")
 )
 
+# What a spec's `provider` is when it names none: the paid provider for the work it makes.
+PICTURES_DEFAULT, TRANSCRIPTS_DEFAULT = FAL.name, ASSEMBLYAI.name
+
 # In the order a spec's schema lists them: the paid provider first, then offline, then the cluster's.
 PROVIDERS: dict[str, Provider] = {p.name: p for p in (FAL, ASSEMBLYAI, OFFLINE, CLUSTER)}
 # The one provider on the cluster's own GPUs: the API's rules refuse its settings with any other.

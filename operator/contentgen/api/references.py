@@ -28,7 +28,8 @@ from .sharing import Grant, annotation_of, grant, may_use, use_refusal, with_gra
 from .video import ResolvedImage
 from .words import counted
 
-Room = Literal["cluster", "laptop"]
+# Where references resolve: in the operator, which reads the cluster, or in a laptop's run.
+Room = Literal["operator", "laptop"]
 Action = Literal["wait", "fail"]
 
 
@@ -240,8 +241,8 @@ class _Refusing:
     def __call__(self, reason: str, field: str, message: str, *, stalled: bool = True) -> Refusal:
         if reason in _NOT_THERE:
             waiting, failing = _NOT_THERE[reason]
-            message = f"{message}; {waiting if self.room == 'cluster' else failing}"
-        action: Action = "wait" if self.room == "cluster" else "fail"
+            message = f"{message}; {waiting if self.room == 'operator' else failing}"
+        action: Action = "wait" if self.room == "operator" else "fail"
         return Refusal(reason, field, message, action, stalled)
 
     def looked(self, what: str, owner: str, catalog: Catalog) -> str:

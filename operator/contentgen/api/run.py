@@ -23,6 +23,7 @@ from .image import GeneratedImage, ImageVersion, ResolvedLora
 from .inputs import SharedInput
 from .kinds import API_VERSION, KINDS, Kind
 from .lora import DatasetReport, DatasetSummary, LoraVersion
+from .providers import OFFLINE
 from .transcription import TranscriptOutput, TranscriptVersion
 from .versions import LEGACY_VERSION, add_version, without_fields
 from .video import GeneratedVideo, ResolvedImage, VideoVersion
@@ -413,6 +414,6 @@ def offline_spec(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     `cluster_only` fields: a LoraTraining's cluster-only training fields, an ImageGeneration's
     memoryPlan), which the offline provider ignores and the API's rules refuse beside it. The
     request itself is validated as asked, for its own provider, before."""
-    ran = {**spec, "provider": "offline"}
+    ran = {**spec, "provider": OFFLINE.name}
     declared = KINDS.get(kind)
     return without_fields(ran, declared.cluster_only) if declared is not None else ran

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from .base import ApiModel
 from .common import CommonSpec, CommonStatus, SourceSpec, VersionBase
-from .providers import PROVIDERS, TranscriptProvider
+from .providers import PROVIDERS, TRANSCRIPTS_DEFAULT, TranscriptProvider
 from .rules import Both, GeneratedRule, Is, Not, Rule, SpecField, generate
 
 # AssemblyAI's recommended model, then the one that covers every other language
@@ -17,7 +17,7 @@ DEFAULT_SPEECH_MODELS = ("universal-3-5-pro", "universal-2")
 # provider cluster: the faster-whisper model staged under the models' root (docs/cluster-gpus.md)
 DEFAULT_WHISPER_MODEL = "whisper-large-v3"
 
-PROVIDER = SpecField("provider", "string", "assemblyai")
+PROVIDER = SpecField("provider", "string", TRANSCRIPTS_DEFAULT)
 SPEAKER_LABELS = SpecField("speakerLabels", "boolean", False)
 
 
@@ -77,7 +77,7 @@ class TranscriptionSpec(CommonSpec):
             description="assemblyai transcribes on AssemblyAI; cluster with faster-whisper on the cluster's "
             "own GPUs (docs/cluster-gpus.md); offline writes a labelled placeholder."
         ),
-    ] = "assemblyai"
+    ] = TRANSCRIPTS_DEFAULT
 
 
 class TranscriptOutput(ApiModel):

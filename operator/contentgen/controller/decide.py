@@ -679,7 +679,7 @@ def _used(crossed: Crossing) -> str:
 
 def references(world: World) -> Catalog:
     """What the spec's references resolve against in a cluster: the resources the operator read."""
-    return Catalog(room="cluster", loras=world.loras, image=world.image, lineage=lora_of_uri)
+    return Catalog(room="operator", loras=world.loras, image=world.image, lineage=lora_of_uri)
 
 
 def run_provider(spec: Mapping[str, Any], loras: Mapping[str, LoraState | None]) -> str:

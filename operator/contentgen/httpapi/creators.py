@@ -112,6 +112,7 @@ class Continued:
 
 class Creator(Protocol):
     local: bool  # whether a run's local allowances apply (a local file as source)
+    offline: bool  # whether every run it makes is the offline provider's, whatever the spec names
 
     def create(self, wanted: Wanted) -> Made: ...
 
@@ -178,6 +179,7 @@ def _validated(asked: Wanted, wanted: Wanted) -> Resource[Any]:
 
 class KubeCreator:
     local = False
+    offline = False
 
     def __init__(self, kube: Kube) -> None:
         self.kube = kube

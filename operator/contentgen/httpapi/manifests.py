@@ -31,6 +31,7 @@ from contentgen.api.common import LORA_URL_RULE, NAME_PATTERN, OWNER_PATTERN, SO
 from contentgen.api.image import FAL_APPS, FAL_MAX_IMAGES, LORA_MODELS, ImageModel, ImageSize
 from contentgen.api.manifests import Document
 from contentgen.api.providers import (
+    FAL,
     OFFLINE,
     OWN_GPUS,
     PROVIDERS,
@@ -352,7 +353,7 @@ IMAGES_RULES: list[JsonValue] = [
         "anyOf": [
             {
                 "required": ["provider"],
-                "properties": {"provider": {"type": "string", "not": {"const": "fal"}}},
+                "properties": {"provider": {"type": "string", "not": {"const": FAL.name}}},
             },
             {"properties": {"inputs": {"properties": {"num_images": {"maximum": FAL_MAX_IMAGES}}}}},
         ]
@@ -676,7 +677,7 @@ def compare(
     seed = request.seed if request.seed is not None else seed_source.randbelow(MAX_SEED + 1)
     token = secrets.token_hex(3)
     provider = request.provider or (
-        "offline" if doc.get("placeholder") or placeholders(str(doc.get("provider") or "")) else "fal"
+        OFFLINE.name if doc.get("placeholder") or placeholders(str(doc.get("provider") or "")) else FAL.name
     )
     name = str(doc["name"])
     wanted = []

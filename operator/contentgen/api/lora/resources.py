@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from ..base import ApiModel
-from ..providers import OWN_GPUS
+from ..providers import OWN_GPUS, PICTURES_DEFAULT
 from ..rules import AtDefault, Differs, GeneratedRule, Is, Rule, SpecField, Unset, generate
 
 MAX_GPUS_PER_NODE = 16
@@ -64,7 +64,7 @@ class ResourcesSpec(ApiModel):
     ] = "auto"
 
 
-PROVIDER = SpecField("provider", "string", "fal")
+PROVIDER = SpecField("provider", "string", PICTURES_DEFAULT)
 
 
 def _for_cluster(field: SpecField, left: AtDefault | Unset) -> GeneratedRule:

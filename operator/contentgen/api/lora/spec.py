@@ -10,7 +10,7 @@ from pydantic import Field
 from ..base import ApiModel, CelRule
 from ..base_models import BASE_MODEL_RULES, BaseModelField
 from ..common import CommonSpec, SourceSpec, SourceUrl
-from ..providers import OWN_GPUS, TRAINS_LIVE, PictureProvider
+from ..providers import OWN_GPUS, PICTURES_DEFAULT, TRAINS_LIVE, PictureProvider
 from ..rules import (
     Absent,
     AtDefault,
@@ -26,7 +26,7 @@ from ..rules import (
 )
 from .clips import ClipsField, MediaField
 from .likeness import EvaluationSpec
-from .resources import CLUSTER_RESOURCES_RULES, ResourcesField
+from .resources import CLUSTER_RESOURCES_RULES, PROVIDER, ResourcesField
 from .stopping import ContinueFrom, StopWhen
 
 DEFAULT_TRAINING_MODEL = "fal-ai/flux-lora-fast-training"
@@ -335,7 +335,7 @@ def _cluster_only_rule(field: str, default: Any) -> Rule:
         training,
         f"{training.name} is for provider cluster (fal and offline ignore it): leave it {default}, "
         "or use provider cluster",
-        (AtDefault(training), Is(SpecField("provider", "string", "fal"), OWN_GPUS)),
+        (AtDefault(training), Is(PROVIDER, OWN_GPUS)),
     )
 
 
@@ -347,7 +347,7 @@ CLUSTER_ONLY_TRAINING_RULES = (
             BATCH,
             "training.batchSize is for provider cluster (fal and offline ignore it): remove it, or use "
             "provider cluster",
-            (Unset(BATCH), Is(SpecField("provider", "string", "fal"), OWN_GPUS)),
+            (Unset(BATCH), Is(PROVIDER, OWN_GPUS)),
         )
     ),
 )
@@ -359,7 +359,7 @@ def _trains_live_rule(field: str, what: str) -> Rule:
         training,
         f"{training.name} needs provider cluster, whose trainer {what} (fal's trainer returns one LoRA at "
         "the end; offline simulates it): remove it, or use provider cluster",
-        (Unset(training), Equals(SpecField("provider", "string", "fal"), TRAINS_LIVE)),
+        (Unset(training), Equals(PROVIDER, TRAINS_LIVE)),
     )
 
 
@@ -407,7 +407,7 @@ class LoraTrainingSpec(CommonSpec):
             description="fal trains on fal.ai; cluster on the cluster's own GPUs (docs/cluster-gpus.md); "
             "offline makes a labelled placeholder, for demos and CI."
         ),
-    ] = "fal"
+    ] = PICTURES_DEFAULT
     dataset: Annotated[DatasetSpec, Field(default_factory=DatasetSpec, description="How frames are chosen.")]
     training: Annotated[
         TrainingSpec, Field(default_factory=TrainingSpec, description="How the LoRA is trained.")

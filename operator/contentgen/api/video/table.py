@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..providers import PictureProvider
+from ..providers import FAL, OWN_GPUS, PICTURES_DEFAULT, PictureProvider
 
 VideoModel = Literal[
     "wan-2.2-t2v",
@@ -29,7 +29,7 @@ Resolution = Literal["480p", "580p", "720p", "1080p"]
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "3:4", "auto"]
 Mode = Literal["text", "image"]
 DEFAULT_MODEL: VideoModel = "wan-2.2-t2v"
-DEFAULT_PROVIDER: PictureProvider = "fal"
+DEFAULT_PROVIDER: PictureProvider = PICTURES_DEFAULT
 # The family of a LoraTraining's LoRA by default (training.baseModel flux.1), which no video model
 # loads (their layers are not FLUX's); a video LoRA's base model is api/base_models.py's.
 LORA_TRAINING_FAMILY = "FLUX.1"
@@ -79,7 +79,7 @@ MODELS: dict[str, VideoModelInfo] = {
     for m in (
         VideoModelInfo(
             name="wan-2.2-t2v",
-            provider="fal",
+            provider=FAL.name,
             modes=("text",),
             apps={"text": "fal-ai/wan/v2.2-a14b/text-to-video/lora"},
             frames=(17, 161),
@@ -101,7 +101,7 @@ MODELS: dict[str, VideoModelInfo] = {
         ),
         VideoModelInfo(
             name="wan-2.2-i2v",
-            provider="fal",
+            provider=FAL.name,
             modes=("image",),
             apps={"image": "fal-ai/wan/v2.2-a14b/image-to-video"},
             frames=(17, 161),
@@ -124,7 +124,7 @@ MODELS: dict[str, VideoModelInfo] = {
         ),
         VideoModelInfo(
             name="ltx-video-13b",
-            provider="fal",
+            provider=FAL.name,
             modes=("text", "image"),
             apps={
                 "text": "fal-ai/ltxv-13b-098-distilled",
@@ -149,7 +149,7 @@ MODELS: dict[str, VideoModelInfo] = {
         ),
         VideoModelInfo(
             name="kling-2.5-turbo",
-            provider="fal",
+            provider=FAL.name,
             modes=("text", "image"),
             apps={
                 "text": "fal-ai/kling-video/v2.5-turbo/pro/text-to-video",
@@ -174,7 +174,7 @@ MODELS: dict[str, VideoModelInfo] = {
         ),
         VideoModelInfo(
             name="wan-1.3b-t2v",
-            provider="cluster",
+            provider=OWN_GPUS,
             modes=("text",),
             apps={"text": "diffusers WanPipeline, Wan2.1-T2V-1.3B"},
             frames=(5, 81),
@@ -196,7 +196,7 @@ MODELS: dict[str, VideoModelInfo] = {
         ),
         VideoModelInfo(
             name="wan-14b-i2v",
-            provider="cluster",
+            provider=OWN_GPUS,
             modes=("image",),
             apps={"image": "diffusers WanImageToVideoPipeline, Wan2.1-I2V-14B"},
             frames=(5, 81),
@@ -218,7 +218,7 @@ MODELS: dict[str, VideoModelInfo] = {
         ),
         VideoModelInfo(
             name="wan-2.2-a14b-t2v",
-            provider="cluster",
+            provider=OWN_GPUS,
             modes=("text",),
             apps={"text": "diffusers WanPipeline, Wan2.2-T2V-A14B (two experts)"},
             frames=(5, 81),
@@ -241,7 +241,7 @@ MODELS: dict[str, VideoModelInfo] = {
         ),
         VideoModelInfo(
             name="ltx-video",
-            provider="cluster",
+            provider=OWN_GPUS,
             modes=("text", "image"),
             apps={
                 "text": "diffusers LTXPipeline, LTX-Video",

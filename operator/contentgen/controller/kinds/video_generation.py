@@ -20,7 +20,7 @@ def lora_problem(spec: Mapping[str, Any]) -> str | None:
     admission refuses a loraRef, so this meets resources admitted before it did, and a
     LoraTraining's file given by url."""
     given = [
-        url_lora(entry["url"], entry.get("scale", 1.0), Catalog("cluster", lineage=lora_of_uri))
+        url_lora(entry["url"], entry.get("scale", 1.0), Catalog("operator", lineage=lora_of_uri))
         if "url" in entry
         else ResolvedLora(uri="", name=str(entry["loraRef"]["name"]))
         for entry in spec.get("loras") or []

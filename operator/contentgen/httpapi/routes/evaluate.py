@@ -151,7 +151,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 def _goal(svc: Services, who: Caller, ref: str, version: int, body: EvaluateRequest) -> Target:
     doc = find_record(svc, who, ref)
     creator = svc.creator
-    provider = OFFLINE.name if getattr(creator, "offline", False) else body.provider
+    provider = OFFLINE.name if creator is not None and creator.offline else body.provider
     try:
         plan = reevaluate.check_plan(body.prompt_set, body.seeds)
     except ValueError as exc:

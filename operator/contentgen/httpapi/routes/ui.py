@@ -139,7 +139,7 @@ def config(svc: ServicesDep) -> dict[str, Any]:
         "logoutUrl": svc.settings.api_logout_url,
         "create": create,
         "defaultNamespace": svc.settings.api_default_namespace,
-        "offline": bool(getattr(creator, "offline", False)),
+        "offline": creator is not None and creator.offline,
         "version": __version__,
     }
 
