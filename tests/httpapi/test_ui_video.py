@@ -155,6 +155,23 @@ def test_the_gallery_lists_the_video_and_its_page_plays_and_seeks(
         context.close()
 
 
+_VALUES_AND_WORDS = "(os) => os.map((o) => [o.value, o.textContent])"
+_OFFLINE = ["offline", "offline (free, labelled placeholders)"]
+_CLUSTER = ["cluster", "cluster (the cluster's own GPUs)"]
+_PROVIDERS_OFFERED = {
+    "transcript": [["", "default (assemblyai)"], ["assemblyai", "assemblyai"], _OFFLINE, _CLUSTER],
+    "image": [["", "default (fal)"], ["fal", "fal"], _OFFLINE, _CLUSTER],
+    "video": [["", "default (fal)"], ["fal", "fal"], _OFFLINE, _CLUSTER],
+}
+
+
+def _not_offline(route: Any) -> None:
+    """The server's own /ui/config, but for its `offline`."""
+    said = route.fetch().json()
+    assert said["offline"] is True and said["providers"]["cluster"]
+    route.fulfill(json={**said, "offline": False})
+
+
 def test_the_create_form_makes_a_video_and_names_a_bad_field(
     chromium: Any,
     served: tuple[str, str],
@@ -166,6 +183,19 @@ def test_the_create_form_makes_a_video_and_names_a_bad_field(
         load(page, base + "/#/create/video")
         ready(page, "create")
         assert page.locator("#create-form").get_attribute("data-kind") == "VideoGeneration"
+        # This API runs offline: the one provider offered is the offline one.
+        assert page.eval_on_selector_all("#f-provider option", _VALUES_AND_WORDS) == [
+            ["offline", "offline: free placeholders"]
+        ]
+        # An API that runs each spec's provider offers the spec's providers, each with the words the
+        # server's entry gives it (api/providers.py through /ui/config): its config, told so.
+        page.route("**/ui/config", _not_offline)
+        page.reload()
+        for link, offered in _PROVIDERS_OFFERED.items():
+            page.evaluate("document.getElementById('main').removeAttribute('data-ready')")
+            page.evaluate(f"location.hash = '#/create/{link}'")
+            ready(page, "create")
+            assert page.eval_on_selector_all("#f-provider option", _VALUES_AND_WORDS) == offered, link
         page.fill("#f-prompt", "a lighthouse beam sweeping over the sea")
         page.fill("[name=durationSeconds]", "500")
         page.select_option("[name=provider]", "offline")

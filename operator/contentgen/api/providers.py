@@ -36,14 +36,27 @@ class Provider:
     trains_live: bool = False
     # what it makes: pictures (images, clips, LoRAs and the pictures that judge them), transcripts
     makes: tuple[str, ...] = ("pictures",)
+    # what the web UI's create forms say beside its name ('': its name alone)
+    note: str = ""
 
 
-OFFLINE = Provider("offline", placeholders=True, trains_live=True, makes=("pictures", "transcripts"))
+OFFLINE = Provider(
+    "offline",
+    placeholders=True,
+    trains_live=True,
+    makes=("pictures", "transcripts"),
+    note="free, labelled placeholders",
+)
 # max_images: on every FLUX app fal serves
 FAL = Provider("fal", key="FAL_KEY", prices_by_app=True, max_images=4, cancels=True)
 ASSEMBLYAI = Provider("assemblyai", key="ASSEMBLYAI_API_KEY", makes=("transcripts",))
 CLUSTER = Provider(
-    "cluster", own_gpus=True, speaker_labels=False, trains_live=True, makes=("pictures", "transcripts")
+    "cluster",
+    own_gpus=True,
+    speaker_labels=False,
+    trains_live=True,
+    makes=("pictures", "transcripts"),
+    note="the cluster's own GPUs",
 )
 
 # What a spec's `provider` is when it names none: the paid provider for the work it makes.

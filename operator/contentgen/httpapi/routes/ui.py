@@ -15,6 +15,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from contentgen.api.providers import PROVIDERS
+
 from ..auth import MIN_TOKEN_LENGTH, SESSION_COOKIE
 from ..deps import CallerDep, ServicesDep
 from ..errors import ERROR_RESPONSES, ApiError, documented_error
@@ -56,6 +58,11 @@ class UiConfig(BaseModel):
         default=False,
         description="Creates run with the offline provider whatever provider they name "
         "(CONTENTGEN_API_OFFLINE, `contentgen api --local --offline`): free placeholders.",
+    )
+    providers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Each provider a spec may name, with what the create forms say beside its name ('' its "
+        "name alone); which providers a kind takes is its spec's provider enum.",
     )
     version: str
 
@@ -140,6 +147,7 @@ def config(svc: ServicesDep) -> dict[str, Any]:
         "create": create,
         "defaultNamespace": svc.settings.api_default_namespace,
         "offline": creator is not None and creator.offline,
+        "providers": {p.name: p.note for p in PROVIDERS.values()},
         "version": __version__,
     }
 

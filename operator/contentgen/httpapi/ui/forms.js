@@ -9,13 +9,16 @@ import { config, session } from "./state.js";
 export const NAME_RULE = "lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253";
 export const NAME_PATTERN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
-// The provider a create runs with. An API that runs offline runs every create offline whatever
-// it names: the only choice shown is that one.
-export function providerField(options, chosen) {
+// The provider a create of `entry`'s kind runs with: the providers its spec's schema takes, each
+// with the words the server's providers give it (/ui/config), and the default. An API that
+// runs offline runs every create offline whatever it names: the only choice shown is that one.
+export function providerField(entry, chosen) {
   if (config.offline) {
     return field("Provider", select("provider", [["offline", "offline: free placeholders"]], "offline"), false,
       "this API runs every create offline (started with --offline)");
   }
+  const noted = (name) => ((config.providers || {})[name] ? `${name} (${config.providers[name]})` : name);
+  const options = [["", `default (${entry.defaultOf("provider")})`], ...entry.choices("provider").map((p) => [p, noted(p)])];
   return field("Provider", select("provider", options, chosen));
 }
 

@@ -70,7 +70,7 @@ export const IMAGES = declare({
         field("Images", input("numImages", { type: "number", min: 1, max: 8, value: pick("numImages", "1") })),
         seed(values, pick),
         ...loraPicker(usable, chosen, () => ""),
-        providerField([["", `default (${IMAGES.defaultOf("provider")})`], ["fal", "fal"], ["offline", "offline (free placeholder images)"]], pick("provider", "")),
+        providerField(IMAGES, pick("provider", "")),
       ];
     },
     spec(spec, { text, number }) {
@@ -130,7 +130,7 @@ export const LORAS = declare({
     async fields({ values }) {
       const source = input("source", { type: "text", required: true, placeholder: "https://…/video.mp4 or s3://bucket/key", value: values.source || "" });
       const base = await baseModelFields(values);
-      const provider = providerField([["", `default (${LORAS.defaultOf("provider")})`], ["fal", "fal"], ["cluster", "cluster (its own GPUs)"], ["offline", "offline (free, placeholder weights)"]], values.provider || "");
+      const provider = providerField(LORAS, values.provider || "");
       const providerSelect = provider.querySelector("select");
       if (providerSelect && base.show) providerSelect.addEventListener("change", () => { base.show().catch(() => {}); });
       return [
@@ -169,7 +169,7 @@ export const TRANSCRIPTS = declare({
         uploadField("…or upload the audio or video", source, `${AUDIO_TYPES},${VIDEO_TYPES}`, "MP3, M4A, WAV, OGG or a video, at most 1 GiB; stored for this owner"),
         field("Language code", input("languageCode", { placeholder: "detected", maxlength: 10 })),
         el("label", { class: "check" }, input("speakerLabels", { type: "checkbox", checked: true }), "Label speakers"),
-        providerField([["", `default (${TRANSCRIPTS.defaultOf("provider")})`], ["assemblyai", "assemblyai"], ["offline", "offline (free placeholder)"]], values.provider || ""),
+        providerField(TRANSCRIPTS, values.provider || ""),
       ];
     },
     spec(spec, { text, data }) {
@@ -222,7 +222,7 @@ export const VIDEOS = declare({
         // The resolutions some model takes (the schema's list also has 1080p, which none does).
         field("Resolution", select("resolution", [["", "the model's default"], ["480p", "480p"], ["580p", "580p"], ["720p", "720p"]], pick("resolution", ""))),
         seed(values, pick),
-        providerField([["", `default (${VIDEOS.defaultOf("provider")})`], ["fal", "fal"], ["offline", "offline (a free placeholder video)"], ["cluster", "cluster"]], pick("provider", "")),
+        providerField(VIDEOS, pick("provider", "")),
       ];
     },
     spec(spec, { text, number }) {

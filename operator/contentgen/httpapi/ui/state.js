@@ -5,7 +5,7 @@ export const streams = new Set(); // EventSources of the current view, closed wh
 export const timers = new Set(); // timeouts of the current view, cleared when it changes
 export const created = new Set(); // ids this page just created (their record may not be written yet)
 export let session = null;
-export let config = { create: "off", tokens: true, logoutUrl: "", defaultNamespace: "default", offline: false };
+export let config = { create: "off", tokens: true, logoutUrl: "", defaultNamespace: "default", offline: false, providers: {} };
 
 // Modules that import session and config read them live; only these change them.
 export function setSession(value) {
