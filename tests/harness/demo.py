@@ -1,5 +1,5 @@
 """`make demo`, as the tests read it: its contentgen commands in its order, and the packages its
-own virtualenv (.venv-demo) must never need (tests/test_demo_set.py, tests/run/test_command_imports.py)."""
+own virtualenv (.venv-demo) must never need (tests/test_demo_set.py)."""
 
 from __future__ import annotations
 
