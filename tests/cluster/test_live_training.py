@@ -255,7 +255,7 @@ def test_a_wan_trainings_clips_plateau_and_a_killed_pod_resumes_its_loop(
         stopWhen={"likenessPlateau": {"patience": 2}},
     )
     doc = yaml.safe_load(lora.read_text())
-    doc["spec"]["dataset"]["clips"] = {"frames": 9, "maxClips": 2}
+    doc["spec"]["dataset"]["clips"] = {"frames": 5, "maxClips": 2}
     lora.write_text(yaml.safe_dump(doc))
     log = workspace / "drawn.log"
     stall = PROMPTS + 2 * PROMPTS + 2  # the baseline's clips, 20's, 40's and two of 60's
