@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field
 
@@ -188,6 +188,19 @@ class VersionBase(ApiModel):
         ]
         | None
     ) = None
+
+
+Version = TypeVar("Version")
+# What every status says of its versions: the newest one's number, and (a kind that keeps its
+# versions in its status) the newest 100 themselves.
+LatestVersion = Annotated[int, Field(ge=0, description="The newest version; 0 before the first.")]
+NewestVersions = Annotated[
+    list[Version],
+    Field(
+        description="The newest 100 versions, oldest first: a run for a new spec generation adds one "
+        "(olderVersions counts the rest; the catalog keeps every one)."
+    ),
+]
 
 
 class CommonStatus(ApiModel):

@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import Field
 
 from .base import ApiModel
-from .common import CommonSpec, CommonStatus, VersionBase
+from .common import CommonSpec, CommonStatus, LatestVersion, VersionBase
 from .image import LoraRef
 from .lora import Likeness, PromptSetChoice, Seeds
 from .providers import PictureProvider
@@ -125,7 +125,7 @@ class LoraEvaluationStatus(CommonStatus):
         int, Field(ge=0, description="The latest version's evaluation number (likeness/e{k}/); 0 before.")
     ] = 0
     likeness: Annotated[Likeness | None, Field(description="The latest version's likeness report.")] = None
-    latest_version: Annotated[int, Field(ge=0, description="The newest version; 0 before the first.")] = 0
+    latest_version: LatestVersion = 0
     versions: Annotated[
         list[EvaluationVersion],
         Field(description="Every evaluation it made, oldest first: a run of a new spec generation adds one."),

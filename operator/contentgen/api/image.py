@@ -16,6 +16,8 @@ from .common import (
     OWNER_PATTERN,
     CommonSpec,
     CommonStatus,
+    LatestVersion,
+    NewestVersions,
     VersionBase,
 )
 from .inputs import USES
@@ -400,14 +402,8 @@ class ImageGenerationStatus(CommonStatus):
     loras: Annotated[
         list[ResolvedLora], Field(description="The LoRAs the latest version's images were made with.")
     ] = []
-    latest_version: Annotated[int, Field(ge=0, description="The newest version; 0 before the first.")] = 0
-    versions: Annotated[
-        list[ImageVersion],
-        Field(
-            description="The newest 100 versions, oldest first: a run for a new spec generation adds one "
-            "(olderVersions counts the rest; the catalog keeps every one)."
-        ),
-    ] = []
+    latest_version: LatestVersion = 0
+    versions: NewestVersions[ImageVersion] = []
 
 
 def legacy_version(status: Mapping[str, Any]) -> dict[str, Any] | None:

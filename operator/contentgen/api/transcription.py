@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from .base import ApiModel
-from .common import CommonSpec, CommonStatus, SourceSpec, VersionBase
+from .common import CommonSpec, CommonStatus, LatestVersion, NewestVersions, SourceSpec, VersionBase
 from .providers import PROVIDERS, TRANSCRIPTS_DEFAULT, TranscriptProvider
 from .rules import Both, GeneratedRule, Is, Not, Rule, SpecField, generate
 
@@ -101,14 +101,8 @@ class TranscriptionStatus(CommonStatus):
     transcript: Annotated[TranscriptOutput, Field(description="The latest version's transcript.")] | None = (
         None
     )
-    latest_version: Annotated[int, Field(ge=0, description="The newest version; 0 before the first.")] = 0
-    versions: Annotated[
-        list[TranscriptVersion],
-        Field(
-            description="The newest 100 versions, oldest first: a run for a new spec generation adds one "
-            "(olderVersions counts the rest; the catalog keeps every one)."
-        ),
-    ] = []
+    latest_version: LatestVersion = 0
+    versions: NewestVersions[TranscriptVersion] = []
 
 
 def legacy_version(status: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -13,6 +13,15 @@ class Resources(BaseModel):
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
 
+    @classmethod
+    def sized(cls, cpu: str, memory: tuple[str, str], storage: tuple[str, str]) -> Resources:
+        """A container's CPU asked for (no limit: it may burst), and its memory and ephemeral
+        storage, each (asked for, limit)."""
+        return cls(
+            requests={"cpu": cpu, "memory": memory[0], "ephemeral-storage": storage[0]},
+            limits={"memory": memory[1], "ephemeral-storage": storage[1]},
+        )
+
 
 class KindDefaults(BaseModel):
     """How the Jobs of one kind run."""

@@ -280,6 +280,13 @@ OwnerQuery = Annotated[str | None, Query(description=FILTER_HELP["owner"] + "; a
 TypeQuery = Annotated[TypeName | None, Query(alias="type", description=FILTER_HELP["type"])]
 
 
+def acting_for(who: Caller, owner: str) -> None:
+    """Refused (403) unless `who` acts for `owner`, the record's owner: to change a record, seeing it
+    (shared with the caller) is not enough."""
+    if not who.may_act_for(owner):
+        raise ApiError(403, "forbidden", f"{who.user} does not act for {owner!r}, the record's owner")
+
+
 def find_record(svc: Services, who: Caller, ref: str, type_: str | None = None) -> dict[str, Any]:
     """The record `ref` names (current shape), visible to `who`; 404 (another owner's too), 400
     when ambiguous (the message lists the choices)."""

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from ..base import ApiModel, Timestamp
-from ..common import CommonStatus, VersionBase
+from ..common import CommonStatus, LatestVersion, VersionBase
 from .dataset import DatasetSummary
 from .likeness import MAX_SCORED_CHECKPOINTS, CheckpointLikeness, Likeness
 from .promotion import Promotion
@@ -187,7 +187,7 @@ class TrainingRun(ApiModel):
 
 
 class LoraTrainingStatus(CommonStatus):
-    latest_version: Annotated[int, Field(ge=0, description="The newest version; 0 before the first.")] = 0
+    latest_version: LatestVersion = 0
     promotion_problem: Annotated[
         str,
         Field(

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from ..base import ApiModel
-from ..common import CommonStatus, VersionBase
+from ..common import CommonStatus, LatestVersion, NewestVersions, VersionBase
 from ..image import PoolPlace, ResolvedLora
 
 
@@ -150,11 +150,5 @@ class VideoGenerationStatus(CommonStatus):
     loras: Annotated[
         list[ResolvedLora], Field(description="The LoRAs the latest version was made with.")
     ] = []
-    latest_version: Annotated[int, Field(ge=0, description="The newest version; 0 before the first.")] = 0
-    versions: Annotated[
-        list[VideoVersion],
-        Field(
-            description="The newest 100 versions, oldest first: a run for a new spec generation adds one "
-            "(olderVersions counts the rest; the catalog keeps every one)."
-        ),
-    ] = []
+    latest_version: LatestVersion = 0
+    versions: NewestVersions[VideoVersion] = []

@@ -73,6 +73,39 @@ _FAL_LTX = "https://fal.ai/models/fal-ai/ltxv-13b-098-distilled/extend/llms.txt"
 _FAL_KLING = "https://fal.ai/models/fal-ai/kling-video/v2.5-turbo/pro/image-to-video/llms.txt"
 _DIFFUSERS_WAN = "https://huggingface.co/docs/diffusers/api/pipelines/wan"
 _DIFFUSERS_LTX = "https://huggingface.co/docs/diffusers/api/pipelines/ltx_video"
+GPU_TIME = "GPU time (the cluster's GPU-hour price)"
+
+
+def _wan_on_own_gpus(
+    name: str, apps: dict[str, str], resolutions: tuple[Resolution, ...], family: str, notes: str
+) -> VideoModelInfo:
+    """A Wan model on the cluster's GPUs, through diffusers' Wan pipelines: 4k+1 frames up to 81 at
+    16 a second by default, at 480p by default, taking LoRAs; a picture's aspect where it animates one."""
+    modes: tuple[Mode, ...] = tuple(m for m in ("text", "image") if m in apps)
+    animates = "image" in apps
+    return VideoModelInfo(
+        name=name,
+        provider=OWN_GPUS,
+        modes=modes,
+        apps=apps,
+        frames=(5, 81),
+        frame_step=4,
+        default_frames=81,
+        fps=(4, 60),
+        fps_range=True,
+        default_fps=16,
+        durations=(),
+        resolutions=resolutions,
+        default_resolution="480p",
+        aspect_ratios=("auto", "16:9", "9:16", "1:1") if animates else ("16:9", "9:16", "1:1"),
+        default_aspect_ratio="auto" if animates else "16:9",
+        loras=True,
+        family=family,
+        price=GPU_TIME,
+        source=_DIFFUSERS_WAN,
+        notes=notes,
+    )
+
 
 MODELS: dict[str, VideoModelInfo] = {
     m.name: m
@@ -172,70 +205,25 @@ MODELS: dict[str, VideoModelInfo] = {
             source=_FAL_KLING,
             notes="durationSeconds 5 or 10 only; frame rate and resolution are Kling's own",
         ),
-        VideoModelInfo(
-            name="wan-1.3b-t2v",
-            provider=OWN_GPUS,
-            modes=("text",),
-            apps={"text": "diffusers WanPipeline, Wan2.1-T2V-1.3B"},
-            frames=(5, 81),
-            frame_step=4,
-            default_frames=81,
-            fps=(4, 60),
-            fps_range=True,
-            default_fps=16,
-            durations=(),
-            resolutions=("480p",),
-            default_resolution="480p",
-            aspect_ratios=("16:9", "9:16", "1:1"),
-            default_aspect_ratio="16:9",
-            loras=True,
-            family="Wan 2.1",
-            price="GPU time (the cluster's GPU-hour price)",
-            source=_DIFFUSERS_WAN,
+        _wan_on_own_gpus(
+            "wan-1.3b-t2v",
+            {"text": "diffusers WanPipeline, Wan2.1-T2V-1.3B"},
+            ("480p",),
+            "Wan 2.1",
             notes="trained at 480p; numFrames 4k+1",
         ),
-        VideoModelInfo(
-            name="wan-14b-i2v",
-            provider=OWN_GPUS,
-            modes=("image",),
-            apps={"image": "diffusers WanImageToVideoPipeline, Wan2.1-I2V-14B"},
-            frames=(5, 81),
-            frame_step=4,
-            default_frames=81,
-            fps=(4, 60),
-            fps_range=True,
-            default_fps=16,
-            durations=(),
-            resolutions=("480p", "720p"),
-            default_resolution="480p",
-            aspect_ratios=("auto", "16:9", "9:16", "1:1"),
-            default_aspect_ratio="auto",
-            loras=True,
-            family="Wan 2.1",
-            price="GPU time (the cluster's GPU-hour price)",
-            source=_DIFFUSERS_WAN,
+        _wan_on_own_gpus(
+            "wan-14b-i2v",
+            {"image": "diffusers WanImageToVideoPipeline, Wan2.1-I2V-14B"},
+            ("480p", "720p"),
+            "Wan 2.1",
             notes="numFrames 4k+1; 720p wants a card of 80 GB or CPU offload",
         ),
-        VideoModelInfo(
-            name="wan-2.2-a14b-t2v",
-            provider=OWN_GPUS,
-            modes=("text",),
-            apps={"text": "diffusers WanPipeline, Wan2.2-T2V-A14B (two experts)"},
-            frames=(5, 81),
-            frame_step=4,
-            default_frames=81,
-            fps=(4, 60),
-            fps_range=True,
-            default_fps=16,
-            durations=(),
-            resolutions=("480p", "720p"),
-            default_resolution="480p",
-            aspect_ratios=("16:9", "9:16", "1:1"),
-            default_aspect_ratio="16:9",
-            loras=True,
-            family="Wan 2.2",
-            price="GPU time (the cluster's GPU-hour price)",
-            source=_DIFFUSERS_WAN,
+        _wan_on_own_gpus(
+            "wan-2.2-a14b-t2v",
+            {"text": "diffusers WanPipeline, Wan2.2-T2V-A14B (two experts)"},
+            ("480p", "720p"),
+            "Wan 2.2",
             notes="numFrames 4k+1; two 14B experts (a Wan 2.2 LoRA pair loads into both); 720p wants a card "
             "of 80 GB",
         ),
@@ -260,7 +248,7 @@ MODELS: dict[str, VideoModelInfo] = {
             default_aspect_ratio="16:9",
             loras=True,
             family="LTX-Video",
-            price="GPU time (the cluster's GPU-hour price)",
+            price=GPU_TIME,
             source=_DIFFUSERS_LTX,
             notes="numFrames 8k+1; width and height multiples of 32",
         ),

@@ -22,17 +22,9 @@ KIND = ControllerKind(
     "ImageGeneration",
     waiters=waiters,
     job=KindDefaults(
-        resources=Resources(
-            requests={"cpu": "250m", "memory": "512Mi", "ephemeral-storage": "256Mi"},
-            limits={"memory": "1Gi", "ephemeral-storage": "2Gi"},
-        ),
+        resources=Resources.sized("250m", ("512Mi", "1Gi"), ("256Mi", "2Gi")),
         active_deadline_seconds=1800,
         work_volume_size="2Gi",
     ),
-    gpu_job=GpuJob(
-        resources=Resources(
-            requests={"cpu": "2", "memory": "24Gi", "ephemeral-storage": "2Gi"},
-            limits={"memory": "48Gi", "ephemeral-storage": "10Gi"},
-        )
-    ),
+    gpu_job=GpuJob(resources=Resources.sized("2", ("24Gi", "48Gi"), ("2Gi", "10Gi"))),
 )

@@ -10,17 +10,9 @@ from ._base import ControllerKind
 KIND = ControllerKind(
     "LoraEvaluation",
     job=KindDefaults(
-        resources=Resources(
-            requests={"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "1Gi"},
-            limits={"memory": "2Gi", "ephemeral-storage": "4Gi"},
-        ),
+        resources=Resources.sized("500m", ("1Gi", "2Gi"), ("1Gi", "4Gi")),
         active_deadline_seconds=3600,
         work_volume_size="4Gi",
     ),
-    gpu_job=GpuJob(
-        resources=Resources(
-            requests={"cpu": "2", "memory": "24Gi", "ephemeral-storage": "2Gi"},
-            limits={"memory": "48Gi", "ephemeral-storage": "10Gi"},
-        )
-    ),
+    gpu_job=GpuJob(resources=Resources.sized("2", ("24Gi", "48Gi"), ("2Gi", "10Gi"))),
 )

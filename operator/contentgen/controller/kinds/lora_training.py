@@ -29,17 +29,9 @@ KIND = ControllerKind(
     stops=True,
     numbered_before_run_version=True,
     job=KindDefaults(
-        resources=Resources(
-            requests={"cpu": "2", "memory": "2Gi", "ephemeral-storage": "2Gi"},
-            limits={"memory": "6Gi", "ephemeral-storage": "20Gi"},
-        ),
+        resources=Resources.sized("2", ("2Gi", "6Gi"), ("2Gi", "20Gi")),
         active_deadline_seconds=6 * 3600,
         work_volume_size="20Gi",
     ),
-    gpu_job=GpuJob(
-        resources=Resources(
-            requests={"cpu": "4", "memory": "32Gi", "ephemeral-storage": "20Gi"},
-            limits={"memory": "64Gi", "ephemeral-storage": "60Gi"},
-        )
-    ),
+    gpu_job=GpuJob(resources=Resources.sized("4", ("32Gi", "64Gi"), ("20Gi", "60Gi"))),
 )

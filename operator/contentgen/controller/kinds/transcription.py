@@ -8,17 +8,9 @@ from ._base import ControllerKind
 KIND = ControllerKind(
     "Transcription",
     job=KindDefaults(
-        resources=Resources(
-            requests={"cpu": "250m", "memory": "512Mi", "ephemeral-storage": "1Gi"},
-            limits={"memory": "2Gi", "ephemeral-storage": "10Gi"},
-        ),
+        resources=Resources.sized("250m", ("512Mi", "2Gi"), ("1Gi", "10Gi")),
         active_deadline_seconds=4 * 3600,
         work_volume_size="10Gi",
     ),
-    gpu_job=GpuJob(
-        resources=Resources(
-            requests={"cpu": "2", "memory": "8Gi", "ephemeral-storage": "2Gi"},
-            limits={"memory": "16Gi", "ephemeral-storage": "20Gi"},
-        )
-    ),
+    gpu_job=GpuJob(resources=Resources.sized("2", ("8Gi", "16Gi"), ("2Gi", "20Gi"))),
 )

@@ -32,18 +32,10 @@ KIND = ControllerKind(
     "VideoGeneration",
     lora_problem=lora_problem,
     job=KindDefaults(
-        resources=Resources(
-            requests={"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "1Gi"},
-            limits={"memory": "2Gi", "ephemeral-storage": "4Gi"},
-        ),
+        resources=Resources.sized("500m", ("1Gi", "2Gi"), ("1Gi", "4Gi")),
         active_deadline_seconds=3600,
         work_volume_size="4Gi",
     ),
     # Wan 14B and LTX-Video: weights staged on the node, frames kept in the store as made
-    gpu_job=GpuJob(
-        resources=Resources(
-            requests={"cpu": "4", "memory": "48Gi", "ephemeral-storage": "10Gi"},
-            limits={"memory": "96Gi", "ephemeral-storage": "40Gi"},
-        )
-    ),
+    gpu_job=GpuJob(resources=Resources.sized("4", ("48Gi", "96Gi"), ("10Gi", "40Gi"))),
 )

@@ -14,11 +14,10 @@ from starlette.concurrency import run_in_threadpool
 
 from contentgen.errors import ContentgenError
 
-from ..creators import Conflict, Creator, Gone, Made, Refused, StoreFailed, make, store_failure
+from ..creators import Creator, Made, StoreFailed, make, store_failure
 from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record, stored_spec
 from ..errors import ERROR_RESPONSES, ApiError, FieldError, documented_error
 from ..identity import Caller
-from ..kube import KubeUnavailable
 from ..manifests import (
     ANNOTATION_CREATED_BY,
     CompareRequest,
@@ -36,6 +35,7 @@ from ..manifests import (
     from_transcribe,
     rerun,
 )
+from .common import creator_answers
 
 router = APIRouter(prefix="/api", tags=["create"])
 
@@ -211,18 +211,11 @@ def create_for(svc: Services, who: Caller, wanted: Wanted) -> Made:
     _shared_inputs(svc, wanted)
     wanted.annotations.setdefault(ANNOTATION_CREATED_BY, who.user)
     try:
-        return make(_creator(svc), wanted)
+        with creator_answers(gone=(404, "not_found")):
+            return make(_creator(svc), wanted)
     except Invalid as exc:
         fields = [p.wire() for p in exc.problems]
         raise ApiError(400, exc.code, str(exc), fields=fields) from None
-    except Refused as exc:
-        raise ApiError(403, "forbidden", str(exc)) from None
-    except Conflict as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
-    except Gone as exc:
-        raise ApiError(404, "not_found", str(exc)) from None
-    except KubeUnavailable as exc:
-        raise ApiError(503, "cluster_unavailable", str(exc), {"Retry-After": "5"}) from None
     except StoreFailed as exc:
         raise ApiError(502, "store_error", str(exc)) from None
 
@@ -378,16 +371,8 @@ async def compare_versions(
 def _act(svc: Services, who: Caller, ref: str, action: str) -> dict[str, Any]:
     doc = find_record(svc, who, ref)
     creator = _creator(svc)
-    try:
+    with creator_answers(gone=(404 if action == "delete" else 409, "gone")):
         message = creator.cancel(doc, who.user) if action == "cancel" else creator.delete(doc, who.user)
-    except Gone as exc:
-        raise ApiError(404 if action == "delete" else 409, "gone", str(exc)) from None
-    except Conflict as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
-    except Refused as exc:
-        raise ApiError(403, "forbidden", str(exc)) from None
-    except KubeUnavailable as exc:
-        raise ApiError(503, "cluster_unavailable", str(exc), {"Retry-After": "5"}) from None
     return {"id": doc["_id"], "message": message}
 
 

@@ -35,7 +35,7 @@ from contentgen.pricing import PriceTable
 from contentgen.providers import IMAGE_GENERATORS
 from contentgen.store import ObjectStore
 
-from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
+from ..deps import CallerDep, RefPath, Services, ServicesDep, acting_for, find_record
 from ..errors import ERROR_RESPONSES, ApiError, documented_error
 from ..identity import Caller
 from ..manifests import Wanted, new_name
@@ -184,8 +184,7 @@ def _evaluate(
             "this API does not run paid work (it creates only with `contentgen api --local`, or in a "
             "cluster): evaluate with `contentgen assets evaluate` where the provider's key is",
         )
-    if not who.may_act_for(goal.owner):
-        raise ApiError(403, "forbidden", f"{who.user} does not act for {goal.owner!r}, the record's owner")
+    acting_for(who, goal.owner)
     store = svc.store()
     prices = settings.prices if settings is not None else svc.settings.prices
     planned = reevaluate.estimate(store, goal, prices)
@@ -436,8 +435,7 @@ def _score_target(svc: Services, who: Caller, ref: str, version: int) -> Target:
             "this API does not store evaluations (only `contentgen api --local` does): score the pictures "
             "with `contentgen assets evaluate REF --pictures DIR`",
         )
-    if not who.may_act_for(goal.owner):
-        raise ApiError(403, "forbidden", f"{who.user} does not act for {goal.owner!r}, the record's owner")
+    acting_for(who, goal.owner)
     return goal
 
 

@@ -22,11 +22,11 @@ from contentgen.api.lora import PROMOTED_ANNOTATION
 from contentgen.errors import ContentgenError
 from contentgen.pipeline.likeness import promote
 
-from ..creators import Conflict, Gone, KubeCreator, Refused
-from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
+from ..creators import KubeCreator
+from ..deps import CallerDep, RefPath, Services, ServicesDep, acting_for, find_record
 from ..errors import ERROR_RESPONSES, ApiError, documented_error
 from ..identity import Caller
-from ..kube import KubeUnavailable
+from .common import creator_answers
 
 router = APIRouter(prefix="/api/assets", tags=["create"])
 
@@ -134,10 +134,7 @@ def _promote(
             f"LoraTraining: kubectl annotate loratraining/{doc.get('name')} "
             f"{PROMOTED_ANNOTATION}='{{\"{version}\": {wanted.step}}}' --overwrite",
         )
-    if not who.may_act_for(str(doc.get("owner", ""))):
-        raise ApiError(
-            403, "forbidden", f"{who.user} does not act for {doc.get('owner')!r}, the record's owner"
-        )
+    acting_for(who, str(doc.get("owner", "")))
     if isinstance(creator, KubeCreator):
         return _annotate(creator, doc, who, version, wanted, response)
     if not creator.local:
@@ -165,16 +162,8 @@ def _annotate(
     automatic_step, _ = promote.automatic_choice(chosen)
     at = now().isoformat().replace("+00:00", "Z")
     note = wanted.note[:500]
-    try:
+    with creator_answers():
         message = creator.promote(doc, version, wanted.step, by=who.user, at=at, note=note)
-    except Gone as exc:
-        raise ApiError(404, "gone", str(exc)) from None
-    except Conflict as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
-    except Refused as exc:
-        raise ApiError(403, "forbidden", str(exc)) from None
-    except KubeUnavailable as exc:
-        raise ApiError(503, "cluster_unavailable", str(exc), {"Retry-After": "5"}) from None
     entry: dict[str, Any] = {"step": wanted.step, "by": who.user, "at": at}
     if note:
         entry["note"] = note

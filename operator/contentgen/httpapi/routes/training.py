@@ -28,12 +28,12 @@ from contentgen.errors import InvalidInput
 from contentgen.pipeline import training_controls as controls
 from contentgen.pricing import estimated
 
-from ..creators import Conflict, Gone, KubeCreator, Refused, StoreFailed
-from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
+from ..creators import KubeCreator, StoreFailed
+from ..deps import CallerDep, RefPath, Services, ServicesDep, acting_for, find_record
 from ..errors import ERROR_RESPONSES, ApiError, documented_error
 from ..identity import Caller
-from ..kube import KubeUnavailable
 from ..manifests import NOT_APPLICABLE, Invalid, JsonBody
+from .common import creator_answers
 from .create import Created
 
 router = APIRouter(prefix="/api", tags=["create"])
@@ -108,10 +108,7 @@ def _lora(svc: Services, who: Caller, ref: str) -> dict[str, Any]:
         doc = controls.lora_record(find_record(svc, who, ref))
     except InvalidInput as exc:
         raise _refusal(exc) from None
-    if not who.may_act_for(str(doc.get("owner", ""))):
-        raise ApiError(
-            403, "forbidden", f"{who.user} does not act for {doc.get('owner')!r}, the record's owner"
-        )
+    acting_for(who, str(doc.get("owner", "")))
     return doc
 
 
@@ -123,19 +120,6 @@ def _creates(svc: Services, command: str) -> Any:
             f"this API does not create, stop or train (CONTENTGEN_API_CREATE=off); in a cluster: {command}",
         )
     return svc.creator
-
-
-def _kube_refusal(exc: Exception) -> ApiError:
-    """The Kubernetes API's answer to an annotation or a patch, as this API's."""
-    if isinstance(exc, Invalid):
-        return ApiError(400, exc.code, str(exc), fields=[p.wire() for p in exc.problems])
-    if isinstance(exc, Gone):
-        return ApiError(404, "gone", str(exc))
-    if isinstance(exc, Conflict):
-        return ApiError(409, "conflict", str(exc))
-    if isinstance(exc, KubeUnavailable):
-        return ApiError(503, "cluster_unavailable", str(exc), {"Retry-After": "5"})
-    return ApiError(403, "forbidden", str(exc))
 
 
 # --- stop -----------------------------------------------------------------------------------------
@@ -168,11 +152,10 @@ def _stop(svc: Services, who: Caller, ref: str, confirm: bool, response: Respons
     if not confirm:
         return {**plan, "dryRun": True}
     try:
-        message = creator.stop(doc, who.user)
+        with creator_answers():
+            message = creator.stop(doc, who.user)
     except InvalidInput as exc:  # a laptop's run that no process holds any more
         raise _refusal(exc) from None
-    except (Gone, Conflict, Refused, KubeUnavailable) as exc:
-        raise _kube_refusal(exc) from None
     response.status_code = 202
     annotation = STOP_ANNOTATION if isinstance(creator, KubeCreator) else ""
     return {**plan, "dryRun": False, "message": message, "annotation": annotation}
@@ -244,11 +227,12 @@ def _continue(
     if not confirm:
         return {**plan, "dryRun": True}
     try:
-        made = creator.continue_training(doc, spec, by=who.user)
+        with creator_answers():
+            made = creator.continue_training(doc, spec, by=who.user)
     except StoreFailed as exc:
         raise ApiError(502, "store_error", str(exc)) from None
-    except (Invalid, Gone, Conflict, Refused, KubeUnavailable) as exc:
-        raise _kube_refusal(exc) from None
+    except Invalid as exc:
+        raise ApiError(400, exc.code, str(exc), fields=[p.wire() for p in exc.problems]) from None
     response.status_code = 202 if made.changed else 200
     resource = made.resource.wire() if made.resource is not None else None
     return {**plan, "dryRun": False, "message": made.message, "changed": made.changed, "resource": resource}

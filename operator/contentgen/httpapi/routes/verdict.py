@@ -24,12 +24,12 @@ from contentgen.catalog.verdicts import choosable
 from contentgen.errors import ContentgenError
 from contentgen.pipeline.likeness import promote
 
-from ..creators import Conflict, Gone, KubeCreator, Refused
-from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
+from ..creators import KubeCreator
+from ..deps import CallerDep, RefPath, Services, ServicesDep, acting_for, find_record
 from ..errors import ERROR_RESPONSES, ApiError, documented_error
 from ..identity import Caller
-from ..kube import KubeUnavailable
 from ..manifests import NOT_APPLICABLE, UNRESOLVED, JsonBody
+from .common import creator_answers
 
 router = APIRouter(prefix="/api/assets", tags=["create"])
 
@@ -149,10 +149,7 @@ def _choose(
             f"LoraTraining: kubectl annotate loratraining/{doc.get('name')} "
             f"{VERDICTS_ANNOTATION}='{{\"{version}\": {wanted.evaluation}}}' --overwrite",
         )
-    if not who.may_act_for(str(doc.get("owner", ""))):
-        raise ApiError(
-            403, "forbidden", f"{who.user} does not act for {doc.get('owner')!r}, the record's owner"
-        )
+    acting_for(who, str(doc.get("owner", "")))
     if isinstance(creator, KubeCreator):
         return _annotate(creator, doc, who, version, wanted, response)
     if not creator.local:
@@ -179,18 +176,10 @@ def _annotate(
     """In a cluster: the evaluation checked as on a laptop, then the LoraTraining annotated."""
     _checked(doc, version, wanted.evaluation)
     at = now().isoformat().replace("+00:00", "Z")
-    try:
+    with creator_answers():
         message = creator.choose_verdict(
             doc, version, wanted.evaluation, by=who.user, at=at, note=wanted.note
         )
-    except Gone as exc:
-        raise ApiError(404, "gone", str(exc)) from None
-    except Conflict as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
-    except Refused as exc:
-        raise ApiError(403, "forbidden", str(exc)) from None
-    except KubeUnavailable as exc:
-        raise ApiError(503, "cluster_unavailable", str(exc), {"Retry-After": "5"}) from None
     response.status_code = 202
     return {
         "id": doc["_id"],
