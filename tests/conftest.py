@@ -17,6 +17,13 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The suite runs three workers on two cores, each busy: a library's own worker threads only fight
+# the other workers for the cores (and spin while they wait). One thread each, in every process the
+# suite starts, set before any of them is imported: OpenCV's face networks took 17 % less CPU so
+# (tests/README.md). A test that wants more sets its own.
+for _threads in ("OPENCV_FOR_THREADS_NUM", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 EXAMPLES = ROOT / "examples"
 
 # The files that take longest (a minute or more each: control planes, browsers, the docs'
