@@ -29,7 +29,7 @@ LONG, COMPLEX = 60, 15  # a function over this many lines, or over this complexi
 # The product's roughness may only go down (tests/docs/test_structure.py fails above a ceiling).
 # Each ceiling is what the product measured when it was set; issue 80's goal beside it.
 CEILINGS = {
-    "functions_over_60_lines": 10,  # goal 10: met
+    "functions_over_60_lines": 9,  # goal 10: met
     "functions_over_complexity_15": 11,  # goal 20: met
     "type_ignores": 32,  # goal 40: met
     "dict_str_any_lines": 1053,  # goal 700

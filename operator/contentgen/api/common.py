@@ -15,6 +15,8 @@ from .inputs import READS
 OWNER_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
 # Kubernetes object names (DNS-1123 subdomain).
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# The name of another object in the cluster (a resource, a Secret): a DNS subdomain.
+ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=NAME_PATTERN)]
 MAX_URL_LENGTH = 2048
 
 # A host with no user:password@ part (credentials belong in Secrets, never in a spec), then

@@ -9,70 +9,35 @@ from typing import Any
 
 import yaml
 
-from .kinds import CATEGORY, GROUP, KINDS, VERSION, Kind
-from .schema import openapi_schema
+from .kinds import CATEGORY, GROUP, KINDS, Kind
+from .schema import definition, openapi_schema
 
 HEADER = "# Generated from the API models by `contentgen crds`; do not edit.\n"
 
 
 def crd(kind: Kind) -> dict[str, Any]:
-    spec_schema = {"description": f"The desired {kind.kind}.", **openapi_schema(kind.spec)}
-    status_schema = {
-        "description": f"What the operator observed of this {kind.kind}; set by the operator.",
-        **openapi_schema(kind.status),
-    }
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": kind.crd_name,
-            "labels": {"app.kubernetes.io/name": "contentgen", "app.kubernetes.io/part-of": "contentgen"},
+    return definition(
+        kind.kind,
+        kind.plural,
+        kind.short_names,
+        CATEGORY,
+        [
+            {
+                "name": c.name,
+                "type": c.type,
+                "jsonPath": c.json_path,
+                **({"description": c.description} if c.description else {}),
+                **({"priority": c.priority} if c.priority else {}),
+            }
+            for c in kind.columns
+        ],
+        kind.description,
+        spec={"description": f"The desired {kind.kind}.", **openapi_schema(kind.spec)},
+        status={
+            "description": f"What the operator observed of this {kind.kind}; set by the operator.",
+            **openapi_schema(kind.status),
         },
-        "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": kind.kind,
-                "listKind": f"{kind.kind}List",
-                "plural": kind.plural,
-                "singular": kind.singular,
-                "shortNames": list(kind.short_names),
-                "categories": [CATEGORY],
-            },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        {
-                            "name": c.name,
-                            "type": c.type,
-                            "jsonPath": c.json_path,
-                            **({"description": c.description} if c.description else {}),
-                            **({"priority": c.priority} if c.priority else {}),
-                        }
-                        for c in kind.columns
-                    ],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "description": kind.description,
-                            "type": "object",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema,
-                                "status": status_schema,
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    )
 
 
 def as_stored(kind: Kind, spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,12 +12,12 @@ from .base import ApiModel
 from .common import (
     LORA_URL_RULE,
     MAX_URL_LENGTH,
-    NAME_PATTERN,
     OWNER_PATTERN,
     CommonSpec,
     CommonStatus,
     LatestVersion,
     NewestVersions,
+    ObjectName,
     VersionBase,
 )
 from .inputs import USES
@@ -185,11 +185,8 @@ IMAGE_RULES: list[GeneratedRule] = [
 
 class LoraRef(ApiModel):
     name: Annotated[
-        str,
+        ObjectName,
         Field(
-            min_length=1,
-            max_length=253,
-            pattern=NAME_PATTERN,
             description="A LoraTraining in the same namespace (or `namespace`); its latest version is used, "
             "or `version`.",
         ),

@@ -8,14 +8,15 @@ Webhooks specification says with the keys of the Secret `secretRef` names, and r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from .base import ApiModel, Timestamp, regex_rule
-from .common import MAX_URL_LENGTH, NAME_PATTERN, OWNER_PATTERN, Condition
-from .kinds import CATEGORY, GROUP, VERSION
-from .schema import openapi_schema
+from .common import MAX_URL_LENGTH, OWNER_PATTERN, Condition, ObjectName
+from .kinds import CATEGORY, GROUP
+from .schema import definition, openapi_schema
 
 KIND = "Notification"
 PLURAL = "notifications"
@@ -39,11 +40,8 @@ class SecretRef(ApiModel):
     """The Secret, in the Notification's namespace, whose keys sign the deliveries."""
 
     name: Annotated[
-        str,
+        ObjectName,
         Field(
-            min_length=1,
-            max_length=253,
-            pattern=NAME_PATTERN,
             description="The Secret's name. The operator may read only the Secret names the chart "
             "allows (`notifications.secretNames`, default contentgen-webhook).",
         ),
@@ -127,7 +125,7 @@ class NotificationStatus(ApiModel):
 
 def notification_crd() -> dict[str, Any]:
     """The Notification CRD (crd.py renders it beside the kinds')."""
-    columns = [
+    columns: list[Mapping[str, object]] = [
         {"name": "URL", "type": "string", "jsonPath": ".spec.url", "description": "The receiver."},
         {
             "name": "Ready",
@@ -144,53 +142,17 @@ def notification_crd() -> dict[str, Any]:
         {"name": "Pending", "type": "integer", "jsonPath": ".status.pending", "priority": 1},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": f"{PLURAL}.{GROUP}",
-            "labels": {"app.kubernetes.io/name": "contentgen", "app.kubernetes.io/part-of": "contentgen"},
+    return definition(
+        KIND,
+        PLURAL,
+        SHORT_NAMES,
+        f"{CATEGORY}-config",
+        columns,
+        "Delivers this namespace's contentgen events to a webhook (Standard Webhooks signatures, "
+        "CloudEvents bodies).",
+        spec={"description": "The desired Notification.", **openapi_schema(NotificationSpec)},
+        status={
+            "description": "What the operator delivered; set by the operator.",
+            **openapi_schema(NotificationStatus),
         },
-        "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": KIND.lower(),
-                "shortNames": list(SHORT_NAMES),
-                "categories": [f"{CATEGORY}-config"],
-            },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": columns,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "description": "Delivers this namespace's contentgen events to a webhook "
-                            "(Standard Webhooks signatures, CloudEvents bodies).",
-                            "type": "object",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": {
-                                    "description": "The desired Notification.",
-                                    **openapi_schema(NotificationSpec),
-                                },
-                                "status": {
-                                    "description": "What the operator delivered; set by the operator.",
-                                    **openapi_schema(NotificationStatus),
-                                },
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    )

@@ -1,4 +1,5 @@
-"""From a pydantic model's JSON Schema to a structural OpenAPI v3 schema for a CRD.
+"""From a pydantic model's JSON Schema to a structural OpenAPI v3 schema for a CRD, and the CRD
+around it.
 
 Kubernetes wants every node typed, no `$ref`, no `anyOf` for optionals, OpenAPI 3.0's boolean
 `exclusiveMinimum`, and no `additionalProperties: false` next to `properties` (the API server
@@ -10,9 +11,12 @@ non-structural, so tests can hold the generated CRDs to it.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
+
+from .kinds import GROUP, VERSION
 
 JsonDict = dict[str, Any]
 
@@ -133,3 +137,61 @@ def structural_problems(schema: JsonDict, path: str = "") -> list[str]:
     if isinstance(schema.get("additionalProperties"), dict):
         problems += structural_problems(schema["additionalProperties"], f"{path}[*]")
     return problems
+
+
+def definition(
+    kind: str,
+    plural: str,
+    short_names: tuple[str, ...],
+    category: str,
+    columns: Sequence[Mapping[str, object]],
+    description: str,
+    *,
+    spec: Mapping[str, object],
+    status: Mapping[str, object],
+) -> JsonDict:
+    """The CustomResourceDefinition of a namespaced resource `kind` of this API's group and version,
+    with a status subresource: `spec` and `status` its two schemas, `columns` what kubectl get shows."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{plural}.{GROUP}",
+            "labels": {"app.kubernetes.io/name": "contentgen", "app.kubernetes.io/part-of": "contentgen"},
+        },
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": list(short_names),
+                "categories": [category],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": list(columns),
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "description": description,
+                            "type": "object",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec,
+                                "status": status,
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from ..base import ApiModel
-from ..common import NAME_PATTERN, CommonSpec, SourceUrl
+from ..common import CommonSpec, ObjectName, SourceUrl
 from ..image import LoraEntry
 from ..providers import PictureProvider
 from .limits import VIDEO_RULES
@@ -21,11 +21,8 @@ class VideoImage(ApiModel):
 
 class ImageRef(ApiModel):
     name: Annotated[
-        str,
+        ObjectName,
         Field(
-            min_length=1,
-            max_length=253,
-            pattern=NAME_PATTERN,
             description="An ImageGeneration in the same namespace; its latest version is used, or `version`.",
         ),
     ]
