@@ -20,6 +20,15 @@ class RecordModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
+class RecordRef(RecordModel):
+    id: str
+    kind: str
+    name: str
+    namespace: str
+    owner: str
+    status: str
+
+
 class ArtifactInfo(RecordModel):
     uri: str
     size_bytes: int = 0

@@ -27,21 +27,12 @@ from contentgen.api.versions import version_entry
 from contentgen.store import keys
 
 from .base import Catalog
-from .common_record import RecordModel
+from .common_record import RecordModel, RecordRef
 from .dates import from_storage
 from .kinds import CATALOG_KINDS
 from .kinds.lora_training import LoraVersionInfo, PromotionInfo, promoted
 from .migrate import upgrade
 from .queries import MAX_LIMIT, Filters, OwnerScope, Page, Sort
-
-
-class RecordRef(RecordModel):
-    id: str
-    kind: str
-    name: str
-    namespace: str
-    owner: str
-    status: str
 
 
 class ImageRunRef(RecordRef):

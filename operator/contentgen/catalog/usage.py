@@ -27,7 +27,7 @@ from contentgen.api.sharing import grants_of, may_see
 
 from .base import Catalog
 from .collections import Collections
-from .common_record import RecordModel
+from .common_record import RecordModel, RecordRef
 from .dates import iso_z
 from .document import DELETED
 from .kinds import CATALOG_KINDS
@@ -52,16 +52,10 @@ class VersionUsage(RecordModel):
     downloads: int = 0
 
 
-class Consumer(RecordModel):
+class Consumer(RecordRef):
     """A record made with the asset (an image generation with a LoRA version, a LoraEvaluation
     of it, a video animating a picture made with it or its picture)."""
 
-    id: str
-    kind: str
-    name: str
-    namespace: str
-    owner: str
-    status: str
     versions: list[int] = Field(default=[], description="The asset's versions it used.")
     relations: list[str] = Field(
         default=[],
