@@ -15,7 +15,6 @@ from contentgen.controller.budget import (
     admit,
     annotation_problem,
     limits_for,
-    over_budget,
     parse_annotation,
     spender,
 )
@@ -31,6 +30,13 @@ from contentgen.pricing import (
 )
 
 NOV = "2026-11"
+
+
+def over_budget(
+    uid: str, namespace: str, owner: str, estimate: float, month: str, spenders: list[Spender], limits: Limits
+) -> str:
+    """Why a run may not start this month ("" when it may): admit's refusal alone."""
+    return admit(uid, namespace, owner, estimate, month, spenders, limits).over
 
 
 # --- the annotation and the limits ----------------------------------------------------------------

@@ -164,19 +164,6 @@ def admit(
     )
 
 
-def over_budget(
-    uid: str,
-    namespace: str,
-    owner: str,
-    estimate: float,
-    month: str,
-    spenders: Iterable[Spender],
-    limits: Limits,
-) -> str:
-    """Why a run of `estimate` USD may not start this month ("" when it may)."""
-    return admit(uid, namespace, owner, estimate, month, spenders, limits).over
-
-
 def _waits(found: tuple[float, str, float, str], month: str, estimate: float) -> str:
     limit, who, used, source = found
     return (

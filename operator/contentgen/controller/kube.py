@@ -305,10 +305,14 @@ class Kube:
     async def delete_job(self, namespace: str, name: str, *, propagation: str = "Background") -> None:
         """Delete a Job and its pods: in the background, or its pods first (Foreground: the Job
         stays, being deleted, until they are gone)."""
+        await self.delete_object(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}", propagation)
+
+    async def delete_object(self, path: str, propagation: str = "Background") -> None:
+        """Delete the object at `path` and what it owns (`propagation`); one already gone is no error."""
         try:
             await self.request(
                 "DELETE",
-                f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}",
+                path,
                 {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation},
             )
         except KubeError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .jobsets import KINDS, PATHS, run_state
-from .kube import Kube, KubeError
+from .kube import Kube
 from .observe import JobState, job_state
 
 BACKENDS = {kind: backend for backend, kind in KINDS.items()}  # JobSet -> jobset, ...
@@ -32,15 +32,7 @@ async def delete(kube: Kube, job: JobState, *, propagation: str = "Background") 
         await kube.delete_job(job.namespace, job.name, propagation=propagation)
         return
     prefix, plural = PATHS[backend]
-    try:
-        await kube.request(
-            "DELETE",
-            f"{prefix}/namespaces/{job.namespace}/{plural}/{job.name}",
-            {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation},
-        )
-    except KubeError as exc:
-        if exc.status != 404:
-            raise
+    await kube.delete_object(f"{prefix}/namespaces/{job.namespace}/{plural}/{job.name}", propagation)
 
 
 def state_of(manifest: dict[str, Any]) -> JobState | None:
