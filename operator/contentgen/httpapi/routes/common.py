@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from contentgen.catalog import ResultPage, to_record
+from contentgen.errors import ContentgenError
 
-from ..creators import Conflict, Gone, Refused
+from ..creators import Conflict, Creator, Gone, Refused
+from ..deps import Services, acting_for
 from ..errors import ApiError
+from ..identity import Caller
 from ..kube import KubeUnavailable
 
 
@@ -36,3 +39,31 @@ def creator_answers(gone: tuple[int, str] = (404, "gone")) -> Iterator[None]:
         raise ApiError(403, "forbidden", str(exc)) from None
     except KubeUnavailable as exc:
         raise ApiError(503, "cluster_unavailable", str(exc), {"Retry-After": "5"}) from None
+
+
+def annotating_creator(
+    svc: Services, who: Caller, doc: Mapping[str, Any], does: str, annotation: str
+) -> Creator:
+    """The API's creator, for `who` to change the LoraTraining of `doc`'s record as the annotation
+    `annotation` (`name='value'`) does: refused where the API does not create (naming that kubectl
+    annotate, which `does` the same in a cluster) or `who` does not act for the record's owner."""
+    creator = svc.creator
+    if creator is None:
+        raise ApiError(
+            403,
+            "create_disabled",
+            f"this API does not create or {does} (CONTENTGEN_API_CREATE=off); in a cluster, annotate the "
+            f"LoraTraining: kubectl annotate loratraining/{doc.get('name')} {annotation} --overwrite",
+        )
+    acting_for(who, str(doc.get("owner", "")))
+    made: Creator = creator
+    return made
+
+
+@contextmanager
+def recorded_or_nothing() -> Iterator[None]:
+    """A store's failure while a laptop records a change is a 502 that says nothing was recorded."""
+    try:
+        yield
+    except ContentgenError as exc:
+        raise ApiError(502, "store_error", f"{exc.reason}: {exc}; nothing was recorded") from None

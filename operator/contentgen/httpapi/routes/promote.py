@@ -19,14 +19,13 @@ from starlette.concurrency import run_in_threadpool
 
 from contentgen.api import now
 from contentgen.api.lora import PROMOTED_ANNOTATION
-from contentgen.errors import ContentgenError
 from contentgen.pipeline.likeness import promote
 
 from ..creators import KubeCreator
-from ..deps import CallerDep, RefPath, Services, ServicesDep, acting_for, find_record
+from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
 from ..errors import ERROR_RESPONSES, ApiError, documented_error
 from ..identity import Caller
-from .common import creator_answers
+from .common import annotating_creator, creator_answers, recorded_or_nothing
 
 router = APIRouter(prefix="/api/assets", tags=["create"])
 
@@ -125,27 +124,17 @@ def _promote(
     svc: Services, who: Caller, ref: str, version: int, wanted: PromoteRequest, response: Response
 ) -> dict[str, Any]:
     doc = find_record(svc, who, ref)
-    creator = svc.creator
-    if creator is None:
-        raise ApiError(
-            403,
-            "create_disabled",
-            "this API does not create or promote (CONTENTGEN_API_CREATE=off); in a cluster, annotate the "
-            f"LoraTraining: kubectl annotate loratraining/{doc.get('name')} "
-            f"{PROMOTED_ANNOTATION}='{{\"{version}\": {wanted.step}}}' --overwrite",
-        )
-    acting_for(who, str(doc.get("owner", "")))
+    annotation = f"{PROMOTED_ANNOTATION}='{{\"{version}\": {wanted.step}}}'"
+    creator = annotating_creator(svc, who, doc, "promote", annotation)
     if isinstance(creator, KubeCreator):
         return _annotate(creator, doc, who, version, wanted, response)
     if not creator.local:
         raise ApiError(403, "create_disabled", "this API promotes only on a laptop or in a cluster")
     _checked(doc, version, wanted.step, in_cluster=False)
-    try:
+    with recorded_or_nothing():
         entry = promote.promote(
             svc.catalog, svc.store(), doc, version, wanted.step, by=who.user, at=now(), note=wanted.note
         )
-    except ContentgenError as exc:
-        raise ApiError(502, "store_error", f"{exc.reason}: {exc}; nothing was recorded") from None
     return {"id": doc["_id"], **entry}
 
 

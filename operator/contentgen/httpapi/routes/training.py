@@ -50,13 +50,18 @@ class Kept(BaseModel):
     median: float | None = None
 
 
-class StopAnswer(BaseModel):
-    """What stopping does (a dry run), or what was done."""
+class _DryRunnable(BaseModel):
+    """An answer of a route that says what it would do without ?confirm=true (a dry run)."""
 
     model_config = ConfigDict(populate_by_name=True)
 
     id: str
     dry_run: bool = Field(alias="dryRun")
+
+
+class StopAnswer(_DryRunnable):
+    """What stopping does (a dry run), or what was done."""
+
     version: int = Field(description="The version the stopped run makes.")
     step: int = Field(description="The last step trained, as last reported.")
     steps: int = Field(description="The step it would have ended at.")
@@ -81,13 +86,9 @@ class ContinueRequest(JsonBody):
     )
 
 
-class ContinueAnswer(BaseModel):
+class ContinueAnswer(_DryRunnable):
     """What continuing runs and costs (a dry run), or what was done."""
 
-    model_config = ConfigDict(populate_by_name=True)
-
-    id: str
-    dry_run: bool = Field(alias="dryRun")
     version: int = Field(description="The version it goes on from.")
     steps: int = Field(description="The steps it adds.")
     training: dict[str, Any] = Field(description="The spec's training as it will run.")

@@ -21,15 +21,14 @@ from contentgen.api.lora import VERDICTS_ANNOTATION
 from contentgen.catalog.kinds import makes_loras
 from contentgen.catalog.migrate import upgrade
 from contentgen.catalog.verdicts import choosable
-from contentgen.errors import ContentgenError
 from contentgen.pipeline.likeness import promote
 
 from ..creators import KubeCreator
-from ..deps import CallerDep, RefPath, Services, ServicesDep, acting_for, find_record
+from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
 from ..errors import ERROR_RESPONSES, ApiError, documented_error
 from ..identity import Caller
 from ..manifests import NOT_APPLICABLE, UNRESOLVED, JsonBody
-from .common import creator_answers
+from .common import annotating_creator, creator_answers, recorded_or_nothing
 
 router = APIRouter(prefix="/api/assets", tags=["create"])
 
@@ -140,28 +139,26 @@ def _choose(
     svc: Services, who: Caller, ref: str, version: int, wanted: VerdictRequest, response: Response
 ) -> dict[str, Any]:
     doc = find_record(svc, who, ref)
-    creator = svc.creator
-    if creator is None:
-        raise ApiError(
-            403,
-            "create_disabled",
-            "this API does not create or choose (CONTENTGEN_API_CREATE=off); in a cluster, annotate the "
-            f"LoraTraining: kubectl annotate loratraining/{doc.get('name')} "
-            f"{VERDICTS_ANNOTATION}='{{\"{version}\": {wanted.evaluation}}}' --overwrite",
-        )
-    acting_for(who, str(doc.get("owner", "")))
+    annotation = f"{VERDICTS_ANNOTATION}='{{\"{version}\": {wanted.evaluation}}}'"
+    creator = annotating_creator(svc, who, doc, "choose", annotation)
     if isinstance(creator, KubeCreator):
         return _annotate(creator, doc, who, version, wanted, response)
     if not creator.local:
         raise ApiError(403, "create_disabled", "this API chooses verdicts only on a laptop or in a cluster")
-    try:
-        entry = promote.choose_verdict(
-            svc.catalog, svc.store(), doc, version, wanted.evaluation, by=who.user, at=now(), note=wanted.note
-        )
-    except promote.NotPromotable as exc:
-        raise _refusal(str(exc)) from None
-    except ContentgenError as exc:
-        raise ApiError(502, "store_error", f"{exc.reason}: {exc}; nothing was recorded") from None
+    with recorded_or_nothing():
+        try:
+            entry = promote.choose_verdict(
+                svc.catalog,
+                svc.store(),
+                doc,
+                version,
+                wanted.evaluation,
+                by=who.user,
+                at=now(),
+                note=wanted.note,
+            )
+        except promote.NotPromotable as exc:
+            raise _refusal(str(exc)) from None
     return {"id": doc["_id"], **entry}
 
 
