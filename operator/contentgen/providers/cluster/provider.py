@@ -339,18 +339,10 @@ def follow_training(work: Followed, team: distributed.Team) -> None:
     import os
     import tempfile
 
-    from contentgen.providers.settings import ClusterWorkerSettings, ProviderSettings, from_environment
+    from contentgen.providers import cluster_provider
 
-    settings, worker = from_environment(ProviderSettings), from_environment(ClusterWorkerSettings)
-    provider = ClusterProvider(  # as providers.cluster_provider makes rank 0's
-        worker.cluster_models_dir,
-        flux_model=settings.cluster_flux_model,
-        schnell_model=settings.cluster_flux_schnell_model,
-        device=worker.cluster_device,
-        gpus=worker.gpu_count,
-        inference_steps=settings.cluster_inference_steps or None,
-        models_store=worker.cluster_models_store,
-    )
+    provider = cluster_provider()  # as rank 0's is made
+    provider.pool_url = ""  # a follower trains; rank 0 draws the pictures
     root = Path(os.environ.get("CONTENTGEN_WORK_DIR") or tempfile.gettempdir())
     work_dir = root / f"rank-{team.world.rank}"
     work_dir.mkdir(parents=True, exist_ok=True)
