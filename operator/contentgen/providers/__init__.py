@@ -252,17 +252,7 @@ def cluster_provider(env: Mapping[str, str] | None = None) -> ClusterProvider:
     (`ClusterWorkerSettings`)."""
     from .cluster.provider import ClusterProvider
 
-    settings, worker = _settings(env), from_environment(ClusterWorkerSettings, env)
-    return ClusterProvider(
-        worker.cluster_models_dir,
-        flux_model=settings.cluster_flux_model,
-        schnell_model=settings.cluster_flux_schnell_model,
-        device=worker.cluster_device,
-        gpus=worker.gpu_count,
-        inference_steps=settings.cluster_inference_steps or None,
-        models_store=worker.cluster_models_store,
-        pool_url=worker.cluster_pool_url,
-    )
+    return ClusterProvider.from_environment(env)
 
 
 def price_quotes(

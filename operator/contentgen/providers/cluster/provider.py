@@ -90,6 +90,28 @@ class ClusterProvider:
         # a warm pool's LoRAs kept between requests
         self.kept: generation.KeptLoras | generation.HotSwapLoras | None = None
 
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> ClusterProvider:
+        """As the worker's environment (`env`, or the process's) configures it: the staged models
+        and inference steps (`ProviderSettings.cluster_*`), the models' root and store, the device,
+        the GPUs held and the warm pool (`ClusterWorkerSettings`)."""
+        from contentgen.providers.settings import ClusterWorkerSettings, ProviderSettings, from_environment
+
+        settings, worker = (
+            from_environment(ProviderSettings, env),
+            from_environment(ClusterWorkerSettings, env),
+        )
+        return cls(
+            worker.cluster_models_dir,
+            flux_model=settings.cluster_flux_model,
+            schnell_model=settings.cluster_flux_schnell_model,
+            device=worker.cluster_device,
+            gpus=worker.gpu_count,
+            inference_steps=settings.cluster_inference_steps or None,
+            models_store=worker.cluster_models_store,
+            pool_url=worker.cluster_pool_url,
+        )
+
     def keep_loras(self, capacity: int, *, compiler: str = "", rank: int = 64) -> None:
         """Up to `capacity` LoRAs kept on the GPU from one `draw` to the next (a warm pool's), where
         the memory plan keeps the base on the GPU: loaded as adapters of their own
@@ -339,9 +361,7 @@ def follow_training(work: Followed, team: distributed.Team) -> None:
     import os
     import tempfile
 
-    from contentgen.providers import cluster_provider
-
-    provider = cluster_provider()  # as rank 0's is made
+    provider = ClusterProvider.from_environment()  # as rank 0's is made
     provider.pool_url = ""  # a follower trains; rank 0 draws the pictures
     root = Path(os.environ.get("CONTENTGEN_WORK_DIR") or tempfile.gettempdir())
     work_dir = root / f"rank-{team.world.rank}"
