@@ -192,12 +192,12 @@ class VersionBase(ApiModel):
     ) = None
 
 
-Version = TypeVar("Version")
+_Version = TypeVar("_Version")
 # What every status says of its versions: the newest one's number, and (a kind that keeps its
 # versions in its status) the newest 100 themselves.
 LatestVersion = Annotated[int, Field(ge=0, description="The newest version; 0 before the first.")]
 NewestVersions = Annotated[
-    list[Version],
+    list[_Version],
     Field(
         description="The newest 100 versions, oldest first: a run for a new spec generation adds one "
         "(olderVersions counts the rest; the catalog keeps every one)."

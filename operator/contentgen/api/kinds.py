@@ -22,6 +22,11 @@ API_VERSION = f"{GROUP}/{VERSION}"
 CATEGORY = "contentgen"
 
 
+def crd_name(plural: str) -> str:
+    """The name of the CustomResourceDefinition of the resources called `plural` in this group."""
+    return f"{plural}.{GROUP}"
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -80,7 +85,7 @@ class Kind:
 
     @property
     def crd_name(self) -> str:
-        return f"{self.plural}.{GROUP}"
+        return crd_name(self.plural)
 
 
 def _columns(*specific: Column) -> tuple[Column, ...]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .kinds import GROUP, VERSION
+from .kinds import GROUP, VERSION, crd_name
 
 JsonDict = dict[str, Any]
 
@@ -156,7 +156,7 @@ def definition(
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": f"{plural}.{GROUP}",
+            "name": crd_name(plural),
             "labels": {"app.kubernetes.io/name": "contentgen", "app.kubernetes.io/part-of": "contentgen"},
         },
         "spec": {

@@ -73,7 +73,7 @@ _FAL_LTX = "https://fal.ai/models/fal-ai/ltxv-13b-098-distilled/extend/llms.txt"
 _FAL_KLING = "https://fal.ai/models/fal-ai/kling-video/v2.5-turbo/pro/image-to-video/llms.txt"
 _DIFFUSERS_WAN = "https://huggingface.co/docs/diffusers/api/pipelines/wan"
 _DIFFUSERS_LTX = "https://huggingface.co/docs/diffusers/api/pipelines/ltx_video"
-GPU_TIME = "GPU time (the cluster's GPU-hour price)"
+_GPU_TIME = "GPU time (the cluster's GPU-hour price)"
 
 
 def _wan_on_own_gpus(
@@ -101,7 +101,7 @@ def _wan_on_own_gpus(
         default_aspect_ratio="auto" if animates else "16:9",
         loras=True,
         family=family,
-        price=GPU_TIME,
+        price=_GPU_TIME,
         source=_DIFFUSERS_WAN,
         notes=notes,
     )
@@ -248,7 +248,7 @@ MODELS: dict[str, VideoModelInfo] = {
             default_aspect_ratio="16:9",
             loras=True,
             family="LTX-Video",
-            price=GPU_TIME,
+            price=_GPU_TIME,
             source=_DIFFUSERS_LTX,
             notes="numFrames 8k+1; width and height multiples of 32",
         ),

@@ -47,7 +47,7 @@ def annotating_creator(
     """The API's creator, for `who` to change the LoraTraining of `doc`'s record as the annotation
     `annotation` (`name='value'`) does: refused where the API does not create (naming that kubectl
     annotate, which `does` the same in a cluster) or `who` does not act for the record's owner."""
-    creator = svc.creator
+    creator: Creator | None = svc.creator
     if creator is None:
         raise ApiError(
             403,
@@ -56,8 +56,7 @@ def annotating_creator(
             f"LoraTraining: kubectl annotate loratraining/{doc.get('name')} {annotation} --overwrite",
         )
     acting_for(who, str(doc.get("owner", "")))
-    made: Creator = creator
-    return made
+    return creator
 
 
 @contextmanager

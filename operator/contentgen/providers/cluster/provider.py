@@ -29,6 +29,7 @@ from contentgen.providers.base import (
     TrainingRequest,
 )
 from contentgen.providers.progress import SubProgress
+from contentgen.providers.settings import ClusterWorkerSettings, ProviderSettings, from_environment
 
 from . import devices, memory, picture_models
 from .files import FolderFiles
@@ -95,8 +96,6 @@ class ClusterProvider:
         """As the worker's environment (`env`, or the process's) configures it: the staged models
         and inference steps (`ProviderSettings.cluster_*`), the models' root and store, the device,
         the GPUs held and the warm pool (`ClusterWorkerSettings`)."""
-        from contentgen.providers.settings import ClusterWorkerSettings, ProviderSettings, from_environment
-
         settings, worker = (
             from_environment(ProviderSettings, env),
             from_environment(ClusterWorkerSettings, env),
