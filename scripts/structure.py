@@ -32,8 +32,8 @@ CEILINGS = {
     "functions_over_60_lines": 9,  # goal 10: met
     "functions_over_complexity_15": 11,  # goal 20: met
     "type_ignores": 32,  # goal 40: met
-    "dict_str_any_lines": 1053,  # goal 700
-    "provider_name_literals": 6,  # goal 0 (outside providers/, docstrings left out)
+    "dict_str_any_lines": 1052,  # goal 700
+    "provider_name_literals": 4,  # goal 0 (outside providers/, docstrings left out): the 4 entries
 }
 STATUS = frozenset({"status"})
 BRANCHES = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler, ast.IfExp, ast.match_case)

@@ -89,7 +89,8 @@ def _operator() -> str:
     from contentgen.controller.settings import OperatorSettings
 
     return (
-        settings_table(OperatorSettings, skip=("kinds", "prices", "gpu_jobs"))
+        settings_table(OperatorSettings, skip=("kinds", "prices", "gpu_jobs", "key_secrets"))
+        + _key_secrets()
         + "\n| `CONTENTGEN_PRICES` | [the table](../spend.md#prices) | "
         + str(OperatorSettings.model_fields["prices"].description)
         + " |"
@@ -99,6 +100,20 @@ def _operator() -> str:
         + "`nodeSelector`, see [Cluster GPUs](../cluster-gpus.md)); their GPUs are added to requests and "
         + "limits:\n\n"
         + gpu_jobs_table()
+    )
+
+
+def _key_secrets() -> str:
+    """One row per part of each keyed provider's Secret (OperatorSettings.key_secrets)."""
+    from contentgen.api.providers import PROVIDERS
+
+    return "".join(
+        f"\n| `{p.key_secret_variable}__{part}` | {_default(p.key if part == 'KEY' else '')} | The Secret "
+        f"(name, key) holding {p.key}, {p.name}'s API key, handed to workers by reference (the chart's "
+        f"{p.chart_secret}). Unset: {p.name} resources wait as MissingCredentials. |"
+        for p in PROVIDERS.values()
+        if p.key
+        for part in ("NAME", "KEY")
     )
 
 

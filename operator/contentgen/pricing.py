@@ -190,7 +190,7 @@ def with_cluster_settings(
         update["pooled_models"], update["pool_gpus"] = list(pool_gpus), dict(pool_gpus)
     if all(getattr(prices.cluster, name) == value for name, value in update.items()):
         return prices
-    return prices.model_copy(update={"cluster": prices.cluster.model_copy(update=update)})
+    return prices.model_copy(update=dict(cluster=prices.cluster.model_copy(update=update)))
 
 
 def with_local_pool(prices: PriceTable, pool_url: str) -> PriceTable:

@@ -15,10 +15,11 @@ import pytest
 import yaml
 
 from contentgen.api import SpecSnapshot
+from contentgen.api.providers import PROVIDERS
 from contentgen.controller.budget import Budgets
 from contentgen.controller.jobs import render_job
 from contentgen.controller.main import kopf_args
-from contentgen.controller.settings import OperatorSettings
+from contentgen.controller.settings import OperatorSettings, SecretKey
 from contentgen.pricing import PriceTable
 from contentgen.providers.settings import ClusterWorkerSettings, ProviderSettings, from_environment
 from scripts import chart as chart_files
@@ -238,14 +239,12 @@ def test_settings_are_what_the_operator_reads() -> None:
         assert settings.max_download_bytes == 4 * 1024**3 and settings.allow_private_sources is False
         # Every setting the chart writes is one the operator knows.
         known = {f"CONTENTGEN_{name.upper()}" for name in OperatorSettings.model_fields}
+        known |= {p.key_secret_variable for p in PROVIDERS.values() if p.key}
         for key in env:
             assert key.split("__")[0] in known or key in ("AWS_ENDPOINT_URL", "AWS_REGION"), key
     settings = operator_settings(settings_env(render(EVERYTHING)))
-    assert (settings.fal_key_secret.name, settings.fal_key_secret.key) == ("fal", "FAL_KEY")
-    assert (settings.assemblyai_key_secret.name, settings.assemblyai_key_secret.key) == (
-        "assemblyai",
-        "api-key",
-    )
+    assert settings.key_secret("fal") == SecretKey(name="fal", key="FAL_KEY")
+    assert settings.key_secret("assemblyai") == SecretKey(name="assemblyai", key="api-key")
     assert settings.s3_secret == "s3-credentials"
     assert (settings.s3_endpoint_url, settings.s3_region) == ("http://minio.storage:9000", "eu-west-1")
     # Cluster-wide, the operator creates the worker ServiceAccounts: with these annotations.
@@ -756,8 +755,10 @@ def test_install_manifest_wires_the_secrets_readme_names_as_the_chart_does() -> 
     }
     settings = operator_settings(settings_env(docs))
     assert settings.s3_secret == "contentgen-s3"
-    assert settings.fal_key_secret.name == "contentgen-fal"
-    assert settings.assemblyai_key_secret.name == "contentgen-assemblyai"
+    assert settings.key_secret("fal") == SecretKey(name="contentgen-fal", key="FAL_KEY")
+    assert settings.key_secret("assemblyai") == SecretKey(
+        name="contentgen-assemblyai", key="ASSEMBLYAI_API_KEY"
+    )
     # The chart's own references are the same, and required unless optionalSecrets is set.
     chart_env = operator_deployment(render(SECRETS))["spec"]["template"]["spec"]["containers"][0]["env"]
     chart_refs = {
@@ -847,6 +848,25 @@ def test_the_charts_kinds_are_the_apis(monkeypatch: pytest.MonkeyPatch) -> None:
     haiku.register(monkeypatch)
     made = chart_files.kinds_template()
     assert "- haikus\n" in made and "- haikus/status\n" in made and '"haikus"]' in made
+
+
+def test_the_charts_provider_keys_are_the_apis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """templates/_providers.tpl is made from the API's providers (`make generate`): current, and a
+    keyed provider declared in the API (the test-only echo) has its Secret's settings in the
+    operator's ConfigMap with no template edited; a provider that cancels its requests gives the
+    operator its key, one that does not gives none."""
+    from contentgen.api.providers import Provider
+    from tests.providers import echo
+
+    assert chart_files.PROVIDERS_TEMPLATE.read_text() == chart_files.providers_template(), (
+        "run `make generate`"
+    )
+    echo.register(monkeypatch)
+    made = chart_files.providers_template()
+    assert "CONTENTGEN_ECHO_KEY_SECRET__NAME: {{ .Values.echo.existingSecret | quote }}" in made
+    assert "- name: ECHO_API_KEY" not in made
+    monkeypatch.setitem(PROVIDERS, "echo", Provider("echo", key="ECHO_API_KEY", cancels=True))
+    assert "- name: ECHO_API_KEY  # to cancel the echo requests" in chart_files.providers_template()
 
 
 def test_the_input_policies_are_the_kinds_inputs() -> None:

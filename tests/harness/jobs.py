@@ -10,8 +10,10 @@ UID = "6f1c2a8e-9d3b-4c5e-8f7a-1b2c3d4e5f60"
 def full_settings() -> OperatorSettings:
     return OperatorSettings(
         store="s3://bucket/contentgen",
-        fal_key_secret=SecretKey(name="fal-credentials", key="FAL_KEY"),
-        assemblyai_key_secret=SecretKey(name="aai", key="ASSEMBLYAI_API_KEY"),
+        key_secrets={
+            "fal": SecretKey(name="fal-credentials", key="FAL_KEY"),
+            "assemblyai": SecretKey(name="aai", key="ASSEMBLYAI_API_KEY"),
+        },
         s3_secret="s3-credentials",
         s3_endpoint_url="https://minio.example.com",
     )

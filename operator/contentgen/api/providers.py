@@ -9,7 +9,11 @@ builds each one by name from its own registry, whose entries are these names.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Annotated, Any
+
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,16 @@ class Provider:
     makes: tuple[str, ...] = ("pictures",)
     # what the web UI's create forms say beside its name ('': its name alone)
     note: str = ""
+
+    @property
+    def key_secret_variable(self) -> str:
+        """The operator's setting naming the Secret that holds its key (__NAME, __KEY beside it)."""
+        return f"CONTENTGEN_{self.name.upper()}_KEY_SECRET"
+
+    @property
+    def chart_secret(self) -> str:
+        """The chart's value that names that Secret."""
+        return f"{self.name}.existingSecret"
 
 
 OFFLINE = Provider(
@@ -76,19 +90,36 @@ def choices(makes: str, own_gpus: bool = True) -> tuple[str, ...]:
     return tuple(p.name for p in PROVIDERS.values() if makes in p.makes and (own_gpus or not p.own_gpus))
 
 
-def _literal(names: tuple[str, ...]) -> Any:
-    return Literal.__getitem__(names)
+@dataclass(frozen=True)
+class ProviderName:
+    """A spec's `provider`: one of `choices(makes, own_gpus)`, read from PROVIDERS when it is
+    checked and when a schema is written (so that a provider registered after this module, a
+    test's, is accepted and listed alike). Its error is pydantic's own for a Literal's."""
+
+    makes: str
+    own_gpus: bool = True
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, core_schema.str_schema())
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {**handler(schema), "enum": list(choices(self.makes, self.own_gpus))}
+
+    def _check(self, name: str) -> str:
+        allowed = choices(self.makes, self.own_gpus)
+        if name not in allowed:
+            quoted = [repr(n) for n in allowed]
+            expected = f"{', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+        return name
 
 
 # The types of the API's `provider` fields, from the entries above: a new provider is declared once.
-if TYPE_CHECKING:
-    PictureProvider = str
-    TranscriptProvider = str
-    PaidOrOfflinePictures = str
-else:
-    PictureProvider = _literal(choices("pictures"))
-    TranscriptProvider = _literal(choices("transcripts"))
-    PaidOrOfflinePictures = _literal(choices("pictures", own_gpus=False))
+PictureProvider = Annotated[str, ProviderName("pictures")]
+TranscriptProvider = Annotated[str, ProviderName("transcripts")]
+PaidOrOfflinePictures = Annotated[str, ProviderName("pictures", own_gpus=False)]
 
 
 def provider_entry(name: str) -> Provider:

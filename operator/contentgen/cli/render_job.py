@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         print(problem.line(), file=sys.stderr)
     if outcome.problems or outcome.resource is None:
         raise CommandError(f"{args.manifest} is not a valid contentgen resource")
+    from contentgen.api.providers import provider_entry
     from contentgen.controller.jobs import missing_credentials
     from contentgen.controller.preview import PREVIEW_PROVIDER
 
@@ -61,10 +62,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if missing := missing_credentials(provider, settings):
+        entry = provider_entry(provider)
         print(
-            f"note: no Secret is configured for {missing} (CONTENTGEN_FAL_KEY_SECRET__NAME / "
-            "CONTENTGEN_ASSEMBLYAI_KEY_SECRET__NAME, the chart's fal/assemblyai.existingSecret); the "
-            "operator would hold this resource as MissingCredentials instead of creating this Job",
+            f"note: no Secret is configured for {missing} ({entry.key_secret_variable}__NAME, the chart's "
+            f"{entry.chart_secret}); the operator would hold this resource as MissingCredentials instead "
+            "of creating this Job",
             file=sys.stderr,
         )
     made = render_for_manifest(outcome.resource, settings, namespace_queue=args.namespace_queue)

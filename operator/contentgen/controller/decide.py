@@ -41,6 +41,7 @@ from contentgen.api.lora import (
     promotions_of,
     verdicts_of,
 )
+from contentgen.api.providers import provider_entry
 from contentgen.api.reasons import PENDING, REASONS
 from contentgen.api.references import Catalog, Refusal, Resolved, resolve
 from contentgen.api.references import lora_key as lora_key  # the reconciler's and the preview's too
@@ -576,7 +577,7 @@ def _blocked(res: Observed, world: World) -> _Wait | Resolved:
         return _Wait(
             "MissingCredentials",
             f"the operator has no {world.missing_credentials} for provider {provider!r}: an administrator "
-            "sets it in the chart (fal.existingSecret / assemblyai.existingSecret), or use provider: offline",
+            f"sets it in the chart ({provider_entry(provider).chart_secret}), or use provider: offline",
             stalled=True,
         )
     if unloadable := _declared(res).lora_problem(res.spec):

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from contentgen.api import API_VERSION, KINDS, SpecSnapshot
-from contentgen.api.providers import OFFLINE, PROVIDERS, provider_entry
+from contentgen.api.providers import OFFLINE, provider_entry
 
 from .denoising import ANNOTATION_DENOISING, LABEL_POOL, denoising
 from .job_defaults import GpuJob, KindDefaults, Resources
@@ -34,7 +34,6 @@ WORK_DIR = "/work"
 # fails at once instead of spending its backoff limit on retries that cannot succeed.
 EXIT_PERMANENT = 2
 
-PROVIDER_KEYS = {p.name: p.key for p in PROVIDERS.values() if p.key}  # fal's, AssemblyAI's
 # What the worker of provider cluster reads (providers/cluster): the models' root, and, with a
 # store prefix, where the models are copied from and the node's cache they are copied into.
 MODELS_DIR, MODELS_CACHE = "/models", "/models-cache"
@@ -42,9 +41,12 @@ MODELS_DIR, MODELS_CACHE = "/models", "/models-cache"
 
 def missing_credentials(provider: str, settings: OperatorSettings) -> str:
     """The provider key the operator cannot hand to workers (no Secret configured), or ""."""
-    key = PROVIDER_KEYS.get(provider, "")
-    secret = settings.key_secret(key)
-    return key if secret is not None and not secret.name and not settings.offline else ""
+    secret = settings.key_secret(provider)
+    return (
+        provider_entry(provider).key
+        if secret is not None and not secret.name and not settings.offline
+        else ""
+    )
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
@@ -75,7 +77,7 @@ def worker_env(snapshot: SpecSnapshot, settings: OperatorSettings, job: str) -> 
         else:
             gpu, placed = run_gpus(snapshot, settings)
             env += gpu_env(gpu, settings, placed, job)
-    secret = settings.key_secret(entry.key)
+    secret = settings.key_secret(provider)
     if secret is not None and secret.name:
         env.append(_secret_env(entry.key, secret.name, secret.key))
     if settings.store.startswith("s3://"):  # a file:// store needs no keys
@@ -307,7 +309,7 @@ def render_run(
 def as_run(snapshot: SpecSnapshot, settings: OperatorSettings) -> SpecSnapshot:
     """The snapshot the Job runs: with the operator offline, a paid provider's run is the offline
     provider's (recorded as such); the cluster's own GPUs cost no provider anything and run as asked."""
-    if settings.offline and snapshot.provider in PROVIDER_KEYS:
+    if settings.offline and provider_entry(snapshot.provider).key:
         return snapshot.model_copy(update={"spec": {**snapshot.spec, "provider": OFFLINE.name}})
     return snapshot
 

@@ -6,14 +6,17 @@ CONTENTGEN_WATCH_NAMESPACES='["team-a","team-b"]'.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
-from pydantic_settings import SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from contentgen.api.base_models import picture_directory
 from contentgen.api.image import ImageModel
+from contentgen.api.providers import PROVIDERS, provider_entry
 from contentgen.pricing import PriceTable, with_cluster_settings
 from contentgen.providers.cluster.generation.video_models import STAGED, staged_directory
 from contentgen.providers.settings import MODEL_NAME, ProviderSettings
@@ -22,6 +25,27 @@ from .budget import Budgets
 from .job_defaults import GpuJob, KindDefaults
 from .kinds import CONTROLLER_KINDS
 from .owners import OwnerPolicy
+
+PARTS = ("name", "key")
+
+
+class _KeySecrets(PydanticBaseSettingsSource):
+    """Each keyed provider's Secret from CONTENTGEN_<PROVIDER>_KEY_SECRET__NAME and __KEY, read
+    for every provider api/providers.py declares, into `key_secrets`."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, dict[str, dict[str, str]]]:
+        found = {
+            p.name: {
+                part: os.environ.get(f"{p.key_secret_variable}__{part.upper()}", "")
+                for part in ("name", "key")
+            }
+            for p in PROVIDERS.values()
+            if p.key
+        }
+        return {"key_secrets": {name: secret for name, secret in found.items() if any(secret.values())}}
 
 
 def _defaults() -> dict[str, KindDefaults]:
@@ -140,15 +164,16 @@ class OperatorSettings(ProviderSettings):
 
     model_config = SettingsConfigDict(env_prefix="CONTENTGEN_", env_nested_delimiter="__", extra="ignore")
 
-    # Setting only a Secret's name (CONTENTGEN_FAL_KEY_SECRET__NAME) keeps the usual key: an empty
-    # key would make every Job invalid (secretKeyRef.key: Required value).
-    @field_validator("fal_key_secret", "assemblyai_key_secret", mode="before")
     @classmethod
-    def _usual_key(cls, value: object, info: object) -> object:
-        usual = {"fal_key_secret": "FAL_KEY", "assemblyai_key_secret": "ASSEMBLYAI_API_KEY"}
-        if isinstance(value, dict) and not value.get("key"):
-            return {**value, "key": usual[str(getattr(info, "field_name", ""))]}
-        return value
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _KeySecrets(settings_cls), dotenv_settings, file_secret_settings)
 
     watch_namespaces: list[str] = Field(
         default=[], description="Namespaces to watch (JSON list); empty: all."
@@ -209,14 +234,11 @@ class OperatorSettings(ProviderSettings):
         description="Per kind (JSON): resources, activeDeadlineSeconds, backoffLimit, "
         "ttlSecondsAfterFinished, workVolumeSize of its Jobs.",
     )
-    fal_key_secret: SecretKey = Field(
-        default=SecretKey(name="", key="FAL_KEY"),
-        description="The Secret (name, key) holding FAL_KEY; handed to workers by reference. Unset: "
-        "fal resources wait as MissingCredentials.",
-    )
-    assemblyai_key_secret: SecretKey = Field(
-        default=SecretKey(name="", key="ASSEMBLYAI_API_KEY"),
-        description="The Secret (name, key) holding ASSEMBLYAI_API_KEY, likewise.",
+    key_secrets: dict[str, SecretKey] = Field(
+        default_factory=dict,
+        description="Per provider that needs an API key, the Secret (name, key) holding it, handed to "
+        "workers by reference: CONTENTGEN_<PROVIDER>_KEY_SECRET__NAME and __KEY (the key's usual name "
+        "when unset). No Secret: that provider's resources wait as MissingCredentials.",
     )
     s3_secret: str = Field(
         default="",
@@ -426,10 +448,15 @@ class OperatorSettings(ProviderSettings):
             self.prices = priced
         return self
 
-    def key_secret(self, key: str) -> SecretKey | None:
-        """The Secret holding a provider's API key, by the key's variable (api/providers.py's
-        `key`: FAL_KEY, ASSEMBLYAI_API_KEY); None for a provider that needs none."""
-        return {"FAL_KEY": self.fal_key_secret, "ASSEMBLYAI_API_KEY": self.assemblyai_key_secret}.get(key)
+    def key_secret(self, provider: str) -> SecretKey | None:
+        """The Secret holding `provider`'s API key (api/providers.py's `key`), its key the variable's
+        own name unless another is set (an empty key would make every Job invalid); None for a
+        provider that needs none."""
+        entry = provider_entry(provider)
+        if not entry.key:
+            return None
+        given = self.key_secrets.get(provider) or SecretKey()
+        return SecretKey(name=given.name, key=given.key or entry.key)
 
     def base_model(self, model: str) -> str:
         """The staged model an ImageGeneration's `model` draws with (providers/cluster/provider.py):

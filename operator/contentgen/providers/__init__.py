@@ -35,9 +35,6 @@ if TYPE_CHECKING:
 FAL_KEY_ENV = FAL.key
 ASSEMBLYAI_KEY_ENV = ASSEMBLYAI.key
 
-# where the Helm chart takes each key from
-_CHART_SECRETS = {FAL_KEY_ENV: "fal.existingSecret", ASSEMBLYAI_KEY_ENV: "assemblyai.existingSecret"}
-
 Env = Mapping[str, str] | None
 T = TypeVar("T")
 
@@ -60,7 +57,7 @@ class Registered:
 def _fal(env: Env) -> FalProvider:
     from .fal import FalProvider
 
-    return FalProvider(_key(FAL_KEY_ENV, env), store_io=_settings(env).fal_store_io)
+    return FalProvider(api_key(FAL, env), store_io=_settings(env).fal_store_io)
 
 
 def _fal_captioner(env: Env) -> Captioner:
@@ -68,7 +65,7 @@ def _fal_captioner(env: Env) -> Captioner:
     from .fal.captions import FalCaptioner
 
     # A caption takes seconds, not minutes: poll every second rather than every five.
-    key, store_io = _key(FAL_KEY_ENV, env), _settings(env).fal_store_io
+    key, store_io = api_key(FAL, env), _settings(env).fal_store_io
     return FalCaptioner(FalProvider(key, poll_interval=1.0, store_io=store_io))
 
 
@@ -92,7 +89,7 @@ def _assemblyai(env: Env) -> Transcriber:
 
     settings = _settings(env)
     return AssemblyAIProvider(
-        _key(ASSEMBLYAI_KEY_ENV, env),
+        api_key(ASSEMBLYAI, env),
         resolve_window=settings.assemblyai_resolve_window_seconds,
         resubmit_unresolved=settings.assemblyai_unresolved == "resubmit",
     )
@@ -276,12 +273,14 @@ def _settings(env: Mapping[str, str] | None) -> ProviderSettings:
     return from_environment(ProviderSettings, env)
 
 
-def _key(variable: str, env: Mapping[str, str] | None) -> str:
-    key = (os.environ if env is None else env).get(variable, "").strip()
+def api_key(provider: Provider, env: Mapping[str, str] | None = None) -> str:
+    """`provider`'s API key, from its variable (Provider.key) in `env` (the process's when None);
+    MissingCredentials, naming the variable and the chart's value that sets it, when it is unset."""
+    key = (os.environ if env is None else env).get(provider.key, "").strip()
     if not key:
         raise MissingCredentials(
-            f"{variable} is not set: set it (in the cluster, through the chart's "
-            f"{_CHART_SECRETS[variable]}) or {MissingCredentials.OFFLINE}"
+            f"{provider.key} is not set: set it (in the cluster, through the chart's "
+            f"{provider.chart_secret}) or {MissingCredentials.OFFLINE}"
         )
     return key
 
@@ -296,6 +295,7 @@ __all__ = [
     "TRANSCRIBERS",
     "VIDEO_GENERATORS",
     "Registered",
+    "api_key",
     "captioner",
     "cluster_provider",
     "image_generator",

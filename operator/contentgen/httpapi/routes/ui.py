@@ -125,7 +125,7 @@ def whoami(who: CallerDep) -> dict[str, Any]:
 
 
 @router.get("/ui/config", response_model=UiConfig, summary="How the web UI signs in (no login needed)")
-def config(svc: ServicesDep) -> dict[str, Any]:
+def config(svc: ServicesDep) -> UiConfig:
     from contentgen import __version__
 
     from ..creators import KubeCreator, LocalCreator
@@ -140,16 +140,16 @@ def config(svc: ServicesDep) -> dict[str, Any]:
     )
     if creator is not None and create == "off":
         create = "local" if getattr(creator, "local", False) else "kubernetes"
-    return {
-        "auth": list(svc.identities.modes),
-        "tokens": svc.identities.takes_tokens,
-        "logoutUrl": svc.settings.api_logout_url,
-        "create": create,
-        "defaultNamespace": svc.settings.api_default_namespace,
-        "offline": creator is not None and creator.offline,
-        "providers": {p.name: p.note for p in PROVIDERS.values()},
-        "version": __version__,
-    }
+    return UiConfig(
+        auth=list(svc.identities.modes),
+        tokens=svc.identities.takes_tokens,
+        logoutUrl=svc.settings.api_logout_url,
+        create=create,
+        defaultNamespace=svc.settings.api_default_namespace,
+        offline=creator is not None and creator.offline,
+        providers={p.name: p.note for p in PROVIDERS.values()},
+        version=__version__,
+    )
 
 
 class OwnerBudget(BaseModel):
