@@ -25,6 +25,7 @@ from scripts.sizes import CONTENTGEN as PACKAGE
 from scripts.sizes import lines
 
 PROVIDER_NAMES = frozenset({"offline", "fal", "assemblyai", "cluster"})
+TABLE = "api/providers.py"  # the providers' table: a provider's row names it
 LONG, COMPLEX = 60, 15  # a function over this many lines, or over this complexity
 # The product's roughness may only go down (tests/docs/test_structure.py fails above a ceiling).
 # Each ceiling is what the product measured when it was set; issue 80's goal beside it.
@@ -33,7 +34,7 @@ CEILINGS = {
     "functions_over_complexity_15": 11,  # goal 20: met
     "type_ignores": 32,  # goal 40: met
     "dict_str_any_lines": 1052,  # goal 700
-    "provider_name_literals": 4,  # goal 0 (outside providers/, docstrings left out): the 4 entries
+    "provider_name_literals": 0,  # goal 0 (outside providers/ and their table, docstrings left out)
 }
 STATUS = frozenset({"status"})
 BRANCHES = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler, ast.IfExp, ast.match_case)
@@ -184,11 +185,12 @@ def status_reads(parsed: list[tuple[str, ast.Module]], folder: str = "controller
 
 
 def provider_literals(parsed: list[tuple[str, ast.Module]]) -> int:
-    """String literals naming a provider outside providers/, docstrings left out: each is a layer
-    spelling a provider where its entry (api/providers.py) should say what it needs."""
+    """String literals naming a provider outside providers/ and its row in the providers' table
+    (api/providers.py), docstrings left out: each is a layer spelling a provider where its entry
+    should say what it needs."""
     found = 0
     for module, tree in parsed:
-        if module.startswith("providers/"):
+        if module.startswith("providers/") or module == TABLE:
             continue
         docs = {
             id(node.body[0].value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -850,21 +851,36 @@ def test_the_charts_kinds_are_the_apis(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "- haikus\n" in made and "- haikus/status\n" in made and '"haikus"]' in made
 
 
-def test_the_charts_provider_keys_are_the_apis(monkeypatch: pytest.MonkeyPatch) -> None:
-    """templates/_providers.tpl is made from the API's providers (`make generate`): current, and a
-    keyed provider declared in the API (the test-only echo) has its Secret's settings in the
-    operator's ConfigMap with no template edited; a provider that cancels its requests gives the
-    operator its key, one that does not gives none."""
+def test_the_charts_provider_keys_are_the_apis(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """templates/_providers.tpl and values.schema.json's key sections are made from the API's
+    providers (`make generate`): current; a keyed provider declared in the API (the test-only
+    echo) is in the chart as `make generate` remakes it, with no chart file edited by hand: its
+    Secret set by `--set echo.existingSecret` reaches the operator's settings, and the chart
+    renders without it (no Secret: its resources wait as MissingCredentials). A provider that
+    cancels its requests gives the operator its key, one that does not gives none."""
     from contentgen.api.providers import Provider
     from tests.providers import echo
 
     assert chart_files.PROVIDERS_TEMPLATE.read_text() == chart_files.providers_template(), (
         "run `make generate`"
     )
+    assert chart_files.VALUES_SCHEMA.read_text() == chart_files.values_schema(), "run `make generate`"
     echo.register(monkeypatch)
-    made = chart_files.providers_template()
-    assert "CONTENTGEN_ECHO_KEY_SECRET__NAME: {{ .Values.echo.existingSecret | quote }}" in made
-    assert "- name: ECHO_API_KEY" not in made
+    chart = tmp_path / "contentgen"
+    shutil.copytree(CHART, chart)
+    (chart / "templates" / "_providers.tpl").write_text(chart_files.providers_template())
+    (chart / "values.schema.json").write_text(chart_files.values_schema())
+
+    def rendered(*values: str) -> list[Doc]:
+        text = chart_files.helm("template", "contentgen", str(chart), "--namespace", "contentgen", *values)
+        return [d for d in yaml.safe_load_all(text) if d]
+
+    settings = operator_settings(settings_env(rendered("--set", "echo.existingSecret=echo-credentials")))
+    assert settings.key_secret("echo") == SecretKey(name="echo-credentials", key="ECHO_API_KEY")
+    unset = operator_settings(settings_env(rendered()))
+    assert unset.key_secret("echo") == SecretKey(name="", key="ECHO_API_KEY")
+    env = operator_deployment(rendered("--set", "echo.existingSecret=e"))["spec"]["template"]["spec"]
+    assert "ECHO_API_KEY" not in [e["name"] for e in env["containers"][0]["env"]]  # it cancels nothing
     monkeypatch.setitem(PROVIDERS, "echo", Provider("echo", key="ECHO_API_KEY", cancels=True))
     assert "- name: ECHO_API_KEY  # to cancel the echo requests" in chart_files.providers_template()
 

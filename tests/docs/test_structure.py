@@ -98,3 +98,5 @@ def test_the_figures_count_planted_code() -> None:
         "provider_name_literals": 2,  # the docstring left out
     }
     assert figures(parsed("providers/m.py", source), [])["provider_name_literals"] == 0
+    assert figures(parsed("api/providers.py", source), [])["provider_name_literals"] == 0  # the table
+    assert figures(parsed("api/image.py", source), [])["provider_name_literals"] == 2

@@ -2,20 +2,23 @@
 
 {{/* The operator's settings naming each keyed provider's Secret (the ConfigMap's). */}}
 {{- define "contentgen.providerKeySecrets" -}}
-CONTENTGEN_FAL_KEY_SECRET__NAME: {{ .Values.fal.existingSecret | quote }}
-CONTENTGEN_FAL_KEY_SECRET__KEY: {{ .Values.fal.key | quote }}
-CONTENTGEN_ASSEMBLYAI_KEY_SECRET__NAME: {{ .Values.assemblyai.existingSecret | quote }}
-CONTENTGEN_ASSEMBLYAI_KEY_SECRET__KEY: {{ .Values.assemblyai.key | quote }}
+{{- $fal := index .Values "fal" | default dict }}
+CONTENTGEN_FAL_KEY_SECRET__NAME: {{ $fal.existingSecret | default "" | quote }}
+CONTENTGEN_FAL_KEY_SECRET__KEY: {{ $fal.key | default "FAL_KEY" | quote }}
+{{- $assemblyai := index .Values "assemblyai" | default dict }}
+CONTENTGEN_ASSEMBLYAI_KEY_SECRET__NAME: {{ $assemblyai.existingSecret | default "" | quote }}
+CONTENTGEN_ASSEMBLYAI_KEY_SECRET__KEY: {{ $assemblyai.key | default "ASSEMBLYAI_API_KEY" | quote }}
 {{- end -}}
 
 {{/* The keys the operator holds, to cancel a deleted resource's requests (its env). */}}
 {{- define "contentgen.cancelKeys" -}}
-{{- if .Values.fal.existingSecret }}
+{{- $fal := index .Values "fal" | default dict }}
+{{- if $fal.existingSecret | default "" }}
 - name: FAL_KEY  # to cancel the fal requests of deleted resources
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.fal.existingSecret | quote }}
-      key: {{ .Values.fal.key | quote }}
+      name: {{ $fal.existingSecret | default "" | quote }}
+      key: {{ $fal.key | default "FAL_KEY" | quote }}
       {{- if .Values.optionalSecrets }}
       optional: true
       {{- end }}
