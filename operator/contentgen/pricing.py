@@ -71,7 +71,7 @@ from contentgen.api.lora import (
 )
 from contentgen.api.lora.clips import DEFAULT_MAX_CLIPS
 from contentgen.api.lora.plan import route_of
-from contentgen.api.providers import ASSEMBLYAI, CLUSTER, FAL, provider_entry
+from contentgen.api.providers import CLUSTER, FAL, PROVIDERS, provider_entry
 from contentgen.api.registry import UnknownKind
 from contentgen.api.video import MODELS as VIDEO_MODELS
 from contentgen.api.video import VideoShape, shape_of_wire
@@ -145,7 +145,7 @@ class PriceTable(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     as_of: str = Field(default=PRICES_AS_OF, description="When these prices were taken.")
-    items: dict[str, dict[str, dict[str, float]]] = Field(default_factory=lambda: dict(_DEFAULT_ITEMS))
+    items: dict[str, dict[str, dict[str, float]]] = Field(default_factory=lambda: default_items())
     assumed_audio_hours: float = Field(
         default=1.0,
         gt=0,
@@ -207,35 +207,15 @@ def with_local_pool(prices: PriceTable, pool_url: str) -> PriceTable:
     return with_cluster_settings(prices, job_gpus=prices.cluster.gpus, denoising="pool", pool_gpus=pool_gpus)
 
 
-_DEFAULT_ITEMS: dict[str, dict[str, dict[str, float]]] = {
-    FAL.name: {
-        "fal-ai/flux/dev": {"megapixel": 0.025},
-        "fal-ai/flux/schnell": {"megapixel": 0.003},
-        "fal-ai/flux-pro/v1.1": {"megapixel": 0.04},
-        "fal-ai/flux-lora": {"megapixel": 0.035},
-        # https://fal.ai/docs/model-api-reference/image-generation-api/z-image-turbo-lora: "Cost per
-        # Megapixel $0.0085"
-        "fal-ai/z-image/turbo/lora": {"megapixel": 0.0085},
-        # LoRA trainers, per step: api/base_models.py's table, where each page is named
-        **{app: {"step": t.price_per_step} for app, (_, t) in FAL_TRAINERS.items() if t.price_per_step},
-        FAL_CAPTION_APP: {"request": 0.001},
-        # video (api/video/table.py's models): per second of video, as each app's page prices it
-        "fal-ai/wan/v2.2-a14b/text-to-video/lora": {"video-second": 0.10},
-        "fal-ai/wan/v2.2-a14b/image-to-video 480p": {"video-second": 0.04},
-        "fal-ai/wan/v2.2-a14b/image-to-video 580p": {"video-second": 0.06},
-        "fal-ai/wan/v2.2-a14b/image-to-video 720p": {"video-second": 0.08},
-        "fal-ai/ltxv-13b-098-distilled": {"video-second": 0.02},
-        "fal-ai/ltxv-13b-098-distilled/image-to-video": {"video-second": 0.02},
-        "fal-ai/kling-video/v2.5-turbo/pro/text-to-video": {"video-second": 0.07},
-        "fal-ai/kling-video/v2.5-turbo/pro/image-to-video": {"video-second": 0.07},
-    },
-    ASSEMBLYAI.name: {
-        "universal-3-5-pro": {"audio-hour": 0.21},
-        "universal-3-pro": {"audio-hour": 0.21},
-        "universal-2": {"audio-hour": 0.15},
-        "speaker-labels": {"audio-hour": 0.02},
-    },
-}
+def default_items() -> dict[str, dict[str, dict[str, float]]]:
+    """The price table's defaults: each provider's published prices (its row's `prices`,
+    api/providers.py), with the LoRA trainers' per step of the base models' table (where each page
+    is named) for the provider that prices them by app."""
+    items = {p.name: {i: dict(u) for i, u in p.prices.items()} for p in PROVIDERS.values() if p.prices}
+    trainers = {app: {"step": t.price_per_step} for app, (_, t) in FAL_TRAINERS.items() if t.price_per_step}
+    if trainers:
+        items.setdefault(FAL.name, {}).update(trainers)
+    return items
 
 
 # --- usage: what the provider bills for a run ------------------------------------------------

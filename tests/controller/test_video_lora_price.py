@@ -56,3 +56,15 @@ def test_a_video_loras_captions_count_its_clips_and_its_likeness_draws_no_pictur
     flux = expected_usage("LoraTraining", {**spec(), "dataset": dataset}, PRICES)
     assert [line.quantity for line in flux if line.unit == "request"] == [10]
     assert [line for line in flux if line.unit == "megapixel"]  # FLUX.1's likeness pictures
+
+
+def test_every_app_fal_bills_has_a_default_price() -> None:
+    """The price table's defaults are each provider's row (api/providers.py) and the trainers of the
+    base models' table: every app the product sends to fal is priced without a chart's `prices`,
+    the captioner (api/lora's FAL_CAPTION_APP, priced in fal's row) and each image model's app."""
+    from contentgen.api.image import FAL_APPS
+    from contentgen.api.lora import FAL_CAPTION_APP
+
+    fal = PRICES.items["fal"]
+    assert fal[FAL_CAPTION_APP] == {"request": 0.001}
+    assert set(FAL_APPS.values()) <= set(fal)

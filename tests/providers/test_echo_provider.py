@@ -1,6 +1,6 @@
 """A provider defined only in the tests (tests/providers/echo/: its entry and its transcriber, one
 package) goes through every layer as the product's providers do: validation and the CRD's schema,
-a laptop run billed at the price table's price, its key's refusal in one line, its estimate, the
+a laptop run billed at the price its row declares, its key's refusal in one line, its estimate, the
 operator's Job with its key by reference from the Secret the operator's setting names, the
 operator's wait for a Secret it lacks, and the HTTP API's schema and the web UI's choices. Nothing
 in operator/ names it."""
@@ -37,7 +37,6 @@ kind: Transcription
 metadata: {name: talk}
 spec: {owner: alice, provider: echo, source: {url: "https://example.com/talk.wav"}}
 """
-PRICES = {"echo": {"echo-1": {"audio-hour": 7.2}}}  # $0.002 a second
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +85,7 @@ def test_validate_takes_it_and_the_crd_lists_it(workspace: Path, capsys: pytest.
 def test_a_laptop_run_transcribes_with_its_key_and_bills_its_price(
     workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CONTENTGEN_PRICES", json.dumps({"items": PRICES}))
+    monkeypatch.delenv("CONTENTGEN_PRICES", raising=False)  # its prices are its row's
     # its key unset: refused before any work, in one line naming the key and the chart's value
     assert main(["run", "--source", "talk.wav", "talk.yaml"]) != 0
     said = capsys.readouterr().err.strip().splitlines()[-1]
@@ -109,10 +108,13 @@ def test_a_laptop_run_transcribes_with_its_key_and_bills_its_price(
     assert record["provider"] == "echo" and record["cost"]["actualUsd"] == pytest.approx(0.02), record["cost"]
 
 
-def test_its_estimate_is_the_table_price() -> None:
+def test_its_estimate_is_its_rows_price_unless_the_chart_sets_another() -> None:
     spec = {"owner": "alice", "provider": "echo", "source": {"url": "https://example.com/talk.wav"}}
-    cost = estimated("Transcription", spec, PriceTable(items=PRICES, assumed_audio_hours=0.5), None)
+    assert PriceTable().items["echo"] == {"echo-1": {"audio-hour": 7.2}}
+    cost = estimated("Transcription", spec, PriceTable(assumed_audio_hours=0.5), None)
     assert cost.estimated_usd == pytest.approx(3.6)
+    chart = PriceTable(items={"echo": {"echo-1": {"audio-hour": 1.0}}}, assumed_audio_hours=0.5)
+    assert estimated("Transcription", spec, chart, None).estimated_usd == pytest.approx(0.5)
 
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

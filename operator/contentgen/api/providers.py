@@ -8,7 +8,8 @@ builds each one by name from its own registry, whose entries are these names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
@@ -42,6 +43,9 @@ class Provider:
     makes: tuple[str, ...] = ("pictures",)
     # what the web UI's create forms say beside its name ('': its name alone)
     note: str = ""
+    # its published prices, the price table's defaults (pricing.py): USD per unit, per item
+    # ({item: {unit: usd}}; the chart's `prices` replaces them); none: free, or priced by GPU time
+    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict, hash=False)
 
     @property
     def key_secret_variable(self) -> str:
@@ -61,9 +65,46 @@ OFFLINE = Provider(
     makes=("pictures", "transcripts"),
     note="free, labelled placeholders",
 )
-# max_images: on every FLUX app fal serves
-FAL = Provider("fal", key="FAL_KEY", prices_by_app=True, max_images=4, cancels=True)
-ASSEMBLYAI = Provider("assemblyai", key="ASSEMBLYAI_API_KEY", makes=("transcripts",))
+# max_images: on every FLUX app fal serves. Its prices: each app's page; its LoRA trainers' per
+# step are the base models' table's (api/base_models.py), added by pricing.py.
+FAL = Provider(
+    "fal",
+    key="FAL_KEY",
+    prices_by_app=True,
+    max_images=4,
+    cancels=True,
+    prices={
+        "fal-ai/flux/dev": {"megapixel": 0.025},
+        "fal-ai/flux/schnell": {"megapixel": 0.003},
+        "fal-ai/flux-pro/v1.1": {"megapixel": 0.04},
+        "fal-ai/flux-lora": {"megapixel": 0.035},
+        # https://fal.ai/docs/model-api-reference/image-generation-api/z-image-turbo-lora: "Cost per
+        # Megapixel $0.0085"
+        "fal-ai/z-image/turbo/lora": {"megapixel": 0.0085},
+        # the dataset's captions (api/lora's FAL_CAPTION_APP)
+        "openrouter/router/vision": {"request": 0.001},
+        # video (api/video/table.py's models): per second of video, as each app's page prices it
+        "fal-ai/wan/v2.2-a14b/text-to-video/lora": {"video-second": 0.10},
+        "fal-ai/wan/v2.2-a14b/image-to-video 480p": {"video-second": 0.04},
+        "fal-ai/wan/v2.2-a14b/image-to-video 580p": {"video-second": 0.06},
+        "fal-ai/wan/v2.2-a14b/image-to-video 720p": {"video-second": 0.08},
+        "fal-ai/ltxv-13b-098-distilled": {"video-second": 0.02},
+        "fal-ai/ltxv-13b-098-distilled/image-to-video": {"video-second": 0.02},
+        "fal-ai/kling-video/v2.5-turbo/pro/text-to-video": {"video-second": 0.07},
+        "fal-ai/kling-video/v2.5-turbo/pro/image-to-video": {"video-second": 0.07},
+    },
+)
+ASSEMBLYAI = Provider(
+    "assemblyai",
+    key="ASSEMBLYAI_API_KEY",
+    makes=("transcripts",),
+    prices={
+        "universal-3-5-pro": {"audio-hour": 0.21},
+        "universal-3-pro": {"audio-hour": 0.21},
+        "universal-2": {"audio-hour": 0.15},
+        "speaker-labels": {"audio-hour": 0.02},
+    },
+)
 CLUSTER = Provider(
     "cluster",
     own_gpus=True,

@@ -1,7 +1,7 @@
 """Echo: a transcription provider that exists only in the tests, declared in this one package
-(its entry, what every layer knows of it, and its transcriber, what the pipeline builds), to prove
-that adding a provider needs no product file. Its "transcript" names the audio's digest and the
-key it was given; it bills by the audio-hour, at the price table's price.
+(its entry, what every layer knows of it, its prices among it, and its transcriber, what the
+pipeline builds), to prove that adding a provider needs no product file. Its "transcript" names the
+audio's digest and the key it was given; it bills by the audio-hour, at its row's price.
 
 `register` puts the entry in api/providers.py's PROVIDERS and the transcriber in providers/'s
 REGISTRY, as a product provider is declared there."""
@@ -23,7 +23,13 @@ from contentgen.providers.base import (
     TranscriptionRequest,
 )
 
-ENTRY = Provider("echo", key="ECHO_API_KEY", makes=("transcripts",), note="the tests' own provider")
+ENTRY = Provider(
+    "echo",
+    key="ECHO_API_KEY",
+    makes=("transcripts",),
+    note="the tests' own provider",
+    prices={"echo-1": {"audio-hour": 7.2}},  # $0.002 a second
+)
 
 
 class EchoTranscriber(Transcriber):
