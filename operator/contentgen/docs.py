@@ -106,14 +106,15 @@ def _operator() -> str:
 def _key_secrets() -> str:
     """One row per part of each keyed provider's Secret (OperatorSettings.key_secrets)."""
     from contentgen.api.providers import PROVIDERS
+    from contentgen.controller.settings import KEY_SECRET_PARTS
 
     return "".join(
-        f"\n| `{p.key_secret_variable}__{part}` | {_default(p.key if part == 'KEY' else '')} | The Secret "
-        f"(name, key) holding {p.key}, {p.name}'s API key, handed to workers by reference (the chart's "
-        f"{p.chart_secret}). Unset: {p.name} resources wait as MissingCredentials. |"
+        f"\n| `{p.key_secret_variable}__{part.upper()}` | {_default(p.key if part == 'key' else '')} | "
+        f"The Secret (name, key) holding {p.key}, {p.name}'s API key, handed to workers by reference "
+        f"(the chart's {p.chart_secret}). Unset: {p.name} resources wait as MissingCredentials. |"
         for p in PROVIDERS.values()
         if p.key
-        for part in ("NAME", "KEY")
+        for part in KEY_SECRET_PARTS
     )
 
 

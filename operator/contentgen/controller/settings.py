@@ -26,7 +26,8 @@ from .job_defaults import GpuJob, KindDefaults
 from .kinds import CONTROLLER_KINDS
 from .owners import OwnerPolicy
 
-PARTS = ("name", "key")
+# A key Secret's parts, each its own variable (CONTENTGEN_<PROVIDER>_KEY_SECRET__NAME, __KEY)
+KEY_SECRET_PARTS = ("name", "key")
 
 
 class _KeySecrets(PydanticBaseSettingsSource):
@@ -40,7 +41,7 @@ class _KeySecrets(PydanticBaseSettingsSource):
         found = {
             p.name: {
                 part: os.environ.get(f"{p.key_secret_variable}__{part.upper()}", "")
-                for part in ("name", "key")
+                for part in KEY_SECRET_PARTS
             }
             for p in PROVIDERS.values()
             if p.key
