@@ -11,6 +11,7 @@ known before it starts (`plan.expected_usage`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -126,10 +127,10 @@ def run_evaluations(
     without = _baseline(maker, store, baseline_model(generator, plan.model), placeholders)
     read = reader or FaceReader()
 
-    def faces_in(lora: LoraWeights | None) -> Callable[[np.ndarray], list[np.ndarray]]:
+    def faces_in(lora: LoraWeights | None) -> Callable[[np.ndarray], list[np.ndarray]] | None:
         draws = getattr(generator, "draws_subject", None)
         if placeholders and not (lora is not None and callable(draws) and draws(lora)):
-            return lambda _: []
+            return None  # not searched: a placeholder without a face, by construction
         return read.faces
 
     names, rows = subject
@@ -231,21 +232,30 @@ def _baseline(maker: _Maker, store: ObjectStore, model: str, placeholders: bool)
 def _found(
     items: Sequence[tuple[str, int, int, Prompt]],
     pictures: Sequence[Path],
-    faces_of: Callable[[np.ndarray], list[np.ndarray]],
+    faces_of: Callable[[np.ndarray], list[np.ndarray]] | None,
     center: np.ndarray,
 ) -> list[Generated]:
     """Each picture's faces; a clip's (providers/clip_frames.py) each frame's, and its median
-    frame's as the clip's."""
+    frame's as the clip's. Without `faces_of`, none: the pictures are not searched (a picture is
+    not even read)."""
     return [
         _generated(n, p.kind, f, faces_of, center) for (n, _, _, p), f in zip(items, pictures, strict=True)
     ]
 
 
 def _generated(
-    name: str, kind: Kind, path: Path, faces_of: Callable[[np.ndarray], list[np.ndarray]], center: np.ndarray
+    name: str,
+    kind: Kind,
+    path: Path,
+    faces_of: Callable[[np.ndarray], list[np.ndarray]] | None,
+    center: np.ndarray,
 ) -> Generated:
     frames = clip_frames.read(path)
+    if frames is not None and faces_of is None:
+        faces_of = _no_faces
     if frames is None:
+        if faces_of is None:
+            return Generated(name, kind, [])
         image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if image is None:
             raise InvalidInput(f"{path.name} is not an image OpenCV can read")
@@ -253,6 +263,10 @@ def _generated(
     found = [faces_of(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)) for _, frame in frames]
     median = median_frame(found, kind, center) if len(center) else None
     return Generated(name, kind, found[median] if median is not None else [], frames=found)
+
+
+def _no_faces(_: np.ndarray) -> list[np.ndarray]:
+    return []
 
 
 @dataclass
@@ -400,14 +414,8 @@ def draw_grid(
         for column, (path, scored) in enumerate(pair):
             x = _GAP + column * (TILE + _GAP)
             y = _HEAD + row * (TILE + _LABEL + _GAP)
-            picture = cv2.imread(str(path))
-            if picture is not None:
-                scale = TILE / max(picture.shape[:2])
-                small = cv2.resize(
-                    picture,
-                    (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale))),
-                    interpolation=cv2.INTER_AREA,
-                )
+            small = _thumbnail(path, TILE)
+            if small is not None:
                 sheet[y : y + small.shape[0], x : x + small.shape[1]] = small
             label = ("LoRA " if column == 0 else "base ") + _label(scored)
             cv2.putText(sheet, label, (x + 2, y + TILE + 16), _FONT, 0.45, (230, 230, 230), 1, cv2.LINE_AA)
@@ -456,11 +464,8 @@ def draw_checkpoint_grid(out: Path, steps: Sequence[tuple[str, Evaluation]], *, 
             )
         for column, (path, score) in enumerate(zip(pictures, scored, strict=True)):
             x = _ROW_HEAD + column * (_SMALL + _GAP)
-            picture = cv2.imread(str(path))
-            if picture is not None:
-                scale = _SMALL / max(picture.shape[:2])
-                size = (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale)))
-                small = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+            small = _thumbnail(path, _SMALL)
+            if small is not None:
                 sheet[y : y + small.shape[0], x : x + small.shape[1]] = small
             text = _label(score).split(",")[0]
             cv2.putText(sheet, text, (x + 2, y + _SMALL + 15), _FONT, 0.4, (230, 230, 230), 1, cv2.LINE_AA)
@@ -469,6 +474,32 @@ def draw_checkpoint_grid(out: Path, steps: Sequence[tuple[str, Evaluation]], *, 
         raise RuntimeError("OpenCV could not encode the checkpoints' grid")
     out.write_bytes(data.tobytes())
     return out
+
+
+def _thumbnail(path: Path, side: int) -> np.ndarray | None:
+    """`path`'s picture fitted into a `side` square (None where it is not one), for a grid. Each
+    picture is decoded once for both grids' sides: a training's checkpoints' grid is drawn again
+    at every checkpoint, from the same pictures (read-only: a cached array)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    fitted = _thumbnails(str(path), (stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    return None if fitted is None else fitted[side]
+
+
+@functools.lru_cache(maxsize=128)  # a picture's two sides: about 0.25 MB
+def _thumbnails(path: str, _stamp: tuple[int, int, int]) -> dict[int, np.ndarray] | None:
+    picture = cv2.imread(path)
+    if picture is None:
+        return None
+    fitted = {}
+    for side in (TILE, _SMALL):
+        scale = side / max(picture.shape[:2])
+        size = (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale)))
+        fitted[side] = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+        fitted[side].flags.writeable = False
+    return fitted
 
 
 def _label(scored: ImageScore) -> str:
