@@ -251,8 +251,6 @@ def _generated(
     center: np.ndarray,
 ) -> Generated:
     frames = clip_frames.read(path)
-    if frames is not None and faces_of is None:
-        faces_of = _no_faces
     if frames is None:
         if faces_of is None:
             return Generated(name, kind, [])
@@ -260,7 +258,8 @@ def _generated(
         if image is None:
             raise InvalidInput(f"{path.name} is not an image OpenCV can read")
         return Generated(name, kind, faces_of(image))
-    found = [faces_of(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)) for _, frame in frames]
+    search = faces_of or _no_faces  # a clip's frames are counted, searched or not
+    found = [search(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)) for _, frame in frames]
     median = median_frame(found, kind, center) if len(center) else None
     return Generated(name, kind, found[median] if median is not None else [], frames=found)
 
