@@ -1,7 +1,12 @@
-"""Kinds are seams, not switches: code compares kind names only inside the kind registries
-(api/kinds.py, catalog/kinds/, pipeline/kinds/, controller/kinds/, httpapi/kinds/), and every kind
-the API knows is declared in each registry. (The CLI has no kind facts of its own: it reads the
-API's models and the catalog's registry.)
+"""Kinds are seams, not switches: a kind's name and catalog type are spelled only where the kind
+is declared (each layer's kinds/ folder: api/kinds/, pricing/kinds/, catalog/kinds/,
+pipeline/kinds/, controller/kinds/, httpapi/kinds/; Notification's own api/notification.py), and
+every kind the API knows is declared in each registry. Code elsewhere that means one kind names
+its declaration (`LORA_TRAINING.kind`, `.catalog_type`, its pricing's `.item`). (The CLI has no
+kind facts of its own: it reads the API's models and the catalog's registry.)
+
+Spelled: every string constant equal to a kind name or a catalog type, by the AST, wherever it
+stands (a call's argument, a default, a constant, a dict's key or value).
 
 The layers not converted yet keep an allowance, file by file: how many kind-name comparisons each
 still has. It is a ratchet: a comparison beyond a file's allowance fails (a file that is not listed
@@ -36,13 +41,17 @@ from tests.conftest import ROOT
 PACKAGE = ROOT / "operator" / "contentgen"
 KIND_NAMES = frozenset({*KINDS, NOTIFICATION, *CATALOG_TYPES})
 REGISTRIES = (
-    "api/kinds.py",
+    "api/kinds/",
     "api/registry.py",
+    "pricing/kinds/",
     "catalog/kinds/",
     "pipeline/kinds/",
     "controller/kinds/",
     "httpapi/kinds/",
 )
+
+# Where a kind is declared: its name is spelled there (Notification is the operator's own kind).
+DECLARED = (*REGISTRIES, "api/notification.py")
 
 # Comparisons of kind names left in the layers not converted yet: only ever lowered.
 ALLOWANCE: dict[str, int] = {}
@@ -86,7 +95,7 @@ def test_no_kind_name_comparison_beyond_the_allowance(found: dict[str, int]) -> 
     over = beyond(found, ALLOWANCE)
     assert not over, (
         f"kind names compared outside the kind registries: {over}; ask the kind's registry "
-        "(api/kinds.py, catalog/kinds, pipeline/kinds, controller/kinds, httpapi/kinds) instead"
+        "(api/kinds, pricing/kinds, catalog/kinds, pipeline/kinds, controller/kinds, httpapi/kinds) instead"
     )
 
 
@@ -115,11 +124,11 @@ def test_the_converted_modules_compare_no_kind_name(found: dict[str, int]) -> No
 
 
 def test_every_api_kind_is_declared_in_every_registry() -> None:
-    assert set(CATALOG_KINDS) == set(KINDS), "catalog/kinds/ declares other kinds than api/kinds.py"
-    assert set(PIPELINE_KINDS) == set(KINDS), "pipeline/kinds/ declares other kinds than api/kinds.py"
-    assert set(CONTROLLER_KINDS) == set(KINDS), "controller/kinds/ declares other kinds than api/kinds.py"
-    assert set(HTTP_KINDS) == set(KINDS), "httpapi/kinds/ declares other kinds than api/kinds.py"
-    assert set(PRICING_KINDS) == set(KINDS), "pricing.PRICING_KINDS prices other kinds than api/kinds.py"
+    assert set(CATALOG_KINDS) == set(KINDS), "catalog/kinds/ declares other kinds than api/kinds/"
+    assert set(PIPELINE_KINDS) == set(KINDS), "pipeline/kinds/ declares other kinds than api/kinds/"
+    assert set(CONTROLLER_KINDS) == set(KINDS), "controller/kinds/ declares other kinds than api/kinds/"
+    assert set(HTTP_KINDS) == set(KINDS), "httpapi/kinds/ declares other kinds than api/kinds/"
+    assert set(PRICING_KINDS) == set(KINDS), "pricing/kinds/ prices other kinds than api/kinds/"
 
 
 def test_an_undeclared_kind_is_an_error_not_another_kinds_fields() -> None:
@@ -206,3 +215,59 @@ def test_a_planted_comparison_fails_the_guard(tmp_path: Path, found: dict[str, i
         "newmodule.py": "1 (allowed 0)",
     }
     assert "catalog/kinds/lora_training.py" not in planted
+
+
+# --- every spelling: a kind's name written only where the kind is declared -----------------------
+
+
+def spelled(source: str) -> int:
+    """How many string constants of `source` are a kind's name or catalog type."""
+    return sum(
+        1
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in KIND_NAMES
+    )
+
+
+def spellings(package: Path) -> dict[str, int]:
+    """Kind names spelled per module of `package` outside where the kinds are declared."""
+    found: dict[str, int] = {}
+    for path in sorted(package.rglob("*.py")):
+        name = path.relative_to(package).as_posix()
+        if not name.startswith(DECLARED) and (n := spelled(path.read_text(encoding="utf-8"))):
+            found[name] = n
+    return found
+
+
+def test_kind_names_are_spelled_only_where_the_kinds_are_declared() -> None:
+    assert spellings(PACKAGE) == {}, (
+        "a kind's name or catalog type spelled outside its declarations: name the declaration instead "
+        "(api/kinds/<kind>.py's KIND: .kind, .catalog_type; pricing/kinds/<kind>.py's KIND: .item)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "count"),
+    [
+        ('KIND = "LoraTraining"', 1),
+        ('f("Transcription")', 1),
+        ('def f(kind="image-generation"): ...', 1),
+        ('usage = gpu_usage(p, "video-generation", 1.0)', 1),
+        ('query = {"kind": "LoraEvaluation", "owner": o}', 1),
+        ('message = f"a {kind} is not a LoraTraining"', 0),
+        ('kind == "Lora"', 0),
+        ("kind == LORA_TRAINING.kind", 0),
+    ],
+)
+def test_every_spelling_is_counted(source: str, count: int) -> None:
+    assert spelled(source) == count
+
+
+def test_a_planted_spelling_fails_the_guard(tmp_path: Path) -> None:
+    copy = tmp_path / "contentgen"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    with (copy / "pipeline" / "images.py").open("a", encoding="utf-8") as module:
+        module.write('\nITEM = "image-generation"\n')
+    with (copy / "pricing" / "kinds" / "image_generation.py").open("a", encoding="utf-8") as module:
+        module.write('\nITEM = "image-generation"\n')  # where the kind is declared: its business
+    assert spellings(copy) == {"pipeline/images.py": 1}

@@ -1,4 +1,4 @@
-"""Budgets and prices: the pure parts (controller/budget.py, pricing.py)."""
+"""Budgets and prices: the pure parts (controller/budget.py, pricing/)."""
 
 from __future__ import annotations
 

@@ -2,32 +2,32 @@
 
 {{/* The kinds the operator reconciles (plural resource names). */}}
 {{- define "contentgen.kinds" -}}
-- loratrainings
 - imagegenerations
-- transcriptions
 - loraevaluations
+- loratrainings
+- transcriptions
 - videogenerations
 {{- end -}}
 
 {{/* Their status. */}}
 {{- define "contentgen.statusSubresources" -}}
-- loratrainings/status
 - imagegenerations/status
-- transcriptions/status
 - loraevaluations/status
+- loratrainings/status
+- transcriptions/status
 - videogenerations/status
 {{- end -}}
 
 {{/* Finalizers. */}}
 {{- define "contentgen.finalizersSubresources" -}}
-- loratrainings/finalizers
 - imagegenerations/finalizers
-- transcriptions/finalizers
 - loraevaluations/finalizers
+- loratrainings/finalizers
+- transcriptions/finalizers
 - videogenerations/finalizers
 {{- end -}}
 
 {{/* The same kinds as a flow list, for a resourceRules' resources. */}}
 {{- define "contentgen.kindsFlow" -}}
-["loratrainings", "imagegenerations", "transcriptions", "loraevaluations", "videogenerations"]
+["imagegenerations", "loraevaluations", "loratrainings", "transcriptions", "videogenerations"]
 {{- end -}}

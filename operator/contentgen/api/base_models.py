@@ -1,7 +1,7 @@
 """What a LoraTraining's LoRA is made for (`training.baseModel`), who trains it, from what, and
 which models load it: one table (`BASE_MODELS`), from which admission's rules (`BASE_MODEL_RULES`),
 the trainer a run uses (`trainer_of`), the dataset's media (stills, clips: `media_of`), the price of
-a run (pricing.py) and what a video or picture may load (`lora_fits`) are all read.
+a run (pricing/) and what a video or picture may load (`lora_fits`) are all read.
 
 FLUX.1 is the default: the LoRAs every LoraTraining made before this field. The video models are
 Wan's: a Wan 2.1 LoRA is made for one transformer, a Wan 2.2 A14B LoRA for two (the high-noise
@@ -27,7 +27,7 @@ fal's trainers, as their pages document them (read 2026-12-02):
   image-to-video trainer ... requires video training data; image-only datasets are supported only
   by the text-to-video trainer". What it leaves open (the input names, the steps' range, the
   price, the output's shape) is left open here: the steps stay within the API's own 100 to 10000,
-  the price is the price table's dearest per step until fal's pricing API says (pricing.py), and
+  the price is the price table's dearest per step until fal's pricing API says (pricing/), and
   the provider reads one LoRA file or a high- and low-noise pair (providers/fal/wan_training.py).
 
 Every documented minimum is 100 steps, the API's own minimum for training.steps, so a spec under

@@ -43,7 +43,7 @@ class Provider:
     makes: tuple[str, ...] = ("pictures",)
     # what the web UI's create forms say beside its name ('': its name alone)
     note: str = ""
-    # its published prices, the price table's defaults (pricing.py): USD per unit, per item
+    # its published prices, the price table's defaults (pricing/): USD per unit, per item
     # ({item: {unit: usd}}; the chart's `prices` replaces them); none: free, or priced by GPU time
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict, hash=False)
 
@@ -66,7 +66,7 @@ OFFLINE = Provider(
     note="free, labelled placeholders",
 )
 # max_images: on every FLUX app fal serves. Its prices: each app's page; its LoRA trainers' per
-# step are the base models' table's (api/base_models.py), added by pricing.py.
+# step are the base models' table's (api/base_models.py), added by pricing/.
 FAL = Provider(
     "fal",
     key="FAL_KEY",

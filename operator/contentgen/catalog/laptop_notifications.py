@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contentgen.api import format_time
+from contentgen.api.notification import KIND as NOTIFICATION
 
 from .base import Catalog
 
@@ -133,7 +134,7 @@ class KeptNotifications:
         body = {
             "_id": uid,
             "apiVersion": content["apiVersion"],
-            "kind": "Notification",
+            "kind": NOTIFICATION,
             "metadata": {"namespace": namespace, "name": name, "uid": uid, "creationTimestamp": created},
             "spec": spec,
             "status": status,

@@ -53,7 +53,8 @@ class _DeclaredKind:
 
 
 def _declared() -> list[CatalogKind]:
-    """The catalog's kinds in the API's order (api/kinds.py), which the OpenAPI document keeps."""
+    """The catalog's kinds in the API's order (api/kinds/: by module name), which the OpenAPI
+    document keeps."""
     return [declared for name in KINDS if (declared := CATALOG_KINDS.get(name)) is not None]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from contentgen.api.kinds.lora_training import KIND as LORA_TRAINING
 from contentgen.api.sharing import (
     ANNOTATION,
     Grant,
@@ -90,7 +91,7 @@ def lora_grants(catalog: Catalog, namespace: str, name: str, owner: str) -> tupl
     """The grants of `owner`'s LoraTraining namespace/name (its newest record whose resource was
     not deleted); None when there is none."""
     docs = catalog.find_raw(
-        {"kind": "LoraTraining", "namespace": namespace, "name": name, "owner": owner, "deleted": None},
+        {"kind": LORA_TRAINING.kind, "namespace": namespace, "name": name, "owner": owner, "deleted": None},
         limit=20,
     )
     if not docs:

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from contentgen.api.kinds.lora_training import KIND as LORA_TRAINING
 from contentgen.api.versions import version_entry
 from contentgen.catalog import Catalog, to_record
 from contentgen.cli.flags import int_at_least
@@ -227,7 +228,7 @@ def _continue(
     if doc.get("origin") != "local":
         command = controls.continue_command(doc, number, args.steps)
         raise CommandError(f"{doc['namespace']}/{doc['name']} runs in a cluster: {command}")
-    cost = estimated("LoraTraining", spec, PipelineSettings().prices, None)
+    cost = estimated(LORA_TRAINING.kind, spec, PipelineSettings().prices, None)
     print(controls.continue_message(doc, number, args.steps, cost.estimated_usd), file=sys.stderr)
     if cost.estimated_usd > 0 and not (args.yes or confirmed("Pay the estimate and train?")):
         print("nothing was run or paid (--yes runs it)", file=sys.stderr)

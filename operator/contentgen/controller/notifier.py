@@ -39,6 +39,7 @@ import httpx
 
 from contentgen.api import now
 from contentgen.api.notification import ANNOTATION_REPLAY, PLURAL, LastDelivery, NotificationStatus
+from contentgen.api.notification import KIND as NOTIFICATION
 from contentgen.api.reading import Count, Number, Reading, Text
 from contentgen.catalog import webhooks
 from contentgen.catalog.deliveries import Deliveries, Sender, wants
@@ -195,7 +196,7 @@ class Notifier:
             listing = await self.op.kube.request("GET", f"/apis/contentgen.io/v1alpha1{where}/{PLURAL}")
             for item in (listing or {}).get("items") or []:
                 item.setdefault("apiVersion", "contentgen.io/v1alpha1")
-                item.setdefault("kind", "Notification")
+                item.setdefault("kind", NOTIFICATION)
                 found[item["metadata"]["uid"]] = item
         return found
 

@@ -11,7 +11,8 @@ from pydantic import ConfigDict, Field
 
 from contentgen.api import ImageGenerationStatus, Kind
 from contentgen.api.common import CommonStatus, VersionBase
-from contentgen.api.kinds import IMAGE_GENERATION, LORA_TRAINING
+from contentgen.api.kinds.image_generation import KIND as IMAGE_GENERATION
+from contentgen.api.kinds.lora_training import KIND as LORA_TRAINING
 from contentgen.api.lora import PROMOTED_ANNOTATION, LoraTrainingStatus, promotions_of
 from contentgen.api.reading import Condition
 

@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from contentgen.api import KINDS, Kind, Phase, SpecSnapshot, now, parse_timestamp
-from contentgen.api.kinds import IMAGE_GENERATION
+from contentgen.api.kinds.image_generation import KIND as IMAGE_GENERATION
 from contentgen.api.lora import VERDICTS_ANNOTATION, verdicts_asked
 from contentgen.api.providers import provider_entry
 from contentgen.pricing import estimated, month_of, without_evaluation

@@ -31,7 +31,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from contentgen.api import KINDS, Resource, now
-from contentgen.api.kinds import LORA_TRAINING
+from contentgen.api.kinds.lora_training import KIND as LORA_TRAINING
 from contentgen.api.lora import KEEP_BEST, PROMOTED_ANNOTATION, STOP_ANNOTATION, VERDICTS_ANNOTATION
 from contentgen.api.providers import OFFLINE
 from contentgen.api.sharing import Grant, grants_of

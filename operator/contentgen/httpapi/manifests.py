@@ -29,6 +29,9 @@ from contentgen.api.base import CelRule
 from contentgen.api.base_models import DEFAULT_BASE_MODEL, lora_fits, misfit
 from contentgen.api.common import LORA_URL_RULE, NAME_PATTERN, OWNER_PATTERN, SOURCE_URL_RULE
 from contentgen.api.image import FAL_APPS, FAL_MAX_IMAGES, LORA_MODELS, ImageModel, ImageSize
+from contentgen.api.kinds.image_generation import KIND as IMAGE_GENERATION
+from contentgen.api.kinds.lora_training import KIND as LORA_TRAINING
+from contentgen.api.kinds.transcription import KIND as TRANSCRIPTION
 from contentgen.api.manifests import Document
 from contentgen.api.providers import (
     FAL,
@@ -460,8 +463,8 @@ def from_lora_train(request: LoraTrainRequest, owner: str, namespace: str, *, lo
         spec["training"] = training
     name = request.name or (_dns(request.lora_name) if request.lora_name else None)
     return Wanted(
-        "LoraTraining",
-        name or new_name("LoraTraining"),
+        LORA_TRAINING.kind,
+        name or new_name(LORA_TRAINING.kind),
         request.namespace or namespace,
         _common(request, spec, owner),
         named_by_client=name is not None,
@@ -490,8 +493,8 @@ def from_images_generate(
             raise Invalid(problems)
         spec["loras"] = [{"url": lora.path, "scale": lora.scale} for lora in inputs.loras]
     return Wanted(
-        "ImageGeneration",
-        request.name or new_name("ImageGeneration"),
+        IMAGE_GENERATION.kind,
+        request.name or new_name(IMAGE_GENERATION.kind),
         request.namespace or namespace,
         _common(request, spec, owner),
         named_by_client=request.name is not None,
@@ -512,8 +515,8 @@ def from_transcribe(request: TranscribeRequest, owner: str, namespace: str, *, l
     if request.speaker_labels:
         spec["speakerLabels"] = True
     return Wanted(
-        "Transcription",
-        request.name or new_name("Transcription"),
+        TRANSCRIPTION.kind,
+        request.name or new_name(TRANSCRIPTION.kind),
         request.namespace or namespace,
         _common(request, spec, owner),
         named_by_client=request.name is not None,
@@ -696,7 +699,7 @@ def compare(
         }
         wanted.append(
             Wanted(
-                "ImageGeneration",
+                IMAGE_GENERATION.kind,
                 f"{name[:200]}-cmp-{token}-v{number}",
                 str(doc["namespace"]),
                 spec,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from contentgen.api import Artifact, GeneratedImage, ImageGenerationSpec, RunResult
 from contentgen.errors import PermanentError
 from contentgen.pricing import gpu_usage, image_usage
+from contentgen.pricing.kinds.image_generation import KIND as IMAGES_PRICE
 from contentgen.providers import image_generator
 from contentgen.providers.base import ImageGenerator, ImageOutput, ImageRequest, LoraWeights
 from contentgen.store import keys
@@ -84,7 +85,7 @@ def _generate(
             ctx.usage = [
                 line
                 for o in outputs
-                for line in gpu_usage(provider.name, "image-generation", o.gpu_seconds or 0.0, o.request_id)
+                for line in gpu_usage(provider.name, IMAGES_PRICE.item, o.gpu_seconds or 0.0, o.request_id)
             ]
         else:
             billed = outputs[0].request_id if outputs else ""

@@ -42,6 +42,8 @@ from contentgen.api import (
 )
 from contentgen.api.common import CommonSpec
 from contentgen.api.inputs import SharedInput, inputs
+from contentgen.api.kinds.image_generation import KIND as IMAGE_GENERATION
+from contentgen.api.kinds.lora_training import KIND as LORA_TRAINING
 from contentgen.api.references import (
     Catalog,
     ImageState,
@@ -202,7 +204,7 @@ def stored_references(
     for ref in lora_refs(spec):
         where, name = lora_location(ref, namespace)
         theirs = str(ref.get("owner") or owner)
-        uid = local_uid("LoraTraining", where, name)
+        uid = local_uid(LORA_TRAINING.kind, where, name)
         grants: tuple[Grant, ...] | None = ()
         if theirs != owner:
             grants = grants_of(uid) if grants_of is not None else None
@@ -224,7 +226,7 @@ def stored_lora(
     result), each one's model (a checkpoint a person promoted, or its own), what each is made for
     and what evaluating each needs (a LoraEvaluation); None where none was trained. `grants`: None
     where they are not known (no record in the catalog)."""
-    uid = local_uid("LoraTraining", namespace, name)
+    uid = local_uid(LORA_TRAINING.kind, namespace, name)
     versions = completed_versions(store, owner, uid)
     if not versions:
         return None
@@ -255,7 +257,7 @@ def _model_uri(store: ObjectStore, owner: str, uid: str, version: int) -> str:
 
 def _usable(store: ObjectStore, owner: str, uid: str, version: int) -> UsableVersion | None:
     """What a LoraEvaluation needs of a version (its stored result): None without one."""
-    stored = version_result(store, "lora-training", owner, uid, version)
+    stored = version_result(store, LORA_TRAINING.catalog_type, owner, uid, version)
     trained = stored.lora if stored is not None else None
     if stored is None or trained is None:
         return None
@@ -274,11 +276,13 @@ def _usable(store: ObjectStore, owner: str, uid: str, version: int) -> UsableVer
 def stored_image(store: ObjectStore, namespace: str, name: str, owner: str) -> ImageState | None:
     """The ImageGeneration `name` as run here for `owner`: each generated version's pictures and
     the LoRAs they were made with; None where none was generated."""
-    uid = local_uid("ImageGeneration", namespace, name)
+    uid = local_uid(IMAGE_GENERATION.kind, namespace, name)
     versions = image_versions(store, owner, uid)
     if not versions:
         return None
-    results = [(n, r) for n in versions if (r := version_result(store, "image-generation", owner, uid, n))]
+    results = [
+        (n, r) for n in versions if (r := version_result(store, IMAGE_GENERATION.catalog_type, owner, uid, n))
+    ]
     return ImageState(
         name=name,
         owner=owner,

@@ -41,6 +41,7 @@ from contentgen.api.providers import provider_entry
 from contentgen.errors import ContentgenError, InvalidInput
 from contentgen.files import sha256_file
 from contentgen.pricing import caption_usage, gpu_usage, training_usage
+from contentgen.pricing.kinds.lora_training import KIND as TRAINING_PRICE
 from contentgen.providers import captioner, continuing, image_generator, trainer
 from contentgen.providers.base import (
     Captioner,
@@ -354,7 +355,7 @@ def _train(
             except NothingToKeep as stopped:  # billed for the steps it ran, and the pictures drawn
                 held = stopped.gpu_seconds
                 ran = (
-                    gpu_usage(provider.name, "lora-training", held, stopped.request_id)
+                    gpu_usage(provider.name, TRAINING_PRICE.item, held, stopped.request_id)
                     if held is not None
                     else []
                 )
@@ -363,7 +364,7 @@ def _train(
         if trained.gpu_seconds is not None:  # the GPU time it held, not a provider's bill
             gpus = trained.gpus if trained.gpus > 1 else None  # several: its wall time said apart
             ctx.usage = billed + gpu_usage(
-                provider.name, "lora-training", trained.gpu_seconds, trained.request_id, gpus=gpus
+                provider.name, TRAINING_PRICE.item, trained.gpu_seconds, trained.request_id, gpus=gpus
             )
         else:  # the steps it ran (a stopped training's, not the spec's)
             steps = _steps_ran(spec, trained)
@@ -577,7 +578,7 @@ def _stopped(
         sum(per_picture) / len(per_picture) if per_picture else ctx.settings.prices.cluster.image_seconds
     )
     pictures_left = sum(1 for s in watch.scored if s > step) * len(watch.plan.items())
-    price = watch.usd_per_gpu_second("lora-training")
+    price = watch.usd_per_gpu_second(TRAINING_PRICE.item)
     kept = saved(step, planned, trained.seconds_per_step, pictures_left, seconds_per_picture, price)
     return TrainingStop(
         how=trained.stopped.how,

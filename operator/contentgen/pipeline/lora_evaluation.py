@@ -20,6 +20,7 @@ from contentgen.api import (
     UsageLine,
     now,
 )
+from contentgen.api.kinds.lora_evaluation import KIND as LORA_EVALUATION
 from contentgen.api.providers import placeholders
 from contentgen.errors import PermanentError
 from contentgen.providers import image_generator
@@ -29,7 +30,7 @@ from .likeness import reevaluate
 from .likeness.plan import Plan
 from .progress import Stages
 
-BY = "LoraEvaluation"  # the record's `by`: who asked for it
+BY = LORA_EVALUATION.kind  # the record's `by`: who asked for it
 
 # the stages in order, and each one's share of the run's progress
 STAGES = Stages(("prepare", 5), ("evaluate", 95))

@@ -9,6 +9,7 @@ from contentgen.api import Artifact, RunResult, TranscriptionSpec, TranscriptOut
 from contentgen.api.providers import provider_entry
 from contentgen.errors import InvalidInput
 from contentgen.pricing import gpu_usage, transcription_usage
+from contentgen.pricing.kinds.transcription import KIND as TRANSCRIPTION_PRICE
 from contentgen.providers import transcriber
 from contentgen.providers.base import Transcriber, TranscriptionOutput, TranscriptionRequest
 from contentgen.store import keys
@@ -93,7 +94,9 @@ def _transcribe(
             checkpoint,
         )
         if output.gpu_seconds is not None:  # the GPU time it held
-            ctx.usage = gpu_usage(provider.name, "transcription", output.gpu_seconds, output.request_id)
+            ctx.usage = gpu_usage(
+                provider.name, TRANSCRIPTION_PRICE.item, output.gpu_seconds, output.request_id
+            )
         else:
             ctx.usage = transcription_usage(
                 provider.name,

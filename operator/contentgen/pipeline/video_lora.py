@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from contentgen.api import Artifact, Likeness, LoraTrainingSpec, ResolvedLora
+from contentgen.api.kinds.lora_training import KIND as LORA_TRAINING
 from contentgen.api.lora.plan import TrainingPlan
 from contentgen.api.words import counted
 from contentgen.errors import InvalidInput
@@ -195,7 +196,7 @@ def made_for(store: ObjectStore, loras: list[ResolvedLora]) -> list[ResolvedLora
     for n, lora in enumerate(loras):
         at = keys.lora_of_uri(lora.uri) if not lora.base_model else None
         if at is not None:
-            stored = version_result(store, "lora-training", *at)
+            stored = version_result(store, LORA_TRAINING.catalog_type, *at)
             trained = stored.lora if stored is not None else None
             if trained is None:
                 where = lora.uri.split("?", 1)[0]

@@ -25,6 +25,7 @@ from contentgen.api import (
 from contentgen.api.video import VideoShape, frame_size, shape_of, unloadable_lora
 from contentgen.errors import InvalidInput
 from contentgen.pricing import gpu_usage, video_usage
+from contentgen.pricing.kinds.video_generation import KIND as VIDEOS_PRICE
 from contentgen.providers import video_generator
 from contentgen.providers.base import LoraWeights, VideoGenerator, VideoOutput, VideoRequest
 from contentgen.store import keys
@@ -163,7 +164,7 @@ def _generate(
         ctx.usage = None  # a paid call is under way
         output = provider.generate_video(request, ctx.scratch("video"), span, checkpoint)
         if output.gpu_seconds is not None:  # the GPU time the video held
-            ctx.usage = gpu_usage(provider.name, "video-generation", output.gpu_seconds, output.request_id)
+            ctx.usage = gpu_usage(provider.name, VIDEOS_PRICE.item, output.gpu_seconds, output.request_id)
         else:
             ctx.usage = video_usage(provider.name, shape, output.request_id)
     return output

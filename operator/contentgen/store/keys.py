@@ -198,7 +198,7 @@ def is_mutable(key: str) -> bool:
 
 
 def _folders(catalog_type: str) -> tuple[str, ...]:
-    """The top folders of a kind's outputs, as the kind declares them (api/kinds.py: stored_under);
+    """The top folders of a kind's outputs, as the kind declares them (api/kinds/: stored_under);
     a kind that declares none, or a type no kind has, keeps them under its catalog type."""
     kind = CATALOG_TYPES.get(catalog_type)
     return (kind.stored_under if kind is not None else ()) or (_seg(catalog_type, "type"),)
@@ -260,7 +260,7 @@ Held = Literal["output", "upload", "baseline", "state"]
 
 
 def output_folders() -> tuple[str, ...]:
-    """Every kind's output folders (api/kinds.py `stored_under`), sorted: the keys that name their
+    """Every kind's output folders (api/kinds/ `stored_under`), sorted: the keys that name their
     owner as `{folder}/{owner}/{uid}/`."""
     return tuple(sorted({folder for kind in KINDS.values() for folder in kind.stored_under}))
 

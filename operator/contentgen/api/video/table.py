@@ -59,7 +59,7 @@ class VideoModelInfo:
     default_aspect_ratio: AspectRatio
     loras: bool
     family: str  # the model family its LoRAs are made for (Wan 2.2, Wan 2.1, LTX-Video, Kling)
-    price: str  # in words, for the docs; the table's numbers are in pricing.py
+    price: str  # in words, for the docs; the table's numbers are in pricing/
     source: str  # where the limits were read
     notes: str = ""
 

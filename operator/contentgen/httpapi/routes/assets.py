@@ -12,6 +12,9 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contentgen.api import now
+from contentgen.api.kinds.image_generation import KIND as IMAGE_GENERATION
+from contentgen.api.kinds.lora_training import KIND as LORA_TRAINING
+from contentgen.api.kinds.transcription import KIND as TRANSCRIPTION
 from contentgen.catalog import ImagePage, LoraPage, SignedUrl, Stats, TranscriptPage, pruning
 from contentgen.catalog.downloads import DownloadError, choose_artifact, download_name, sign
 from contentgen.catalog.kinds import has_transcript, transcript_kinds
@@ -90,17 +93,17 @@ _STORE_ERROR = documented_error(
 @router.get("/loras", response_model=LoraPage, summary="List LoRAs")
 def loras(svc: ServicesDep, query: ListQueryDep) -> dict[str, Any]:
     """LoraTraining records; `latestModelUri` is what an ImageGeneration's spec.loras[].url takes."""
-    return page_of(svc.catalog.find(query.with_type("lora-training"), query.sort, query.page))
+    return page_of(svc.catalog.find(query.with_type(LORA_TRAINING.catalog_type), query.sort, query.page))
 
 
 @router.get("/images", response_model=ImagePage, summary="List image generations")
 def images(svc: ServicesDep, query: ListQueryDep) -> dict[str, Any]:
-    return page_of(svc.catalog.find(query.with_type("image-generation"), query.sort, query.page))
+    return page_of(svc.catalog.find(query.with_type(IMAGE_GENERATION.catalog_type), query.sort, query.page))
 
 
 @router.get("/transcripts", response_model=TranscriptPage, summary="List transcriptions")
 def transcripts(svc: ServicesDep, query: ListQueryDep) -> dict[str, Any]:
-    return page_of(svc.catalog.find(query.with_type("transcription"), query.sort, query.page))
+    return page_of(svc.catalog.find(query.with_type(TRANSCRIPTION.catalog_type), query.sort, query.page))
 
 
 SearchSortField = Literal[

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from contentgen.api.base_models import BASE_MODELS, DEFAULT_BASE_MODEL, BaseModelInfo
+from contentgen.api.kinds.lora_training import KIND as LORA_TRAINING
 from contentgen.api.providers import provider_entry
 from contentgen.pricing import PriceTable, estimated
 
@@ -65,7 +66,7 @@ def entry(info: BaseModelInfo, steps: int, prices: PriceTable) -> BaseModelEntry
     trained = []
     for provider in info.providers:
         spec = {"provider": provider, "training": {"baseModel": info.name, "steps": steps}}
-        cost = estimated("LoraTraining", spec, prices, None)
+        cost = estimated(LORA_TRAINING.kind, spec, prices, None)
         trained.append(
             TrainedOn(
                 provider=provider,

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from contentgen.api import now
 from contentgen.api.common import NAME_PATTERN
+from contentgen.api.kinds.lora_evaluation import KIND as LORA_EVALUATION
 from contentgen.api.lora import LikenessPromptSet, Seed
 from contentgen.api.providers import OFFLINE
 from contentgen.errors import ContentgenError, InvalidInput
@@ -302,8 +303,8 @@ def _resource(goal: Target, body: EvaluateRequest) -> Wanted:
     }
     if body.provider is not None:
         spec["provider"] = body.provider
-    name = body.name or new_name("LoraEvaluation", f"{goal.name}-v{goal.version}")
-    return Wanted("LoraEvaluation", name, goal.namespace, spec, named_by_client=body.name is not None)
+    name = body.name or new_name(LORA_EVALUATION.kind, f"{goal.name}-v{goal.version}")
+    return Wanted(LORA_EVALUATION.kind, name, goal.namespace, spec, named_by_client=body.name is not None)
 
 
 # --- scoring pictures made elsewhere (pipeline/likeness/pictures.py) ---------------------------------

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Body, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from contentgen.api.kinds.lora_training import KIND as LORA_TRAINING
 from contentgen.api.lora import STOP_ANNOTATION
 from contentgen.errors import InvalidInput
 from contentgen.pipeline import training_controls as controls
@@ -215,7 +216,7 @@ def _continue(
         raise _refusal(exc) from None
     settings = getattr(creator, "settings", None)
     prices = settings.prices if settings is not None else svc.settings.prices
-    cost = estimated("LoraTraining", spec, prices, None)
+    cost = estimated(LORA_TRAINING.kind, spec, prices, None)
     plan = {
         "id": doc["_id"],
         "version": version,

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from contentgen.api import Artifact, UsageLine
 from contentgen.api.base_models import base_model
 from contentgen.api.evaluation import not_drawn_for
+from contentgen.api.kinds.lora_evaluation import KIND as LORA_EVALUATION
 from contentgen.api.lora import LIKENESS_PROMPT_SETS
 from contentgen.api.providers import OFFLINE
 from contentgen.api.versions import numbered
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
     from .evaluation import Evaluation  # it imports the face models: only where a run needs them
 
 RECORD_FILE = "evaluation.json"
-EVALUATION_KIND = "LoraEvaluation"  # the kind a re-evaluation is in a cluster, estimated as it is
+EVALUATION_KIND = LORA_EVALUATION.kind  # the kind a re-evaluation is in a cluster, estimated as it is
 CLAIM_FILE = "claim.json"
 MAX_SEEDS = 4
 CLAIM_ATTEMPTS = 20

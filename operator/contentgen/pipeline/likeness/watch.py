@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from contentgen.api import Artifact, CheckpointLikeness, UsageLine, now
 from contentgen.api.base_models import likeness_model
 from contentgen.api.lora import KEEP_BEST, LoraTrainingSpec, TrainingRun, TrainingStop, loss_curve
+from contentgen.pricing.kinds.lora_training import KIND as TRAINING_PRICE
 from contentgen.providers.base import ImageGenerator, LoraWeights
 from contentgen.providers.progress import SubProgress
 from contentgen.providers.watch import Drawer, Planned, SoFar, Stop
@@ -277,7 +278,7 @@ class LikenessWatch:
         return self.ctx.settings.prices.price(self.ctx.provider, item, "gpu-hour") / 3600
 
     def _budget(self, so_far: SoFar) -> Stop | None:
-        per_second = self.usd_per_gpu_second("lora-training")
+        per_second = self.usd_per_gpu_second(TRAINING_PRICE.item)
         if self.cap_usd is None or per_second is None or so_far.seconds_per_step is None:
             return None
         assert so_far.gpu_seconds is not None
