@@ -330,8 +330,8 @@ def test_url_presigns_s3_objects(
     [
         (
             ("list", "--type", "video"),
-            "argument --type: invalid choice: 'video' (choose from 'lora-training', 'image-generation', "
-            "'transcription', 'lora-evaluation', 'video-generation')",
+            "argument --type: invalid choice: 'video' (choose from 'image-generation', 'lora-evaluation', "
+            "'lora-training', 'transcription', 'video-generation')",
         ),
         (("list", "--status", "done"), "argument --status: invalid choice: 'done'"),
         (("list", "--since", "yesterday"), "argument --since: 'yesterday' is not an ISO date or datetime"),

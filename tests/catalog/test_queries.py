@@ -69,7 +69,8 @@ def test_succeeded_means_a_usable_version_and_run_the_latest_runs_phase() -> Non
     [
         (
             Filters(type="video"),
-            "unknown type 'video': use one of lora-training, image-generation, transcription",
+            "unknown type 'video': use one of image-generation, lora-evaluation, lora-training, "
+            "transcription",
         ),
         (Filters(status="completed"), "unknown status 'completed'"),
     ],

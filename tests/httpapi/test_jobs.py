@@ -121,7 +121,7 @@ async def test_stats(client: httpx.AsyncClient) -> None:
         ("/api/jobs?offset=-1", 'offset: must be at least 0, got "-1"'),
         (
             "/api/jobs?type=video",
-            "type: must be one of lora-training, image-generation, transcription, lora-evaluation or "
+            "type: must be one of image-generation, lora-evaluation, lora-training, transcription or "
             'video-generation, got "video"',
         ),
         (

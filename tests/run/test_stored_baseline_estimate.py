@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
+from contentgen.api.image import FAL_APPS
 from contentgen.catalog import open_catalog
 from contentgen.cli.main import main
 from contentgen.pipeline.likeness.plan import Plan, baseline_cached
-from contentgen.pricing import FAL_APPS, PriceTable
+from contentgen.pricing import PriceTable
 from contentgen.store import open_store
 from tests.harness.faces import shows, the_subject
 from tests.providers.fake_fal import FAL_KEY, FakeFal
