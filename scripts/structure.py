@@ -33,7 +33,7 @@ CEILINGS = {
     "functions_over_60_lines": 9,  # goal 10: met
     "functions_over_complexity_15": 11,  # goal 20: met
     "type_ignores": 32,  # goal 40: met
-    "dict_str_any_lines": 1052,  # goal 700
+    "dict_str_any_lines": 1040,  # goal 700
     "provider_name_literals": 0,  # goal 0 (outside providers/ and their table, docstrings left out)
 }
 STATUS = frozenset({"status"})

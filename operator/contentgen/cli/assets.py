@@ -13,7 +13,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from contentgen import store as stores
@@ -719,29 +719,13 @@ def _run_documents(store: Any, keys_: list[str]) -> list[Any]:
 
 def _promote(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     """Make a scored checkpoint the version's model (pipeline/likeness/promote.py)."""
-    import getpass
-
-    from contentgen.api import now
     from contentgen.pipeline.likeness import promote
 
     doc = _get_doc(catalog, args)
     number = args.version or int(doc.get("latestVersion") or 0)
     if args.evaluation is not None:
         return _choose_verdict(args, catalog, doc, number, output)
-    try:
-        entry = promote.promote(
-            catalog,
-            _store(args),
-            doc,
-            number,
-            args.step,
-            by=f"cli:{getpass.getuser()}",
-            at=now(),
-            note=args.note,
-        )
-    except promote.NotPromotable as exc:
-        text = str(exc)
-        raise CommandError(f"--{text}" if text.startswith(("step:", "version:")) else text) from None
+    entry = _chosen(args, catalog, doc, number, promote.promote, args.step, "step")
     if output == "json":
         _print_json({"id": doc["_id"], **entry})
         return 0
@@ -759,25 +743,9 @@ def _choose_verdict(
     args: argparse.Namespace, catalog: Catalog, doc: dict[str, Any], number: int, output: str
 ) -> int:
     """Make an evaluation the version's verdict (pipeline/likeness/promote.choose_verdict)."""
-    import getpass
-
-    from contentgen.api import now
     from contentgen.pipeline.likeness import promote
 
-    try:
-        entry = promote.choose_verdict(
-            catalog,
-            _store(args),
-            doc,
-            number,
-            args.evaluation,
-            by=f"cli:{getpass.getuser()}",
-            at=now(),
-            note=args.note,
-        )
-    except promote.NotPromotable as exc:
-        text = str(exc)
-        raise CommandError(f"--{text}" if text.startswith(("evaluation:", "version:")) else text) from None
+    entry = _chosen(args, catalog, doc, number, promote.choose_verdict, args.evaluation, "evaluation")
     if output == "json":
         _print_json({"id": doc["_id"], **entry})
         return 0
@@ -787,6 +755,32 @@ def _choose_verdict(
         f"(choice c{entry['choice']}; every evaluation stays in its history{back})"
     )
     return 0
+
+
+def _chosen(
+    args: argparse.Namespace,
+    catalog: Catalog,
+    doc: Mapping[str, Any],
+    number: int,
+    choose: Callable[..., Mapping[str, Any]],
+    value: int,
+    flag: str,
+) -> Mapping[str, Any]:
+    """A person's choice for version `number` (`choose`: pipeline/likeness/promote's promote or
+    choose_verdict, of `value`), by this user, now; a refusal naming `--flag` or `--version` is a
+    usage error naming that flag."""
+    import getpass
+
+    from contentgen.api import now
+    from contentgen.pipeline.likeness import promote
+
+    try:
+        return choose(
+            catalog, _store(args), doc, number, value, by=f"cli:{getpass.getuser()}", at=now(), note=args.note
+        )
+    except promote.NotPromotable as exc:
+        text = str(exc)
+        raise CommandError(f"--{text}" if text.startswith((f"{flag}:", "version:")) else text) from None
 
 
 def _evaluate(args: argparse.Namespace, catalog: Catalog, output: str) -> int:

@@ -102,13 +102,17 @@ _CODES = {
 }
 
 
+# A route's OpenAPI `responses`: each status code's answer (documented_error's, or a model's)
+Responses = dict[int | str, dict[str, Any]]
+
+
 def documented_error(description: str) -> dict[str, Any]:
     """A route's answer other than success, for its OpenAPI `responses`: the error body and why."""
     return {"model": ErrorResponse, "description": description}
 
 
 # Documented on every route that takes parameters and needs a token.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+ERROR_RESPONSES: Responses = {
     400: documented_error("A bad parameter (named in the message)."),
     401: documented_error("No token, or an unknown one."),
     403: documented_error("A non-admin token asked for another owner (?owner=)."),

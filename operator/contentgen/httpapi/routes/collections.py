@@ -28,7 +28,7 @@ from contentgen.catalog.collections import (
 from contentgen.catalog.queries import search_words
 
 from ..deps import REF_PATTERN, SEARCH_PATTERN, CallerDep, ServicesDep, find_readable, matches
-from ..errors import ERROR_RESPONSES, ApiError, bad_request, documented_error
+from ..errors import ERROR_RESPONSES, ApiError, Responses, bad_request, documented_error
 from ..identity import Caller
 from .sharing import SHARE_RESPONSES, GranteePath, ShareEntry, ShareRequest, checked_grant
 
@@ -143,7 +143,7 @@ def _visible_members(svc: Any, who: Caller, collection: Collection) -> list[dict
     return members if who.admin else visible_members(collection, members, who.owners, who.groups)
 
 
-_COLLECTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+_COLLECTION_RESPONSES: Responses = {
     403: documented_error("Only the collection's owner changes it (code forbidden)."),
     404: documented_error("No such collection (or member) visible to the caller."),
 }

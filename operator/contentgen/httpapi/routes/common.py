@@ -11,9 +11,28 @@ from contentgen.errors import ContentgenError
 
 from ..creators import Conflict, Creator, Gone, Refused
 from ..deps import Services, acting_for
-from ..errors import ApiError
+from ..errors import ERROR_RESPONSES, ApiError, Responses, documented_error
 from ..identity import Caller
 from ..kube import KubeUnavailable
+
+# What a route that annotates a LoraTraining for its owner (a promotion, a verdict) answers, besides
+# its own 200, 202, 400 and 409.
+ANNOTATING_REFUSALS: Responses = {
+    401: ERROR_RESPONSES[401],
+    403: documented_error(
+        "The caller does not act for the record's owner (code forbidden), or this API does "
+        "not create at all (code create_disabled: CONTENTGEN_API_CREATE=off; the message names the "
+        "kubectl command), or the Kubernetes API refused the API's ServiceAccount (code forbidden)."
+    ),
+    404: documented_error(
+        "No such record visible to the caller, or no such version; in a cluster, the "
+        "record's LoraTraining is gone (code gone)."
+    ),
+}
+ANNOTATING_OUTAGES: Responses = {
+    502: documented_error("On a laptop, the store failed (code store_error; nothing was recorded)."),
+    503: documented_error("The catalog, or in a cluster the Kubernetes API, cannot be reached."),
+}
 
 
 def page_of(result: ResultPage) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from contentgen.errors import ContentgenError
 
 from ..creators import Creator, Made, StoreFailed, make, store_failure
 from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record, stored_spec
-from ..errors import ERROR_RESPONSES, ApiError, FieldError, documented_error
+from ..errors import ERROR_RESPONSES, ApiError, FieldError, Responses, documented_error
 from ..identity import Caller
 from ..manifests import (
     ANNOTATION_CREATED_BY,
@@ -57,7 +57,7 @@ class CreateErrorResponse(BaseModel):
     error: CreateErrorBody
 
 
-CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
+CREATE_ERRORS: Responses = {
     400: {
         "model": CreateErrorResponse,
         "description": "Refused, every problem in `error.fields` named as in a manifest (spec.numImages), "
@@ -239,9 +239,9 @@ def _namespace(svc: Services) -> str:
     return svc.settings.api_default_namespace
 
 
-CREATED: dict[int | str, dict[str, Any]] = {201: {"model": Created, "description": "Created."}}
+CREATED: Responses = {201: {"model": Created, "description": "Created."}}
 # The creates: made (201), or found made already with the same spec (200), or refused.
-CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
+CREATE_RESPONSES: Responses = {
     **CREATED,
     200: {"model": Created, "description": "It existed with this spec."},
     **CREATE_ERRORS,
@@ -376,7 +376,7 @@ def _act(svc: Services, who: Caller, ref: str, action: str) -> dict[str, Any]:
     return {"id": doc["_id"], "message": message}
 
 
-ACT_ERRORS: dict[int | str, dict[str, Any]] = {
+ACT_ERRORS: Responses = {
     **{status: said for status, said in CREATE_ERRORS.items() if status != 502},
     400: ERROR_RESPONSES[400],
 }

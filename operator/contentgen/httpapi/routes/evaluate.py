@@ -37,7 +37,7 @@ from contentgen.providers import IMAGE_GENERATORS
 from contentgen.store import ObjectStore
 
 from ..deps import CallerDep, RefPath, Services, ServicesDep, acting_for, find_record
-from ..errors import ERROR_RESPONSES, ApiError, documented_error
+from ..errors import ERROR_RESPONSES, ApiError, Responses, documented_error
 from ..identity import Caller
 from ..manifests import Wanted, new_name
 from .create import CREATE_ERRORS, Created, create_for
@@ -108,7 +108,7 @@ class EvaluationPlan(BaseModel):
     )
 
 
-RESPONSES: dict[int | str, dict[str, Any]] = {
+RESPONSES: Responses = {
     200: {
         "model": EvaluationPlan,
         "description": "A dry run (no ?confirm=true): what it would cost. In a cluster, also a repeat "
@@ -396,7 +396,7 @@ class PicturesScored(BaseModel):
     scores: list[PictureScore] = Field(description="Each picture's score, in the order given.")
 
 
-SCORE_RESPONSES: dict[int | str, dict[str, Any]] = {
+SCORE_RESPONSES: Responses = {
     201: {"model": PicturesScored, "description": "Scored, stored beside the version and recorded."},
     400: documented_error(
         "A bad field, named in `error.fields`: a part that is not a picture, is damaged, or "

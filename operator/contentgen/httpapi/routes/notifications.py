@@ -25,7 +25,7 @@ from contentgen.catalog.laptop_notifications import KeptNotifications
 
 from ..creators import PATCH_ATTEMPTS, KubeCreator
 from ..deps import CallerDep, Services, ServicesDep
-from ..errors import ERROR_RESPONSES, ApiError, documented_error
+from ..errors import ERROR_RESPONSES, ApiError, Responses, documented_error
 from ..identity import Caller
 from ..kube import Kube, KubeError, KubeUnavailable
 
@@ -185,7 +185,7 @@ def _err(description: str) -> dict[str, Any]:
     return documented_error(description)
 
 
-REPLAY_RESPONSES: dict[int | str, dict[str, Any]] = {
+REPLAY_RESPONSES: Responses = {
     202: {
         "model": ReplayAsked,
         "description": "In a cluster: the Notification's annotation contentgen.io/replay now names the "

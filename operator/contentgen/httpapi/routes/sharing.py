@@ -31,7 +31,7 @@ from ..deps import (
     find_readable,
     record_scope,
 )
-from ..errors import ERROR_RESPONSES, ApiError, bad_request, documented_error
+from ..errors import ERROR_RESPONSES, ApiError, Responses, bad_request, documented_error
 from ..identity import Caller
 from .common import page_of
 
@@ -88,7 +88,7 @@ GranteePath = Annotated[
     Path(max_length=210, pattern=GRANTEE_PATTERN, description="The grantee: owner:NAME or group:NAME."),
 ]
 
-SHARE_RESPONSES: dict[int | str, dict[str, Any]] = {
+SHARE_RESPONSES: Responses = {
     400: documented_error(
         "A bad field (named): an unknown access, or use given to a group (groups are read only)."
     ),

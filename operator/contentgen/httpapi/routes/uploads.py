@@ -26,7 +26,7 @@ from contentgen.store import keys
 
 from ..creators import store_failure
 from ..deps import CallerDep, ServicesDep
-from ..errors import ERROR_RESPONSES, ApiError, documented_error
+from ..errors import ERROR_RESPONSES, ApiError, Responses, documented_error
 
 router = APIRouter(prefix="/api", tags=["create"])
 MIB = 1024 * 1024
@@ -112,7 +112,7 @@ def _caps() -> str:
     )
 
 
-UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+UPLOAD_RESPONSES: Responses = {
     201: {"model": Uploaded, "description": "Stored, once, under a key of its own."},
     400: documented_error("A bad parameter (owner, name), named in the message."),
     401: ERROR_RESPONSES[401],

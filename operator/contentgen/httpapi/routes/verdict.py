@@ -25,10 +25,16 @@ from contentgen.pipeline.likeness import promote
 
 from ..creators import KubeCreator
 from ..deps import CallerDep, RefPath, Services, ServicesDep, find_record
-from ..errors import ERROR_RESPONSES, ApiError, documented_error
+from ..errors import ApiError, Responses, documented_error
 from ..identity import Caller
 from ..manifests import NOT_APPLICABLE, UNRESOLVED, JsonBody
-from .common import annotating_creator, creator_answers, recorded_or_nothing
+from .common import (
+    ANNOTATING_OUTAGES,
+    ANNOTATING_REFUSALS,
+    annotating_creator,
+    creator_answers,
+    recorded_or_nothing,
+)
 
 router = APIRouter(prefix="/api/assets", tags=["create"])
 
@@ -71,7 +77,7 @@ class VerdictChoiceAsked(BaseModel):
     message: str = Field(description="What was done, and where the operator shows it.")
 
 
-RESPONSES: dict[int | str, dict[str, Any]] = {
+RESPONSES: Responses = {
     200: {
         "model": VerdictChoiceMade,
         "description": "On a laptop (`contentgen api --local`): chosen, stored beside the version and "
@@ -88,23 +94,13 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "the evaluation is not one of the version's (code unresolved), scored pictures made elsewhere or "
         "measured nothing, or the record is not a LoRA (code not_applicable)."
     ),
-    401: ERROR_RESPONSES[401],
-    403: documented_error(
-        "The caller does not act for the record's owner (code forbidden), or this API does "
-        "not create at all (code create_disabled: CONTENTGEN_API_CREATE=off; the message names the "
-        "kubectl command), or the Kubernetes API refused the API's ServiceAccount (code forbidden)."
-    ),
-    404: documented_error(
-        "No such record visible to the caller, or no such version; in a cluster, the "
-        "record's LoraTraining is gone (code gone)."
-    ),
+    **ANNOTATING_REFUSALS,
     409: documented_error(
         "An ambiguous reference (code ambiguous); in a cluster, the LoraTraining's "
         "annotation is not a JSON object of version to evaluation (fix or remove it), or the "
         "LoraTraining kept changing while it was annotated (code conflict: ask again)."
     ),
-    502: documented_error("On a laptop, the store failed (code store_error; nothing was recorded)."),
-    503: documented_error("The catalog, or in a cluster the Kubernetes API, cannot be reached."),
+    **ANNOTATING_OUTAGES,
 }
 
 
