@@ -81,6 +81,13 @@ def _draw_title(sheet: np.ndarray, title: str) -> None:
     cv2.putText(sheet, text, (_GAP, 28), _FONT, size, (255, 255, 255), 1, cv2.LINE_AA)
 
 
+def fitted(picture: np.ndarray, side: int) -> np.ndarray:
+    """`picture` scaled to `side` pixels on its longer side (a sheet's tile), by area."""
+    scale = side / max(picture.shape[:2])
+    size = (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale)))
+    return cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+
+
 def _draw_frame(sheet: np.ndarray, number: int, image: tuple[Path, float, bool], columns: int) -> None:
     """Dataset image `number`'s thumbnail in its cell, labelled with its number and time."""
     path, seconds, face = image
@@ -90,12 +97,7 @@ def _draw_frame(sheet: np.ndarray, number: int, image: tuple[Path, float, bool],
     picture = cv2.imread(str(path))
     if picture is None:
         raise ValueError(f"{path} is not an image OpenCV can read")
-    scale = THUMB / max(picture.shape[:2])
-    thumb = cv2.resize(
-        picture,
-        (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale))),
-        interpolation=cv2.INTER_AREA,
-    )
+    thumb = fitted(picture, THUMB)
     top, left = y + (THUMB - thumb.shape[0]) // 2, x + (THUMB - thumb.shape[1]) // 2
     sheet[top : top + thumb.shape[0], left : left + thumb.shape[1]] = thumb
     label = f"{number + 1:04d}  {clock(seconds)}" + ("  face" if face else "")

@@ -28,6 +28,7 @@ from contentgen.providers.base import Checkpoint, CheckpointFiles, ImageGenerato
 from contentgen.providers.progress import SubProgress
 from contentgen.store import ObjectStore, keys
 
+from ..contact_sheet import fitted
 from .faces import FaceReader
 from .plan import Plan
 from .prompts import Kind, Prompt
@@ -477,8 +478,8 @@ def draw_checkpoint_grid(out: Path, steps: Sequence[tuple[str, Evaluation]], *, 
 
 def _thumbnail(path: Path, side: int) -> np.ndarray | None:
     """`path`'s picture fitted into a `side` square (None where it is not one), for a grid. Each
-    picture is decoded once for both grids' sides: a training's checkpoints' grid is drawn again
-    at every checkpoint, from the same pictures (read-only: a cached array)."""
+    picture is decoded once for both grids: its checkpoint's and the training's checkpoints' grid,
+    drawn from the same pictures (read-only: a cached array)."""
     try:
         stat = path.stat()
     except OSError:
@@ -492,13 +493,10 @@ def _thumbnails(path: str, _stamp: tuple[int, int, int]) -> dict[int, np.ndarray
     picture = cv2.imread(path)
     if picture is None:
         return None
-    fitted = {}
-    for side in (TILE, _SMALL):
-        scale = side / max(picture.shape[:2])
-        size = (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale)))
-        fitted[side] = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
-        fitted[side].flags.writeable = False
-    return fitted
+    tiles = {side: fitted(picture, side) for side in (TILE, _SMALL)}
+    for tile in tiles.values():
+        tile.flags.writeable = False
+    return tiles
 
 
 def _label(scored: ImageScore) -> str:

@@ -281,6 +281,7 @@ def _read(pictures: Sequence[Picture], baseline: Sequence[Picture]) -> _Read:
     import cv2
     import numpy as np
 
+    from ..contact_sheet import fitted
     from .faces import FaceReader
     from .score import Generated
 
@@ -291,9 +292,7 @@ def _read(pictures: Sequence[Picture], baseline: Sequence[Picture]) -> _Read:
         if image is None:
             raise PictureError(f"{picture.name}: a damaged {picture.format.upper()} (it cannot be decoded)")
         read.seen.append(Generated(picture.name, "portrait", reader.faces(image)))
-        scale = _TILE / max(image.shape[:2])
-        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-        read.tiles.append(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+        read.tiles.append(fitted(image, _TILE))
     return read
 
 
