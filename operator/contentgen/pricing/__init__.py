@@ -58,94 +58,62 @@ from contentgen.api.cost import Unit
 from contentgen.api.providers import provider_entry
 from contentgen.api.registry import UnknownKind
 
-from .kinds import PRICING_KINDS as PRICING_KINDS
-from .kinds._base import (
-    GpuSeconds as GpuSeconds,
-)
-from .kinds._base import (
-    KindPricing as KindPricing,
-)
-from .kinds._base import (
-    Spec as Spec,
-)
-from .kinds._base import (
-    Usage as Usage,
-)
-from .table import (
-    DEFAULT_TRAINING_APP as DEFAULT_TRAINING_APP,
-)
-from .table import (
-    MEGAPIXEL as MEGAPIXEL,
-)
-from .table import (
-    PRICES_AS_OF as PRICES_AS_OF,
-)
-from .table import (
-    ClusterPrices as ClusterPrices,
-)
-from .table import (
-    PriceTable as PriceTable,
-)
-from .table import (
-    default_items as default_items,
-)
-from .table import (
-    with_cluster_settings as with_cluster_settings,
-)
-from .table import (
-    with_local_pool as with_local_pool,
-)
+from .kinds import PRICING_KINDS
+from .kinds._base import KindPricing, Spec
+from .table import ClusterPrices, PriceTable, with_cluster_settings, with_local_pool
 from .usage import (
-    VIDEO_BILLED_FPS as VIDEO_BILLED_FPS,
+    caption_usage,
+    cluster_usage,
+    evaluation_usage,
+    gpu_usage,
+    held_gpus,
+    image_usage,
+    megapixels,
+    pooled,
+    spec_model,
+    training_usage,
+    transcription_usage,
+    video_usage,
+    without_evaluation,
 )
-from .usage import (
-    caption_usage as caption_usage,
-)
-from .usage import (
-    cluster_usage as cluster_usage,
-)
-from .usage import (
-    evaluation_usage as evaluation_usage,
-)
-from .usage import (
-    gpu_usage as gpu_usage,
-)
-from .usage import (
-    held_gpus as held_gpus,
-)
-from .usage import (
-    image_usage as image_usage,
-)
-from .usage import (
-    likeness_plan as likeness_plan,
-)
-from .usage import (
-    megapixels as megapixels,
-)
-from .usage import (
-    pooled as pooled,
-)
-from .usage import (
-    scored_loras as scored_loras,
-)
-from .usage import (
-    spec_model as spec_model,
-)
-from .usage import (
-    training_usage as training_usage,
-)
-from .usage import (
-    transcription_usage as transcription_usage,
-)
-from .usage import (
-    video_item as video_item,
-)
-from .usage import (
-    video_usage as video_usage,
-)
-from .usage import (
-    without_evaluation as without_evaluation,
-)
+
+# What importers take from the package: its own names below, and its parts' names they always took
+__all__ = [
+    "FAL_API",
+    "PRICING_KINDS",
+    "Budgets",
+    "ClusterPrices",
+    "KindPricing",
+    "Limits",
+    "PriceTable",
+    "Quote",
+    "Spec",
+    "Spender",
+    "caption_usage",
+    "cluster_usage",
+    "estimated",
+    "evaluation_usage",
+    "exceeded",
+    "expected_gpu_seconds",
+    "expected_usage",
+    "fal_unit_price",
+    "gpu_usage",
+    "headroom",
+    "image_usage",
+    "limits",
+    "megapixels",
+    "month_of",
+    "priced",
+    "pricing_kind",
+    "settled",
+    "stamped",
+    "training_usage",
+    "transcription_usage",
+    "video_usage",
+    "with_cluster_settings",
+    "with_local_pool",
+    "without_evaluation",
+]
 
 
 def pricing_kind(kind: str) -> KindPricing:
