@@ -11,14 +11,14 @@ Above every layer, as the CLI is: it reads each layer's registry and declaration
 
 from __future__ import annotations
 
-import importlib
 import operator
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from contentgen.api import CATALOG_TYPES, KINDS, Kind
+from contentgen.api import KINDS, Kind
+from contentgen.api.registry import declaration_in
 from contentgen.catalog.kinds import CATALOG_KINDS, CatalogKind
 from contentgen.controller.kinds import CONTROLLER_KINDS, ControllerKind
 from contentgen.httpapi.kinds import HTTP_KINDS, HttpKind
@@ -44,7 +44,7 @@ class Layer:
         """`package`'s declaration for this layer (TypeError naming what is missing)."""
         where = f"{package.__name__}.{self.module}"
         try:
-            module = importlib.import_module(where)
+            return declaration_in(where, self.declaration)
         except ModuleNotFoundError as missing:
             if missing.name != where:
                 raise
@@ -52,10 +52,6 @@ class Layer:
                 f"{package.__name__} has no {self.module} module: a kind declares every layer "
                 f"({', '.join(layer.module for layer in LAYERS)})"
             ) from None
-        made = getattr(module, "KIND", None)
-        if not isinstance(made, self.declaration):
-            raise TypeError(f"{where} declares no KIND: set KIND = {self.declaration.__name__}(...) in it")
-        return made
 
 
 LAYERS = (
@@ -87,5 +83,4 @@ def add(package: ModuleType, put: Put = operator.setitem) -> Kind:
         raise TypeError(f"kind {api.kind!r} is declared already ({', '.join(taken)}): a kind is added once")
     for layer, declaration in declared:
         put(layer.registry, declaration.kind, declaration)
-    put(CATALOG_TYPES, api.catalog_type, api)
-    return api
+    return api  # in api.CATALOG_TYPES too, which is read from KINDS

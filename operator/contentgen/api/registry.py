@@ -26,15 +26,19 @@ def declared(package: str, path: Iterable[str], declaration: type[D]) -> dict[st
     """Every kind the modules of `package` (at `path`) declare, by kind name."""
     found: dict[str, D] = {}
     for module in sorted(m.name for m in pkgutil.iter_modules(path) if not m.name.startswith("_")):
-        made = getattr(importlib.import_module(f"{package}.{module}"), "KIND", None)
-        if not isinstance(made, declaration):
-            raise TypeError(
-                f"{package}.{module} declares no KIND: set KIND = {declaration.__name__}(...) in it"
-            )
+        made = declaration_in(f"{package}.{module}", declaration)
         if made.kind in found:
             raise TypeError(f"{package}.{module}: kind {made.kind!r} is declared twice")
         found[made.kind] = made
     return found
+
+
+def declaration_in(module: str, declaration: type[D]) -> D:
+    """The `KIND` that `module` sets (imported); TypeError where it sets none of `declaration`'s type."""
+    made = getattr(importlib.import_module(module), "KIND", None)
+    if not isinstance(made, declaration):
+        raise TypeError(f"{module} declares no KIND: set KIND = {declaration.__name__}(...) in it")
+    return made
 
 
 def lookup(registry: dict[str, D], kind: str, package: str) -> D:
