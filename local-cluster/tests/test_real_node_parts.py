@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from localcluster.node import configs, host, ociimage
+from localcluster.node import configs, host, layout, ociimage
 from localcluster.node.host import in_pod, missing_programs
 from localcluster.node.layout import Layout
 from localcluster.node.nodenet import free_subnet
-from localcluster.node.teardown import shim_socket
+from localcluster.node.teardown import State, leftovers, shim_socket
+from localcluster.processes import started
 
 LAYOUT = Layout(201, Path("/tmp/c/node"))
 
@@ -158,3 +160,21 @@ def test_in_ci_a_real_node_test_that_cannot_run_fails_instead_of_skipping() -> N
     makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
     [line] = [ln for ln in makefile.splitlines() if '-m "not engines"' in ln and "pytest -n" in ln]
     assert "CONTENTGEN_TEST_REAL_NODE=$${CONTENTGEN_TEST_REAL_NODE:-1}" in line
+
+
+def test_a_subnet_taken_again_is_the_newcomers_not_a_stopped_nodes_leftover(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test's node stopped; a neighbour's node, starting meanwhile, took its freed subnet (CI on
+    6efacd7: 'network namespace lc202', 'link lc202h' and its registry entry blamed on the stopped
+    node). What the subnet names is the newcomer's; the stopped node's own directory is still
+    looked at."""
+    monkeypatch.setattr(layout, "NODES", tmp_path / "nodes")
+    stopped, newcomer = tmp_path / "stopped", tmp_path / "newcomer"
+    stopped.mkdir(), newcomer.mkdir()
+    State(254, str(newcomer), os.getpid(), started(os.getpid())).write()
+    entry = f"file {tmp_path / 'nodes' / 'lc254.json'}"
+    assert leftovers(Layout(254, stopped)) == []
+    assert entry in leftovers(Layout(254, newcomer))
+    (stopped / "kubelet").mkdir()
+    assert leftovers(Layout(254, stopped)) == [f"directory {stopped / 'kubelet'}"]

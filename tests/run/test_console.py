@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from contentgen.api import KINDS
 from contentgen.catalog.embedded import EmbeddedCatalog
 from contentgen.cli.main import main
+from contentgen.cli.output import print_json
 from contentgen.pipeline.interruption import interruption
 from contentgen.pipeline.local_run import CatalogProgress
 from contentgen.pipeline.reporters import ConsoleProgress
@@ -59,6 +61,28 @@ def test_a_reader_that_goes_away_is_no_traceback(tmp_path: Path) -> None:
         code = process.wait(timeout=60)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     assert code == 141
+
+
+class Writes(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_a_json_answer_is_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`until contentgen assets get X -o json | grep -q '"bestStep"'` under `set -o pipefail`: grep
+    quits at its match; a document written token by token met the closed pipe part way (status 141,
+    so the loop never saw its match), where one write lands in the pipe whole."""
+    out = Writes()
+    monkeypatch.setattr(sys, "stdout", out)
+    document = {"training": {"bestStep": 500, "checkpoints": [{"step": s, "median": 0.5} for s in range(99)]}}
+    print_json(document)
+    assert out.writes == 1
+    assert json.loads(out.getvalue()) == document
 
 
 def test_crds_out_at_a_file_says_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -245,9 +245,22 @@ def others_live(layout: Layout) -> bool:
     return False
 
 
+def succeeded(layout: Layout) -> bool:
+    """Another node holds this node's subnet now: the registry names another directory for it.
+    Only a node whose registry entry went last (teardown) frees the subnet, and a new one takes it
+    only when no route of it is left, so what that subnet names is the newcomer's."""
+    state = State.read(layout.state_file)
+    return state is not None and state.locate() != layout.directory
+
+
 def leftovers(layout: Layout) -> list[str]:
     """What of the node is still on this machine (empty once it is all gone): its processes,
-    mounts, network namespace, host veth, cgroups, registry entry, sockets and log links."""
+    mounts, network namespace, host veth, cgroups, registry entry, sockets and log links. Once
+    another node took its subnet (a test's neighbour started meanwhile), only what lies under its
+    own directory is its own to look for."""
+    if succeeded(layout):
+        found = [f"mount {point}" for point in mounts_under(layout.directory)]
+        return found + [f"directory {d}" for d in layout.runtime_dirs() if d.exists()]
     found = [f"process {pid}" for d in cgroup_dirs(layout) for pid in sorted(_pids(d))]
     found += [f"mount {point}" for point in mounts_under(layout.directory, layout.run_dir)]
     if layout.netns_path.exists():

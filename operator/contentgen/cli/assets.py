@@ -44,6 +44,7 @@ from contentgen.cli import sharing, training
 from contentgen.cli.flags import flag_type as _flag_type
 from contentgen.cli.flags import int_at_least as _int_at_least
 from contentgen.cli.main import CommandError
+from contentgen.cli.output import print_json
 from contentgen.errors import ContentgenError, InvalidInput, MissingCredentials
 from contentgen.pipeline.likeness.pictures import MAX_PICTURE_BYTES, MAX_PICTURES
 from contentgen.providers import IMAGE_GENERATORS
@@ -424,15 +425,10 @@ def _store(args: argparse.Namespace) -> ObjectStore:
         raise CommandError(f"--store: {exc}") from None
 
 
-def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-
-
 def _print_page(page: ResultPage, output: str) -> int:
     records = [to_record(doc) for doc in page.docs]
     if output == "json":
-        _print_json(
+        print_json(
             {
                 "total": page.total,
                 "limit": page.limit,
@@ -493,7 +489,7 @@ def _get(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
         return training.watch(catalog, doc, output, args.every)
     record = to_record(doc if args.owner in (None, doc.get("owner")) else {**doc, "shares": []})
     if output == "json":
-        _print_json(record.wire())
+        print_json(record.wire())
     else:
         print(record_block(record, detail=args.detail))
     return 0
@@ -505,7 +501,7 @@ def _search(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
         " ".join(args.query), _filters(args), None if args.sort == RELEVANCE else sort, page
     )
     if output == "json":
-        _print_json(search_page(result))
+        print_json(search_page(result))
         return 0
     _print_page(result, output)
     said = [(h.id, t) for h in result.hits for t in h.transcript]
@@ -523,7 +519,7 @@ def _stats(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     price = args.price_per_gb if args.price_per_gb is not None else params.price_from_env()
     stats = catalog.stats(args.owner, price)
     if output == "json":
-        _print_json(stats.wire())
+        print_json(stats.wire())
     else:
         print(stats_block(stats))
     return 0
@@ -532,7 +528,7 @@ def _stats(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
 def _lineage(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     found: Lineage = lineage(catalog, sharing.find(catalog, args, shared=True), args.owner)
     if output == "json":
-        _print_json(found.wire())
+        print_json(found.wire())
     else:
         print(lineage_block(found))
     return 0
@@ -547,7 +543,7 @@ def _url(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
         raise CommandError(str(exc)) from None
     sharing.count_download(catalog, doc, uri)
     if output == "json":
-        _print_json(signed.wire())
+        print_json(signed.wire())
     else:
         # The link alone on stdout, so `curl "$(contentgen assets url ID -o table)"` works.
         print(signed.url)
@@ -623,7 +619,7 @@ def _remove(
         removed, at_provider = _erase(catalog, store, plan, what)
     summary = plan.summary()
     if output == "json":
-        _print_json(
+        print_json(
             {
                 **summary,
                 "deleted": args.yes,
@@ -727,7 +723,7 @@ def _promote(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
         return _choose_verdict(args, catalog, doc, number, output)
     entry = _chosen(args, catalog, doc, number, promote.promote, args.step, "step")
     if output == "json":
-        _print_json({"id": doc["_id"], **entry})
+        print_json({"id": doc["_id"], **entry})
         return 0
     automatic = entry["automaticStep"]
     print(
@@ -747,7 +743,7 @@ def _choose_verdict(
 
     entry = _chosen(args, catalog, doc, number, promote.choose_verdict, args.evaluation, "evaluation")
     if output == "json":
-        _print_json({"id": doc["_id"], **entry})
+        print_json({"id": doc["_id"], **entry})
         return 0
     back = "" if args.evaluation == 0 else "; --evaluation 0 goes back to its own evaluation's"
     print(
@@ -798,12 +794,12 @@ def _evaluate(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     _say_estimate(what, goal.provider, plan, planned, settings.prices.as_of)
     if planned.usd > 0 and not args.yes and not _confirmed(f"pay up to ${planned.usd:.4f}?"):
         if output == "json":
-            _print_json({"id": goal.uid, "version": goal.version, "dryRun": True, **_estimate(planned)})
+            print_json({"id": goal.uid, "version": goal.version, "dryRun": True, **_estimate(planned)})
         print("nothing was paid; add --yes to evaluate", file=sys.stderr)
         return 0
     outcome = _evaluated_again(catalog, store, goal, settings, budgets, planned)
     if output == "json":
-        _print_json(
+        print_json(
             {
                 "id": goal.uid,
                 "version": goal.version,
@@ -937,7 +933,7 @@ def _score_pictures(args: argparse.Namespace, catalog: Catalog, output: str) -> 
     )
     done = _scored(args, catalog, goal, given, baseline)
     if output == "json":
-        _print_json(_scored_json(goal, done))
+        print_json(_scored_json(goal, done))
     else:
         _say_scored(what, done)
     return 0

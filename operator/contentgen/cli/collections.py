@@ -9,7 +9,6 @@ without `--owner` the command is the catalog's administrator.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from contentgen.catalog.collections import (
 from contentgen.cli import sharing
 from contentgen.cli.assets import _add_common, _store
 from contentgen.cli.main import CommandError
+from contentgen.cli.output import print_json
 from contentgen.tables import records_table
 
 
@@ -140,11 +140,6 @@ def _members(args: argparse.Namespace, collections: Collections, found: Collecti
     return visible_members(found, members, _owners(args)) if args.owner else members
 
 
-def _print(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-
-
 def _summary(found: Collection, access: str) -> dict[str, Any]:
     return {
         "id": found.id,
@@ -160,7 +155,7 @@ def _summary(found: Collection, access: str) -> dict[str, Any]:
 def _show(summary: dict[str, Any], members: list[dict[str, Any]], output: str) -> int:
     records = [to_record({**m, "shares": []}) for m in members]
     if output == "json":
-        _print({**summary, "items": [r.wire() for r in records], "total": len(records)})
+        print_json({**summary, "items": [r.wire() for r in records], "total": len(records)})
         return 0
     shares = ", ".join(f"{s['to']}={s['access']}" for s in summary["shares"]) or "nobody"
     print(f"collection {summary['name']} ({summary['id']}, owner {summary['owner']}, {summary['access']})")
@@ -189,7 +184,7 @@ def _list(args: argparse.Namespace, collections: Collections, output: str) -> in
     found = collections.visible(_owners(args), admin=not args.owner)
     items = [_summary(c, "owner" if not args.owner or c.owner == args.owner else "read") for c in found]
     if output == "json":
-        _print({"items": items})
+        print_json({"items": items})
     else:
         for item in items:
             members = counted(item["memberCount"], "member")

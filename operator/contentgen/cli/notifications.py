@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from contentgen.cli.main import CommandError
+from contentgen.cli.output import print_json
 
 RECEIVE_PORT = 8000
 TOLERANCE_SECONDS = 300  # a delivery's timestamp at most this far from now (the specification's 5 min)
@@ -151,8 +152,7 @@ def _list(ctx: _Context) -> int:
     items = [_summary(n, deliveries) for n in ctx.kept.all()]
     output = ctx.args.output or ("table" if sys.stdout.isatty() else "json")
     if output == "json":
-        json.dump({"items": items}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json({"items": items})
         return 0
     rows = [("NOTIFICATION", "URL", "EVENTS", "STATE", "WAITING", "LAST DELIVERY")]
     rows += [

@@ -9,7 +9,6 @@ catalog's administrator and sees every record.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +20,7 @@ from contentgen.catalog.kinds import makes_loras
 from contentgen.catalog.sharing import NotShareable, change_record_shares, readable, shared_with
 from contentgen.catalog.usage import AssetUsage, Usage, usage_of
 from contentgen.cli.main import CommandError
+from contentgen.cli.output import print_json
 from contentgen.tables import records_table
 
 AddArgs = Callable[[argparse.ArgumentParser], None]
@@ -111,11 +111,6 @@ def add_actions(sub: Any, add_ref: AddArgs, add_common: AddArgs) -> None:
     add_common(usage)
 
 
-def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-
-
 def _change(args: argparse.Namespace, catalog: Catalog, output: str, *, give: bool) -> int:
     doc = find(catalog, args)
     try:
@@ -130,7 +125,7 @@ def _change(args: argparse.Namespace, catalog: Catalog, output: str, *, give: bo
     if not give and not had:
         raise CommandError(f"{doc.get('namespace')}/{doc.get('name')} is not shared with {grantee(args.to)}")
     if output == "json":
-        _print_json({"id": doc["_id"], "owner": doc.get("owner"), "shares": [g.wire() for g in after]})
+        print_json({"id": doc["_id"], "owner": doc.get("owner"), "shares": [g.wire() for g in after]})
     else:
         shown = ", ".join(f"{g.to}={g.access}" for g in after) or "nobody"
         print(f"{doc.get('namespace')}/{doc.get('name')} ({doc['_id'][:8]}) is shared with: {shown}")
@@ -149,7 +144,7 @@ def _shared(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
     docs = shared_with(catalog, [args.owner], args.group)
     records = [to_record({**d, "shares": []}) for d in docs]
     if output == "json":
-        _print_json({"total": len(records), "items": [r.wire() for r in records]})
+        print_json({"total": len(records), "items": [r.wire() for r in records]})
         return 0
     if records:
         print(records_table(records))
@@ -193,7 +188,7 @@ def _usage(args: argparse.Namespace, catalog: Catalog, output: str) -> int:
         owners=(args.owner,) if args.owner else (str(doc.get("owner")),),
     )
     if output == "json":
-        _print_json(found.wire())
+        print_json(found.wire())
     else:
         print(usage_block(found))
     return 0

@@ -9,12 +9,12 @@ FILE: DOCUMENT: FIELD: REASON. Exit 0 when all are valid, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from contentgen.api.words import counted
+from contentgen.cli.output import print_json
 
 if TYPE_CHECKING:
     from contentgen.api.manifests import Read
@@ -78,8 +78,7 @@ def _print_json(checked: _Checked) -> None:
         "skippedFiles": len(checked.unread),
         "problems": [p.as_dict() for p in checked.problems],
     }
-    json.dump(report, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    print_json(report)
 
 
 def _print_text(checked: _Checked, verbose: bool) -> None:
