@@ -193,16 +193,14 @@ def _drawn_by(m: BaseModelInfo) -> str:
     """The models that draw a picture family's LoRAs, each with its providers (a video family's:
     the tools that load them)."""
     from contentgen.api.base_models import drawn_from
-    from contentgen.api.image import FAL_APPS, FLUX_MODELS, MODEL_DEFAULTS
-    from contentgen.api.providers import FAL, OFFLINE, OWN_GPUS
+    from contentgen.api.image import FLUX_MODELS, MODEL_DEFAULTS, drawn_by
+    from contentgen.api.providers import OWN_GPUS
 
     drawn = []
     for model in m.loads_on if not m.video else ():
         # provider cluster draws FLUX.1's open models and the newer families' from their bases' directories
-        on_gpus = (model in FLUX_MODELS and model != "flux-pro") or drawn_from(model) is not None
-        where = ", ".join(
-            p for p, on in ((FAL.name, model in FAL_APPS), (OWN_GPUS, on_gpus), (OFFLINE.name, True)) if on
-        )
+        on_gpus = model in FLUX_MODELS or drawn_from(model) is not None
+        where = ", ".join(p for p in drawn_by(model) if p != OWN_GPUS or on_gpus)
         found = MODEL_DEFAULTS.get(model)
         steps = f" ({found.steps} steps, guidance {found.guidance:g})" if found else ""
         drawn.append(f"`{model}`{steps}: {where}")

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from contentgen.api.base_models import BASE_MODEL_RULES
 from contentgen.api.evaluation import SEED_RULES, LikenessPlan
-from contentgen.api.image import IMAGE_RULES, LORA_ENTRY_RULES, ImageGenerationSpec, LoraEntry
+from contentgen.api.image import LORA_ENTRY_RULES, ImageGenerationSpec, LoraEntry, image_rules
 from contentgen.api.lora import (
     CLUSTER_ONLY_TRAINING_RULES,
     DATASET_RULES,
@@ -223,7 +223,7 @@ LIKENESS_PLAN: Values = {"seeds": [None, [1], [1, 2], [2, 2], [1, 2, 1]]}
 
 FORMS: dict[str, tuple[Sequence[GeneratedRule], type[BaseModel], Values, int]] = {
     "video": (VIDEO_RULES, VideoGenerationSpec, VIDEO, 100),
-    "image": (IMAGE_RULES, ImageGenerationSpec, IMAGE, 100),
+    "image": (image_rules(), ImageGenerationSpec, IMAGE, 100),
     "lora entry": (LORA_ENTRY_RULES, LoraEntry, LORA_ENTRY, 20),
     "transcription": (TRANSCRIPTION_RULES, TranscriptionSpec, TRANSCRIPTION, 30),
     "lora training's cluster-only fields": (CLUSTER_ONLY_TRAINING_RULES, LoraTrainingSpec, LORA, 100),

@@ -62,9 +62,9 @@ def test_every_app_fal_bills_has_a_default_price() -> None:
     """The price table's defaults are each provider's row (api/providers.py) and the trainers of the
     base models' table: every app the product sends to fal is priced without a chart's `prices`,
     the captioner (api/lora's FAL_CAPTION_APP, priced in fal's row) and each image model's app."""
-    from contentgen.api.image import FAL_APPS
     from contentgen.api.lora import FAL_CAPTION_APP
+    from contentgen.api.providers import FAL
 
     fal = PRICES.items["fal"]
     assert fal[FAL_CAPTION_APP] == {"request": 0.001}
-    assert set(FAL_APPS.values()) <= set(fal)
+    assert set(FAL.draws.values()) <= set(fal)

@@ -227,7 +227,7 @@ def test_creates_go_through_the_kubernetes_api(
             )
             (problem,) = many.json()["error"]["fields"]
             assert problem["field"] == "spec.numImages"
-            assert "fal's FLUX apps make at most 4 images per request" in problem["message"]
+            assert "fal's apps make at most 4 images per request" in problem["message"]
             assert _resource(ns, "bad") is None
             # Another owner than one the caller acts for.
             bob = await http.post("/api/resources", json=_image("b", owner="bob"), headers=auth("alice"))

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from contentgen.api.image import FAL_APPS
+from contentgen.api.providers import FAL
 from contentgen.catalog import open_catalog
 from contentgen.cli.main import main
 from contentgen.pipeline.likeness.plan import Plan, baseline_cached
@@ -26,7 +26,7 @@ from tests.providers.fakes import mocked, unslept_retries
 from tests.run.checkpoint_pictures import subject_video
 
 PROMPTS = 6  # likeness-v1, one seed
-FLUX = FAL_APPS["flux-lora"]
+FLUX = FAL.draws["flux-lora"]
 
 
 @pytest.fixture

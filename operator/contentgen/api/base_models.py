@@ -49,7 +49,7 @@ from pydantic import Field
 
 from contentgen.errors import InvalidInput
 
-from .image import FAL_APPS, FLUX_MODELS
+from .image import FLUX_MODELS, drawn_by
 from .providers import FAL, OFFLINE, OWN_GPUS
 from .rules import (
     AtDefault,
@@ -601,7 +601,7 @@ def likeness_drawn(base: str, provider: str) -> str | None:
         return model
     if provider == OWN_GPUS:
         return model if drawn_from(model) is not None else None
-    return model if provider == FAL.name and model in FAL_APPS else None
+    return model if provider in drawn_by(model) else None
 
 
 def lora_fits(base: str, model: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -21,7 +21,7 @@ from .common import (
     VersionBase,
 )
 from .inputs import USES
-from .providers import FAL, OFFLINE, OWN_GPUS, PICTURES_DEFAULT, PictureProvider
+from .providers import OWN_GPUS, PICTURES_DEFAULT, PROVIDERS, ByProviders, PictureProvider, Provider
 from .rules import (
     Absent,
     AtMost,
@@ -35,21 +35,11 @@ from .rules import (
     OneOf,
     Rule,
     SpecField,
+    Term,
     ValueIs,
     generate,
 )
 
-FAL_MAX_IMAGES = FAL.max_images  # per request, on every FLUX app fal serves
-# The fal app each model runs on (https://fal.ai/docs/model-api-reference/image-generation-api/).
-FAL_APPS = {
-    "flux-dev": "fal-ai/flux/dev",
-    "flux-schnell": "fal-ai/flux/schnell",
-    "flux-pro": "fal-ai/flux-pro/v1.1",
-    "flux-lora": "fal-ai/flux-lora",
-    # https://fal.ai/docs/model-api-reference/image-generation-api/z-image-turbo-lora: up to 3 LoRAs,
-    # 1 to 8 inference steps (8 by default), up to 4 images a request
-    "z-image-turbo": "fal-ai/z-image/turbo/lora",
-}
 # Width and height of each image_size preset (https://fal.ai/docs/documentation/model-apis/model-arguments).
 IMAGE_SIZES = {
     "square_hd": (1024, 1024),
@@ -121,66 +111,96 @@ NUM_IMAGES = SpecField("numImages", "integer", 1)
 LORAS = SpecField("loras", "array")
 ON_OWN_GPUS = Is(PROVIDER, OWN_GPUS)
 
-IMAGE_RULES: list[GeneratedRule] = [
-    generate(r)
-    for r in (
-        Rule(
-            LORAS,
-            f"loras are allowed only with a model that loads them ({', '.join(LORA_MODELS)})",
-            (Equals(MODEL, LORA_MODELS), Empty(LORAS)),
-        ),
-        Rule(
+NO_OPEN_WEIGHTS = ("flux-pro",)  # what the cluster's own GPUs cannot draw: nothing to stage
+
+
+def drawn_by(model: str) -> tuple[str, ...]:
+    """The providers that draw `model` (each provider's row: the models it draws, or every one)."""
+    return tuple(
+        p.name
+        for p in PROVIDERS.values()
+        if "pictures" in p.makes
+        and (not p.draws or model in p.draws)
+        and not (p.own_gpus and model in NO_OPEN_WEIGHTS)
+    )
+
+
+def _other_than(provider: Provider) -> Term:
+    """The spec names another provider (the default's own form where `provider` is the default)."""
+    return NotDefault(PROVIDER) if provider.name == PROVIDER.default else Differs(PROVIDER, provider.name)
+
+
+def _provider_rules(provider: Provider) -> Iterator[Rule]:
+    """What a provider's row limits: the models it draws, the pictures a request makes, the LoRAs
+    each of its apps takes (more would be refused by the provider after admission said yes)."""
+    other = _other_than(provider)
+    if provider.draws:
+        why = f" ({provider.draws_why})" if provider.draws_why else ""
+        yield Rule(
             MODEL,
-            f"fal draws {', '.join(FAL_APPS)} only (fal's apps for the other models were not read): use "
-            "provider offline for this model",
-            (Equals(PROVIDER, (OFFLINE.name, OWN_GPUS)), Equals(MODEL, tuple(FAL_APPS))),
-        ),
-        Rule(
-            MODEL,
-            "flux-pro has no open weights to run on the cluster: use flux-dev, flux-schnell or "
-            "flux-lora with provider cluster",
-            (Differs(PROVIDER, OWN_GPUS), Differs(MODEL, "flux-pro")),
-        ),
-        # fal's FLUX apps document num_images 1 to 4 (https://fal.ai/docs/model-api-reference/
-        # image-generation-api/flux-dev); more would be refused by fal after admission said yes.
-        # fal is the default provider: any other is one set.
-        Rule(
+            f"{provider.name} draws {', '.join(provider.draws)} only{why}: use provider offline for "
+            "this model",
+            (other, Equals(MODEL, tuple(provider.draws))),
+        )
+    if provider.max_images:
+        most = provider.max_images
+        yield Rule(
             NUM_IMAGES,
-            f"fal's FLUX apps make at most {FAL_MAX_IMAGES} images per request: ask for "
-            f"{FAL_MAX_IMAGES} or fewer (create another ImageGeneration for more), or use provider offline",
-            (NotDefault(PROVIDER), AtMost(NUM_IMAGES, FAL_MAX_IMAGES)),
-        ),
-        *(
-            # fal refuses more after admission said yes (its app's page: FAL_APPS)
+            f"{provider.name}'s apps make at most {most} images per request: ask for {most} or fewer "
+            "(create another ImageGeneration for more), or use provider offline",
+            (other, AtMost(NUM_IMAGES, most)),
+        )
+    for model, app in provider.draws.items():
+        fewer = MODEL_DEFAULTS.get(model, Denoising(0, 0)).max_loras
+        if fewer < MAX_LORAS:
+            yield Rule(
+                LORAS,
+                f"{provider.name}'s {app} takes at most {fewer} LoRAs: give {fewer} or fewer, or use "
+                "provider offline",
+                (other, Differs(MODEL, model), FewItems(LORAS, fewer)),
+            )
+
+
+def image_rules() -> list[GeneratedRule]:
+    """The ImageGeneration spec's rules across fields, the providers' from their rows as they are
+    now (a provider registered after this module's import included)."""
+    pictures = [p for p in PROVIDERS.values() if "pictures" in p.makes]
+    return [
+        generate(r)
+        for r in (
             Rule(
                 LORAS,
-                f"fal's {FAL_APPS[model]} takes at most {denoising.max_loras} LoRAs: give "
-                f"{denoising.max_loras} or fewer, or use provider offline",
-                (NotDefault(PROVIDER), Differs(MODEL, model), FewItems(LORAS, denoising.max_loras)),
-            )
-            for model, denoising in MODEL_DEFAULTS.items()
-            if model in FAL_APPS and denoising.max_loras < MAX_LORAS
-        ),
-        Rule(
-            MEMORY_PLAN,
-            "memoryPlan is for provider cluster (how FLUX is held on the cluster's GPU): leave it "
-            "auto, or use provider cluster",
-            (Absent(MEMORY_PLAN), ValueIs(MEMORY_PLAN, "auto"), ON_OWN_GPUS),
-        ),
-        Rule(
-            MEMORY_PLAN,
-            "memoryPlan int8, fp8 and nf4 store FLUX.1's transformer in fewer bits, not the newer "
-            "families': use auto, bf16 or offload with this model",
-            (Equals(MODEL, FLUX_MODELS), Equals(MEMORY_PLAN, BF16_PLANS)),
-        ),
-        Rule(
-            DENOISING,
-            "denoising is for provider cluster (a warm pool or a Job per request on the cluster's "
-            "GPUs): leave it out, or use provider cluster",
-            (Absent(DENOISING), ON_OWN_GPUS),
-        ),
-    )
-]
+                f"loras are allowed only with a model that loads them ({', '.join(LORA_MODELS)})",
+                (Equals(MODEL, LORA_MODELS), Empty(LORAS)),
+            ),
+            *(r for p in pictures if p.draws for r in _provider_rules(p) if r.field == MODEL),
+            Rule(
+                MODEL,
+                f"{', '.join(NO_OPEN_WEIGHTS)} has no open weights to run on the cluster: use flux-dev, "
+                "flux-schnell or flux-lora with provider cluster",
+                (Differs(PROVIDER, OWN_GPUS), *(Differs(MODEL, m) for m in NO_OPEN_WEIGHTS)),
+            ),
+            *(r for p in pictures for r in _provider_rules(p) if r.field != MODEL),
+            Rule(
+                MEMORY_PLAN,
+                "memoryPlan is for provider cluster (how FLUX is held on the cluster's GPU): leave it "
+                "auto, or use provider cluster",
+                (Absent(MEMORY_PLAN), ValueIs(MEMORY_PLAN, "auto"), ON_OWN_GPUS),
+            ),
+            Rule(
+                MEMORY_PLAN,
+                "memoryPlan int8, fp8 and nf4 store FLUX.1's transformer in fewer bits, not the newer "
+                "families': use auto, bf16 or offload with this model",
+                (Equals(MODEL, FLUX_MODELS), Equals(MEMORY_PLAN, BF16_PLANS)),
+            ),
+            Rule(
+                DENOISING,
+                "denoising is for provider cluster (a warm pool or a Job per request on the cluster's "
+                "GPUs): leave it out, or use provider cluster",
+                (Absent(DENOISING), ON_OWN_GPUS),
+            ),
+        )
+    ]
 
 
 class LoraRef(ApiModel):
@@ -253,7 +273,7 @@ class LoraEntry(ApiModel):
 
 
 class ImageGenerationSpec(CommonSpec):
-    cel_rules = tuple(r.cel for r in IMAGE_RULES)
+    cel_rules = ByProviders(lambda: tuple(r.cel for r in image_rules()))
 
     prompt: Annotated[str, Field(min_length=1, max_length=4000, description="What to draw.")]
     negative_prompt: Annotated[str, Field(max_length=4000, description="What to keep out.")] = ""

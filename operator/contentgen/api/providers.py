@@ -8,9 +8,9 @@ builds each one by name from its own registry, whose entries are these names.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
@@ -31,6 +31,12 @@ class Provider:
     prices_by_app: bool = False
     # the most pictures one request makes (0: no limit)
     max_images: int = 0
+    # the ImageGeneration models it draws (api/image.py's ImageModel), each by the app it runs on,
+    # which names its price where it prices by app; empty: every model (the cluster refuses one
+    # that has no open weights, api/image.py's NO_OPEN_WEIGHTS)
+    draws: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # why it draws those alone, said where another is refused
+    draws_why: str = ""
     # whether its transcripts can say who speaks (the cluster stages no diarisation model)
     speaker_labels: bool = True
     # whether a request in flight can be cancelled at the provider (fal's queue)
@@ -72,6 +78,17 @@ FAL = Provider(
     key="FAL_KEY",
     prices_by_app=True,
     max_images=4,
+    # https://fal.ai/docs/model-api-reference/image-generation-api/
+    draws={
+        "flux-dev": "fal-ai/flux/dev",
+        "flux-schnell": "fal-ai/flux/schnell",
+        "flux-pro": "fal-ai/flux-pro/v1.1",
+        "flux-lora": "fal-ai/flux-lora",
+        # https://fal.ai/docs/model-api-reference/image-generation-api/z-image-turbo-lora: up to 3
+        # LoRAs, 1 to 8 inference steps (8 by default), up to 4 images a request
+        "z-image-turbo": "fal-ai/z-image/turbo/lora",
+    },
+    draws_why="fal's apps for the other models were not read",
     cancels=True,
     prices={
         "fal-ai/flux/dev": {"megapixel": 0.025},
@@ -172,3 +189,22 @@ def provider_entry(name: str) -> Provider:
 def placeholders(name: str) -> bool:
     """Whether what the provider `name` makes is a labelled placeholder (nothing paid for)."""
     return provider_entry(name).placeholders
+
+
+T = TypeVar("T")
+
+
+class ByProviders(Generic[T]):
+    """A class attribute made from the providers' rows when it is read, and made again once they
+    change: a model's rules that name providers (api/image.py) judge a provider registered after
+    the model's import by its own row."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._made: tuple[tuple[Provider, ...], T] | None = None
+
+    def __get__(self, instance: object, owner: type | None = None) -> T:
+        rows = tuple(PROVIDERS.values())
+        if self._made is None or self._made[0] != rows:
+            self._made = (rows, self._make())
+        return self._made[1]

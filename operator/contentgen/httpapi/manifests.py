@@ -28,7 +28,7 @@ from contentgen.api import API_VERSION, KINDS
 from contentgen.api.base import CelRule
 from contentgen.api.base_models import DEFAULT_BASE_MODEL, lora_fits, misfit
 from contentgen.api.common import LORA_URL_RULE, NAME_PATTERN, OWNER_PATTERN, SOURCE_URL_RULE
-from contentgen.api.image import FAL_APPS, FAL_MAX_IMAGES, LORA_MODELS, ImageModel, ImageSize
+from contentgen.api.image import LORA_MODELS, NO_OPEN_WEIGHTS, ImageModel, ImageSize
 from contentgen.api.kinds.image_generation import KIND as IMAGE_GENERATION
 from contentgen.api.kinds.lora_training import KIND as LORA_TRAINING
 from contentgen.api.kinds.transcription import KIND as TRANSCRIPTION
@@ -37,6 +37,7 @@ from contentgen.api.providers import (
     FAL,
     OFFLINE,
     OWN_GPUS,
+    PICTURES_DEFAULT,
     PROVIDERS,
     PaidOrOfflinePictures,
     PictureProvider,
@@ -338,12 +339,11 @@ class SeedInputs(JsonBody):
     loras: list[SeedLora] = Field(default=[], max_length=5)
 
 
-# The ImageGeneration spec's rules across fields, in this request's shape (request_rules.py):
-# at most FAL_MAX_IMAGES with fal (the default provider); loras only with a model that loads them
-# (flux-lora, the default model where there are loras); the cluster draws every model but flux-pro;
-# fal only the models it has apps for. A model left out is one of FLUX.1's on fal.
+# The ImageGeneration spec's rules across fields, in this request's shape (request_rules.py): each
+# picture provider's limits from its row (api/providers.py: the pictures a request makes, the models
+# it draws); loras only with a model that loads them (flux-lora, the default model where there are
+# loras); the cluster draws every model with open weights. A model left out is one of FLUX.1's.
 _MODEL_NAMED: JsonValue = {"required": ["model"], "properties": {"model": {"type": "string"}}}
-_ON_CLUSTER: JsonValue = {"required": ["provider"], "properties": {"provider": {"const": OWN_GPUS}}}
 
 
 def _model_in(models: tuple[str, ...] | list[str]) -> JsonValue:
@@ -351,41 +351,44 @@ def _model_in(models: tuple[str, ...] | list[str]) -> JsonValue:
     return {"anyOf": [{"not": _MODEL_NAMED}, {"properties": {"model": {"enum": list(models)}}}]}
 
 
-IMAGES_RULES: list[JsonValue] = [
-    {
-        "anyOf": [
-            {
-                "required": ["provider"],
-                "properties": {"provider": {"type": "string", "not": {"const": FAL.name}}},
-            },
-            {"properties": {"inputs": {"properties": {"num_images": {"maximum": FAL_MAX_IMAGES}}}}},
-        ]
-    },
-    {
-        "anyOf": [
-            _model_in(LORA_MODELS),
-            {"properties": {"inputs": {"properties": {"loras": {"maxItems": 0}}}}},
-        ]
-    },
-    {
-        "not": {
-            "required": ["provider", "model"],
-            "properties": {"provider": {"const": OWN_GPUS}, "model": {"const": "flux-pro"}},
-        }
-    },
-    {
-        "anyOf": [
-            {"required": ["provider"], "properties": {"provider": {"enum": [OFFLINE.name, OWN_GPUS]}}},
-            _model_in(list(FAL_APPS)),
-        ]
-    },
-]
+def _other_than(provider: str) -> JsonValue:
+    """The request names another provider (left out, it is the default's)."""
+    if provider == PICTURES_DEFAULT:
+        another: JsonValue = {"type": "string", "not": {"const": provider}}
+        return {"required": ["provider"], "properties": {"provider": another}}
+    return {"not": {"required": ["provider"], "properties": {"provider": {"const": provider}}}}
+
+
+def _at_most(images: int) -> JsonValue:
+    return {"properties": {"inputs": {"properties": {"num_images": {"maximum": images}}}}}
+
+
+def _not_on_own_gpus(model: str) -> JsonValue:
+    named: JsonValue = {"provider": {"const": OWN_GPUS}, "model": {"const": model}}
+    return {"not": {"required": ["provider", "model"], "properties": named}}
+
+
+def images_rules() -> list[JsonValue]:
+    """The rules, from the providers' rows as they are now."""
+    pictures = [p for p in PROVIDERS.values() if "pictures" in p.makes]
+    no_loras: JsonValue = {"properties": {"inputs": {"properties": {"loras": {"maxItems": 0}}}}}
+    rules: list[JsonValue] = [
+        {"anyOf": [_other_than(p.name), _at_most(p.max_images)]} for p in pictures if p.max_images
+    ]
+    rules.append({"anyOf": [_model_in(LORA_MODELS), no_loras]})
+    rules += [_not_on_own_gpus(model) for model in NO_OPEN_WEIGHTS]
+    rules += [{"anyOf": [_other_than(p.name), _model_in(list(p.draws))]} for p in pictures if p.draws]
+    return rules
+
+
+def _stated(schema: dict[str, JsonValue]) -> None:
+    schema["allOf"] = images_rules()
 
 
 class ImagesGenerateRequest(SeedCommon):
     """The predecessor's `POST /api/images/generate`."""
 
-    model_config = ConfigDict(json_schema_extra={"allOf": IMAGES_RULES})
+    model_config = ConfigDict(json_schema_extra=_stated)
 
     provider: PictureProvider | None = Field(
         default=None, description="Default: fal (at most 4 images a request)."

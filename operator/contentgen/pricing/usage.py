@@ -9,7 +9,7 @@ from typing import Any
 
 from contentgen.api import KINDS, UsageLine
 from contentgen.api.base_models import FAL_TRAINERS, one_gpu
-from contentgen.api.image import FAL_APPS, IMAGE_SIZES
+from contentgen.api.image import IMAGE_SIZES
 from contentgen.api.lora import (
     LIKENESS_IMAGE_SIZE,
     LIKENESS_MODEL,
@@ -33,7 +33,8 @@ def image_usage(
     provider: str, model: str, sizes: Iterable[tuple[int, int]], request: str = ""
 ) -> list[UsageLine]:
     total = sum(megapixels(w, h) for w, h in sizes)
-    item = FAL_APPS.get(model, model) if provider_entry(provider).prices_by_app else model
+    entry = provider_entry(provider)
+    item = entry.draws.get(model, model) if entry.prices_by_app else model
     return [UsageLine(provider=provider, item=item, unit="megapixel", quantity=total, request=request)]
 
 

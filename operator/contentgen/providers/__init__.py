@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import operator
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from contentgen.api.cost import Unit
-from contentgen.api.providers import ASSEMBLYAI, CLUSTER, FAL, OFFLINE, Provider
+from contentgen.api.providers import ASSEMBLYAI, CLUSTER, FAL, OFFLINE, PROVIDERS, Provider
 from contentgen.errors import InvalidInput, MissingCredentials
 from contentgen.pricing import Quote
 
@@ -252,6 +253,18 @@ def cluster_provider(env: Mapping[str, str] | None = None) -> ClusterProvider:
     return ClusterProvider.from_environment(env)
 
 
+def add(registered: Registered, put: Callable[[Any, Any, Any], object] = operator.setitem) -> None:
+    """A provider declared outside the package, made one of the providers by one call: its row
+    (what every layer knows of it) into api/providers.py's PROVIDERS, and what it makes into
+    REGISTRY. `put` sets one entry (a test's `monkeypatch.setitem`, undone when the test ends).
+    A name that is a provider's already is refused, and nothing is changed."""
+    name = registered.provider.name
+    if name in PROVIDERS or name in REGISTRY:
+        raise InvalidInput(f"provider {name!r} is declared already: give yours a name of its own")
+    put(PROVIDERS, name, registered.provider)
+    put(REGISTRY, name, registered)
+
+
 def price_quotes(
     provider: str, wanted: Iterable[tuple[str, Unit]], *, env: Mapping[str, str] | None = None
 ) -> dict[tuple[str, str, str], Quote]:
@@ -295,6 +308,7 @@ __all__ = [
     "TRANSCRIBERS",
     "VIDEO_GENERATORS",
     "Registered",
+    "add",
     "api_key",
     "captioner",
     "cluster_provider",

@@ -3,8 +3,8 @@
 pipeline builds), to prove that adding a provider needs no product file. Its "transcript" names the
 audio's digest and the key it was given; it bills by the audio-hour, at its row's price.
 
-`register` puts the entry in api/providers.py's PROVIDERS and the transcriber in providers/'s
-REGISTRY, as a product provider is declared there."""
+`register` adds it by one call (contentgen.providers.add: its entry into api/providers.py's
+PROVIDERS, its transcriber into providers/'s REGISTRY), as a product provider is declared there."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from contentgen.api.providers import PROVIDERS, Provider
-from contentgen.providers import REGISTRY, Env, Registered, api_key
+from contentgen import providers
+from contentgen.api.providers import Provider
+from contentgen.providers import Env, Registered, api_key
 from contentgen.providers.base import (
     Checkpoint,
     SubProgress,
@@ -68,5 +69,4 @@ REGISTERED = Registered(ENTRY, transcriber=_transcriber)
 
 def register(monkeypatch: pytest.MonkeyPatch) -> None:
     """Echo among the providers, until the test ends."""
-    monkeypatch.setitem(PROVIDERS, ENTRY.name, ENTRY)
-    monkeypatch.setitem(REGISTRY, ENTRY.name, REGISTERED)
+    providers.add(REGISTERED, monkeypatch.setitem)

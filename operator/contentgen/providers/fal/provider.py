@@ -15,7 +15,8 @@ import fal_client
 import httpx
 
 from contentgen.api.base_models import FAL_TRAINERS, FLUX_FAST_INPUTS, TrainerInputs
-from contentgen.api.image import FAL_APPS, FAL_MAX_IMAGES, LORA_MODELS, MODEL_DEFAULTS
+from contentgen.api.image import LORA_MODELS, MODEL_DEFAULTS
+from contentgen.api.providers import FAL
 from contentgen.errors import InvalidInput
 from contentgen.files import sha256_file
 from contentgen.providers.progress import SubProgress
@@ -48,8 +49,8 @@ TRAINER_INPUTS: dict[str, TrainerInputs] = {app: t.inputs for app, (_, t) in FAL
 # The apps' API references (https://fal.ai/docs/model-api-reference/image-generation-api/flux-dev.md,
 # .../flux-pro-v1.1.md, .../flux-lora.md) document prompt, image_size, num_images (1 to 4) and
 # seed for all of them, loras ([{path, scale}]) on flux-lora, and a negative prompt on none.
-IMAGE_APPS = FAL_APPS
-MAX_IMAGES_PER_REQUEST = FAL_MAX_IMAGES
+IMAGE_APPS = FAL.draws
+MAX_IMAGES_PER_REQUEST = FAL.max_images
 
 _CHUNK = MiB
 # How long a lost submit is looked for in fal's request list (it shows a request once it has
