@@ -316,6 +316,8 @@ _FLUX_TRAINERS = (
         FLUX_PORTRAIT_INPUTS,
     ),
 )
+# a LoraTraining's training.model where it names none: fal's FLUX.1 trainer (spec.DEFAULT_TRAINING_MODEL)
+DEFAULT_FAL_TRAINER = _FLUX_TRAINERS[0].app
 # "$0.85 per 1000-step training run. It scales per step"
 Z_IMAGE_TURBO_TRAINER = Trainer(
     "fal-ai/z-image-turbo-trainer-v2", "stills", 100, 10000, 0, 0.00085, _FAL_Z_IMAGE_TURBO, V2_INPUTS
@@ -661,7 +663,7 @@ def boundary_of(model_index: dict[str, object], base: str) -> float:
 # --- admission: the combinations no provider offers -------------------------------------------
 
 BASE = SpecField("training.baseModel", "string", DEFAULT_BASE_MODEL)
-MODEL = SpecField("training.model", "string", _FLUX_TRAINERS[0].app)  # spec.DEFAULT_TRAINING_MODEL
+MODEL = SpecField("training.model", "string", DEFAULT_FAL_TRAINER)
 PROVIDER = SpecField("provider", "string", FAL.name)
 MEDIA = SpecField("dataset.media", "string", "auto")
 TRAINING = SpecField("training", "object")

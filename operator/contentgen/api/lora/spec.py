@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from ..base import ApiModel, CelRule
-from ..base_models import BASE_MODEL_RULES, BaseModelField
+from ..base_models import BASE_MODEL_RULES, DEFAULT_FAL_TRAINER, BaseModelField
 from ..common import CommonSpec, SourceSpec, SourceUrl
 from ..providers import OWN_GPUS, PICTURES_DEFAULT, TRAINS_LIVE, PictureProvider
 from ..rules import (
@@ -29,7 +29,7 @@ from .likeness import EvaluationSpec
 from .resources import CLUSTER_RESOURCES_RULES, PROVIDER, ResourcesField
 from .stopping import ContinueFrom, StopWhen
 
-DEFAULT_TRAINING_MODEL = "fal-ai/flux-lora-fast-training"
+DEFAULT_TRAINING_MODEL = DEFAULT_FAL_TRAINER
 
 DEFAULT_MIN_FRAMES = 10
 # The vision-language app that writes captions on fal (captioning: auto), one request per image.

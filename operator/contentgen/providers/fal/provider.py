@@ -14,7 +14,7 @@ from typing import Any
 import fal_client
 import httpx
 
-from contentgen.api.base_models import FAL_TRAINERS, FLUX_FAST_INPUTS, TrainerInputs
+from contentgen.api.base_models import DEFAULT_FAL_TRAINER, FAL_TRAINERS, FLUX_FAST_INPUTS, TrainerInputs
 from contentgen.api.image import LORA_MODELS, MODEL_DEFAULTS
 from contentgen.api.providers import FAL
 from contentgen.errors import InvalidInput
@@ -40,7 +40,7 @@ from .wan_training import train as train_wan
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TRAINING_APP = "fal-ai/flux-lora-fast-training"
+DEFAULT_TRAINING_APP = DEFAULT_FAL_TRAINER
 # Each trainer's own input names are the base-model table's (api/base_models.py's TrainerInputs: the
 # trigger is trigger_word on one FLUX trainer, trigger_phrase on the other; fal's v2 trainers take
 # image_data_url and default_caption); a training.model fal's table lacks is sent FLUX's way.
