@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,7 +88,7 @@ class Client:
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.TransportError as exc:
-            raise Unreachable(f"{method} {path}: {exc}") from exc
+            raise Unreachable(f"{method} {path}: {exc}{self._who_answered(exc)}") from exc
         try:
             data = response.json() if response.content else None
         except ValueError:
@@ -95,6 +96,21 @@ class Client:
         if response.status_code >= 400:
             raise ApiError(response.status_code, data)
         return data
+
+    def _who_answered(self, exc: httpx.TransportError) -> str:
+        """For an answer that was not TLS, who listens on the server's port (`ss`): a stranger on
+        it, or the server itself garbling its answer (tests/kube/test_video.py, twice on 11-30)."""
+        if "WRONG_VERSION_NUMBER" not in str(exc):
+            return ""
+        port = httpx.URL(self.server).port
+        try:
+            listening = subprocess.run(  # noqa: S603
+                ["ss", "-Hltnp", f"sport = :{port}"],  # noqa: S607
+                capture_output=True, text=True, timeout=5, check=False,
+            ).stdout.split()  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return f" (listening on port {port}: {' '.join(listening) or 'nothing'})"
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params or None)
