@@ -599,7 +599,7 @@ def likeness_drawn(base: str, provider: str) -> str | None:
     of that family (fal's app for it not read): its evaluation is then skipped, saying why, and
     bills nothing."""
     model = likeness_model(base)
-    if model in FLUX_MODELS or provider == OFFLINE.name:
+    if model in FLUX_MODELS:
         return model
     if provider == OWN_GPUS:
         return model if drawn_from(model) is not None else None

@@ -21,7 +21,7 @@ from .common import (
     VersionBase,
 )
 from .inputs import USES
-from .providers import OWN_GPUS, PICTURES_DEFAULT, PROVIDERS, ByProviders, PictureProvider, Provider
+from .providers import OWN_GPUS, PICTURES_DEFAULT, ByProviders, PictureProvider, Provider, making
 from .rules import (
     Absent,
     AtMost,
@@ -118,10 +118,8 @@ def drawn_by(model: str) -> tuple[str, ...]:
     """The providers that draw `model` (each provider's row: the models it draws, or every one)."""
     return tuple(
         p.name
-        for p in PROVIDERS.values()
-        if "pictures" in p.makes
-        and (not p.draws or model in p.draws)
-        and not (p.own_gpus and model in NO_OPEN_WEIGHTS)
+        for p in making("pictures")
+        if (not p.draws or model in p.draws) and not (p.own_gpus and model in NO_OPEN_WEIGHTS)
     )
 
 
@@ -130,18 +128,20 @@ def _other_than(provider: Provider) -> Term:
     return NotDefault(PROVIDER) if provider.name == PROVIDER.default else Differs(PROVIDER, provider.name)
 
 
-def _provider_rules(provider: Provider) -> Iterator[Rule]:
-    """What a provider's row limits: the models it draws, the pictures a request makes, the LoRAs
-    each of its apps takes (more would be refused by the provider after admission said yes)."""
+def _models_rule(provider: Provider) -> Rule:
+    """The models a provider's row says it draws (one that lists them)."""
+    why = f" ({provider.draws_why})" if provider.draws_why else ""
+    return Rule(
+        MODEL,
+        f"{provider.name} draws {', '.join(provider.draws)} only{why}: use provider offline for this model",
+        (_other_than(provider), Equals(MODEL, tuple(provider.draws))),
+    )
+
+
+def _limits(provider: Provider) -> Iterator[Rule]:
+    """What a provider's row limits beyond its models: the pictures a request makes, the LoRAs each
+    of its apps takes (more would be refused by the provider after admission said yes)."""
     other = _other_than(provider)
-    if provider.draws:
-        why = f" ({provider.draws_why})" if provider.draws_why else ""
-        yield Rule(
-            MODEL,
-            f"{provider.name} draws {', '.join(provider.draws)} only{why}: use provider offline for "
-            "this model",
-            (other, Equals(MODEL, tuple(provider.draws))),
-        )
     if provider.max_images:
         most = provider.max_images
         yield Rule(
@@ -164,7 +164,7 @@ def _provider_rules(provider: Provider) -> Iterator[Rule]:
 def image_rules() -> list[GeneratedRule]:
     """The ImageGeneration spec's rules across fields, the providers' from their rows as they are
     now (a provider registered after this module's import included)."""
-    pictures = [p for p in PROVIDERS.values() if "pictures" in p.makes]
+    pictures = making("pictures")
     return [
         generate(r)
         for r in (
@@ -173,14 +173,14 @@ def image_rules() -> list[GeneratedRule]:
                 f"loras are allowed only with a model that loads them ({', '.join(LORA_MODELS)})",
                 (Equals(MODEL, LORA_MODELS), Empty(LORAS)),
             ),
-            *(r for p in pictures if p.draws for r in _provider_rules(p) if r.field == MODEL),
+            *(_models_rule(p) for p in pictures if p.draws),
             Rule(
                 MODEL,
                 f"{', '.join(NO_OPEN_WEIGHTS)} has no open weights to run on the cluster: use flux-dev, "
                 "flux-schnell or flux-lora with provider cluster",
                 (Differs(PROVIDER, OWN_GPUS), *(Differs(MODEL, m) for m in NO_OPEN_WEIGHTS)),
             ),
-            *(r for p in pictures for r in _provider_rules(p) if r.field != MODEL),
+            *(r for p in pictures for r in _limits(p)),
             Rule(
                 MEMORY_PLAN,
                 "memoryPlan is for provider cluster (how FLUX is held on the cluster's GPU): leave it "

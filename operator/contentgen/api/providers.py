@@ -142,10 +142,15 @@ PROVIDERS: dict[str, Provider] = {p.name: p for p in (FAL, ASSEMBLYAI, OFFLINE, 
 TRAINS_LIVE = tuple(p.name for p in PROVIDERS.values() if p.trains_live)
 
 
+def making(makes: str) -> tuple[Provider, ...]:
+    """The providers that make `makes` (pictures or transcripts), in PROVIDERS' order."""
+    return tuple(p for p in PROVIDERS.values() if makes in p.makes)
+
+
 def choices(makes: str, own_gpus: bool = True) -> tuple[str, ...]:
     """The providers a spec's `provider` may name for work that `makes` pictures or transcripts
     (without the cluster's own GPUs, where `own_gpus` is False)."""
-    return tuple(p.name for p in PROVIDERS.values() if makes in p.makes and (own_gpus or not p.own_gpus))
+    return tuple(p.name for p in making(makes) if own_gpus or not p.own_gpus)
 
 
 @dataclass(frozen=True)

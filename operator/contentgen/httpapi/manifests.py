@@ -42,6 +42,7 @@ from contentgen.api.providers import (
     PaidOrOfflinePictures,
     PictureProvider,
     TranscriptProvider,
+    making,
     placeholders,
 )
 from contentgen.api.resource import DNS_LABEL_PATTERN
@@ -370,7 +371,7 @@ def _not_on_own_gpus(model: str) -> JsonValue:
 
 def images_rules() -> list[JsonValue]:
     """The rules, from the providers' rows as they are now."""
-    pictures = [p for p in PROVIDERS.values() if "pictures" in p.makes]
+    pictures = making("pictures")
     no_loras: JsonValue = {"properties": {"inputs": {"properties": {"loras": {"maxItems": 0}}}}}
     rules: list[JsonValue] = [
         {"anyOf": [_other_than(p.name), _at_most(p.max_images)]} for p in pictures if p.max_images

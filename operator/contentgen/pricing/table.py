@@ -10,14 +10,13 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from contentgen.api.base_models import DEFAULT_FAL_TRAINER, FAL_TRAINERS
+from contentgen.api.base_models import FAL_TRAINERS
 from contentgen.api.image import ImageModel
 from contentgen.api.providers import CLUSTER, FAL, PROVIDERS, provider_entry
 from contentgen.api.video import MODELS as VIDEO_MODELS
 
 PRICES_AS_OF = "2026-11-22"
 MEGAPIXEL = 1_000_000
-DEFAULT_TRAINING_APP = DEFAULT_FAL_TRAINER
 
 
 class ClusterPrices(BaseModel):

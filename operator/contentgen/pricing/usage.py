@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from contentgen.api import KINDS, UsageLine
-from contentgen.api.base_models import FAL_TRAINERS, one_gpu
+from contentgen.api.base_models import DEFAULT_FAL_TRAINER, FAL_TRAINERS, one_gpu
 from contentgen.api.image import IMAGE_SIZES
 from contentgen.api.lora import (
     LIKENESS_IMAGE_SIZE,
@@ -22,7 +22,7 @@ from contentgen.api.lora import (
 from contentgen.api.providers import CLUSTER, provider_entry
 from contentgen.api.video import VideoShape
 
-from .table import DEFAULT_TRAINING_APP, MEGAPIXEL, ClusterPrices
+from .table import MEGAPIXEL, ClusterPrices
 
 
 def megapixels(width: int, height: int) -> int:
@@ -66,7 +66,7 @@ def video_usage(provider: str, shape: VideoShape, request: str = "") -> list[Usa
 def training_usage(provider: str, app: str, steps: int, request: str = "") -> list[UsageLine]:
     """A training's steps as its provider bills them: at least a trainer's billed minimum (fal's
     Wan 2.2 trainers bill 100 steps at least)."""
-    item = app or DEFAULT_TRAINING_APP
+    item = app or DEFAULT_FAL_TRAINER
     known = FAL_TRAINERS.get(item) if provider_entry(provider).prices_by_app else None
     billed = max(steps, known[1].billed_min_steps) if known else steps
     return [UsageLine(provider=provider, item=item, unit="step", quantity=billed, request=request)]

@@ -16,6 +16,6 @@ returns them. Uploads to fal's CDN are not billed and are simply retried.
 """
 
 from .errors import KEY_ENV
-from .provider import DEFAULT_TRAINING_APP, IMAGE_APPS, MAX_IMAGES_PER_REQUEST, FalProvider, Limits
+from .provider import IMAGE_APPS, MAX_IMAGES_PER_REQUEST, FalProvider, Limits
 
-__all__ = ["DEFAULT_TRAINING_APP", "IMAGE_APPS", "KEY_ENV", "MAX_IMAGES_PER_REQUEST", "FalProvider", "Limits"]
+__all__ = ["IMAGE_APPS", "KEY_ENV", "MAX_IMAGES_PER_REQUEST", "FalProvider", "Limits"]

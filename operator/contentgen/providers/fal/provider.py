@@ -40,7 +40,6 @@ from .wan_training import train as train_wan
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TRAINING_APP = DEFAULT_FAL_TRAINER
 # Each trainer's own input names are the base-model table's (api/base_models.py's TrainerInputs: the
 # trigger is trigger_word on one FLUX trainer, trigger_phrase on the other; fal's v2 trainers take
 # image_data_url and default_caption); a training.model fal's table lacks is sent FLUX's way.
@@ -134,7 +133,7 @@ class FalProvider:
         without one), and learning_rate to the trainers that document it; the LoRA is read from the
         first of the trainer's result keys the result holds.
         """
-        app = request.plan.app or DEFAULT_TRAINING_APP
+        app = request.plan.app or DEFAULT_FAL_TRAINER
         if app in WAN_TRAINERS:  # a Wan LoRA from stills and clips (wan_training.py)
             zipped = sha256_file(request.dataset_zip)
             fingerprint = _fingerprint(
