@@ -45,7 +45,7 @@ from contentgen.controller.settings import OperatorSettings
 from contentgen.store import ObjectStore
 from contentgen.store.base import ObjectInfo
 from localcluster import LocalCluster, Options
-from localcluster.client import MERGE, ApiError, Client
+from localcluster.client import MERGE, ApiError, Client, Unreachable
 from localcluster.cluster import NODE
 from localcluster.faults import FaultProxy
 from localcluster.node.real import RealNode
@@ -737,29 +737,46 @@ def _tidied(started: _Started) -> None:
     made deleted (not waited for: `ensure_namespace` waits where a name comes again), the nodes
     schedulable and their runtimes running, the bucket empty."""
     admin = started.admin
+
+    def tidy(method: str, path: str, body: Any = None) -> None:
+        """One idempotent request, asked again where the apiserver's answer did not come in time
+        (CI, 11-30: a DELETE of a LoraTraining unanswered for 30 s beside other nodes' tests); an
+        answered refusal (gone already, 404) is not asked again."""
+        for attempt in range(3):
+            try:
+                admin.request(
+                    method,
+                    path,
+                    body=body,
+                    timeout=60,
+                    content_type=MERGE if method == "PATCH" else "application/json",
+                )
+                return
+            except ApiError:
+                return
+            except Unreachable:
+                if attempt == 2:
+                    raise
+
     for node in started.local.nodes:
         node.thaw_runtime()
-        admin.patch(f"/api/v1/nodes/{node.name}", {"spec": {"unschedulable": False}}, MERGE)
+        tidy("PATCH", f"/api/v1/nodes/{node.name}", {"spec": {"unschedulable": False}})
     for kind in KINDS:
         for obj in admin.get(_path(kind))["items"]:
             m = obj["metadata"]
             at = _path(kind, m["namespace"], m["name"])
-            with contextlib.suppress(ApiError):
-                if m.get("finalizers"):  # no operator runs to remove its own
-                    admin.patch(at, {"metadata": {"finalizers": None}}, MERGE)
-                admin.delete(at)
+            if m.get("finalizers"):  # no operator runs to remove its own
+                tidy("PATCH", at, {"metadata": {"finalizers": None}})
+            tidy("DELETE", at)
     background = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
     for namespace in admin.get("/api/v1/namespaces")["items"]:
         name = namespace["metadata"]["name"]
         if name not in started.namespaces:
-            with contextlib.suppress(ApiError):
-                admin.delete(f"/api/v1/namespaces/{name}")
+            tidy("DELETE", f"/api/v1/namespaces/{name}")
             continue
         for job in admin.get(_path("jobs", name, group="batch/v1"))["items"]:
-            with contextlib.suppress(ApiError):
-                admin.delete(_path("jobs", name, job["metadata"]["name"], "batch/v1"), background)
-        with contextlib.suppress(ApiError):
-            admin.delete(_path("events", name, group=""))
+            tidy("DELETE", _path("jobs", name, job["metadata"]["name"], "batch/v1"), background)
+        tidy("DELETE", _path("events", name, group=""))
     import boto3
 
     env = started.server.env
