@@ -885,6 +885,53 @@ def test_the_charts_provider_keys_are_the_apis(monkeypatch: pytest.MonkeyPatch, 
     assert "- name: ECHO_API_KEY  # to cancel the echo requests" in chart_files.providers_template()
 
 
+def test_a_providers_own_settings_are_its_rows(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A provider's settings beyond its key are declared in its row (api/providers.py `settings`):
+    the chart's ConfigMap lines and the values' schema are made from it by `make generate`, and the
+    operator passes exactly those into the provider's Jobs. A test-only provider (echo) declaring
+    one is set by its own section's value with no chart file edited by hand; a value its section
+    leaves out is the operator's default, not an empty string."""
+    from dataclasses import replace
+
+    from contentgen.api.providers import Setting
+    from contentgen.providers.settings import ProviderSettings
+    from tests.providers import echo
+
+    fields = ProviderSettings.model_fields
+    for p in PROVIDERS.values():  # each declared setting is one the workers read
+        assert all(s.field in fields for s in p.settings), p.name
+        assert set(ProviderSettings().environment(p.name)) == {s.variable for s in p.settings}
+    echo.register(monkeypatch)
+    monkeypatch.setitem(
+        PROVIDERS, "echo", replace(PROVIDERS["echo"], settings=(Setting("offline_step_seconds", "pace"),))
+    )
+    made = chart_files.providers_template()
+    assert "CONTENTGEN_OFFLINE_STEP_SECONDS: {{ $echo.pace | quote }}" in made
+    pace = json.loads(chart_files.values_schema())["properties"]["echo"]["properties"]["pace"]
+    assert pace == {"type": "number", "minimum": 0, "maximum": 10}  # as ProviderSettings takes it
+    chart = tmp_path / "contentgen"
+    shutil.copytree(CHART, chart)
+    (chart / "templates" / "_providers.tpl").write_text(made)
+    (chart / "values.schema.json").write_text(chart_files.values_schema())
+    values = yaml.safe_load((chart / "values.yaml").read_text())
+    del values["fal"]["storeIO"]  # a section that leaves a setting out
+    (chart / "values.yaml").write_text(yaml.safe_dump(values))
+
+    def rendered(*given: str) -> dict[str, str]:
+        text = chart_files.helm("template", "contentgen", str(chart), "--namespace", "contentgen", *given)
+        return settings_env([d for d in yaml.safe_load_all(text) if d])
+
+    env = rendered("--set-json", "echo.pace=2.5")
+    assert env["CONTENTGEN_OFFLINE_STEP_SECONDS"] == "2.5"
+    assert "CONTENTGEN_FAL_STORE_IO" not in env and env["CONTENTGEN_FAL_PRICING_API"] == "true"
+    settings = operator_settings(env)
+    assert settings.fal_store_io is True and settings.offline_step_seconds == 2.5
+    assert settings.environment("echo") == {"CONTENTGEN_OFFLINE_STEP_SECONDS": "2.5"}
+    assert "CONTENTGEN_OFFLINE_STEP_SECONDS" not in rendered()  # unset: the operator's default
+    with pytest.raises(RuntimeError, match="echo/pace"):  # above what the workers take: refused
+        rendered("--set-json", "echo.pace=11")
+
+
 def test_the_input_policies_are_the_kinds_inputs() -> None:
     """templates/input-policy.yaml is made from the kinds' declared inputs (api/inputs.py) by
     `make generate`: current; a policy and its binding for every kind with an input, none without

@@ -10,6 +10,24 @@ CONTENTGEN_ASSEMBLYAI_KEY_SECRET__NAME: {{ $assemblyai.existingSecret | default 
 CONTENTGEN_ASSEMBLYAI_KEY_SECRET__KEY: {{ $assemblyai.key | default "ASSEMBLYAI_API_KEY" | quote }}
 {{- end -}}
 
+{{/* Each provider's own settings from its section's values (the ConfigMap's); one not set there is the operator's default (providers/settings.py). */}}
+{{- define "contentgen.providerSettings" -}}
+{{- $fal := index .Values "fal" | default dict }}
+{{- if hasKey $fal "storeIO" }}
+CONTENTGEN_FAL_STORE_IO: {{ $fal.storeIO | quote }}
+{{- end }}
+{{- if hasKey $fal "pricingApi" }}
+CONTENTGEN_FAL_PRICING_API: {{ $fal.pricingApi | quote }}
+{{- end }}
+{{- $assemblyai := index .Values "assemblyai" | default dict }}
+{{- if hasKey $assemblyai "resolveWindowSeconds" }}
+CONTENTGEN_ASSEMBLYAI_RESOLVE_WINDOW_SECONDS: {{ $assemblyai.resolveWindowSeconds | quote }}
+{{- end }}
+{{- if hasKey $assemblyai "unresolved" }}
+CONTENTGEN_ASSEMBLYAI_UNRESOLVED: {{ $assemblyai.unresolved | quote }}
+{{- end }}
+{{- end -}}
+
 {{/* The keys the operator holds, to cancel a deleted resource's requests (its env). */}}
 {{- define "contentgen.cancelKeys" -}}
 {{- $fal := index .Values "fal" | default dict }}

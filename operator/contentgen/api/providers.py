@@ -18,6 +18,22 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 
 @dataclass(frozen=True)
+class Setting:
+    """One of a provider's own settings beyond its key: its field of the workers' settings
+    (providers/settings.py's ProviderSettings, read from CONTENTGEN_ and the field's name in
+    capitals), which the operator passes into each of the provider's Jobs, and the chart value under
+    the provider's section that sets it (`fal.storeIO`; '': the chart sets it elsewhere, as its GPU
+    section does the cluster's)."""
+
+    field: str
+    value: str = ""
+
+    @property
+    def variable(self) -> str:
+        return f"CONTENTGEN_{self.field.upper()}"
+
+
+@dataclass(frozen=True)
 class Provider:
     name: str
     # labelled placeholders, made without network or keys: nothing is paid for them (offline)
@@ -52,6 +68,8 @@ class Provider:
     # its published prices, the price table's defaults (pricing/): USD per unit, per item
     # ({item: {unit: usd}}; the chart's `prices` replaces them); none: free, or priced by GPU time
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict, hash=False)
+    # its own settings beyond its key: the chart, the operator and its Jobs' workers pass them on
+    settings: tuple[Setting, ...] = ()
 
     @property
     def key_secret_variable(self) -> str:
@@ -70,6 +88,7 @@ OFFLINE = Provider(
     trains_live=True,
     makes=("pictures", "transcripts"),
     note="free, labelled placeholders",
+    settings=(Setting("offline_step_seconds"),),
 )
 # max_images: on every FLUX app fal serves. Its prices: each app's page; its LoRA trainers' per
 # step are the base models' table's (api/base_models.py), added by pricing/.
@@ -90,6 +109,7 @@ FAL = Provider(
     },
     draws_why="fal's apps for the other models were not read",
     cancels=True,
+    settings=(Setting("fal_store_io", "storeIO"), Setting("fal_pricing_api", "pricingApi")),
     prices={
         "fal-ai/flux/dev": {"megapixel": 0.025},
         "fal-ai/flux/schnell": {"megapixel": 0.003},
@@ -115,6 +135,10 @@ ASSEMBLYAI = Provider(
     "assemblyai",
     key="ASSEMBLYAI_API_KEY",
     makes=("transcripts",),
+    settings=(
+        Setting("assemblyai_resolve_window_seconds", "resolveWindowSeconds"),
+        Setting("assemblyai_unresolved", "unresolved"),
+    ),
     prices={
         "universal-3-5-pro": {"audio-hour": 0.21},
         "universal-3-pro": {"audio-hour": 0.21},
@@ -129,6 +153,10 @@ CLUSTER = Provider(
     trains_live=True,
     makes=("pictures", "transcripts"),
     note="the cluster's own GPUs",
+    settings=tuple(  # the chart's GPU section sets them (gpu.fluxModel, ...)
+        Setting(f"cluster_{name}")
+        for name in ("flux_model", "flux_schnell_model", "inference_steps", "whisper_batch_size")
+    ),
 )
 
 # What a spec's `provider` is when it names none: the paid provider for the work it makes.

@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from contentgen.api.providers import provider_entry
 from contentgen.errors import InvalidInput
 
 # A staged model's name: one directory under the models' root (providers/cluster/models.py).
@@ -92,27 +93,15 @@ class ProviderSettings(BaseSettings):
 
     def environment(self, provider: str) -> dict[str, str]:
         """The variables a worker running `provider` reads, set to these values (the operator
-        passes its own settings into every Job this way)."""
-        if provider == "fal":
-            return {
-                "CONTENTGEN_FAL_STORE_IO": str(self.fal_store_io).lower(),
-                "CONTENTGEN_FAL_PRICING_API": str(self.fal_pricing_api).lower(),
-            }
-        if provider == "assemblyai":
-            return {
-                "CONTENTGEN_ASSEMBLYAI_RESOLVE_WINDOW_SECONDS": f"{self.assemblyai_resolve_window_seconds:g}",
-                "CONTENTGEN_ASSEMBLYAI_UNRESOLVED": self.assemblyai_unresolved,
-            }
-        if provider == "cluster":
-            return {
-                "CONTENTGEN_CLUSTER_FLUX_MODEL": self.cluster_flux_model,
-                "CONTENTGEN_CLUSTER_FLUX_SCHNELL_MODEL": self.cluster_flux_schnell_model,
-                "CONTENTGEN_CLUSTER_INFERENCE_STEPS": str(self.cluster_inference_steps),
-                "CONTENTGEN_CLUSTER_WHISPER_BATCH_SIZE": str(self.cluster_whisper_batch_size),
-            }
-        if provider == "offline":
-            return {"CONTENTGEN_OFFLINE_STEP_SECONDS": f"{self.offline_step_seconds:g}"}
-        return {}
+        passes its own settings into every Job this way): the settings its entry declares."""
+        return {s.variable: _as_variable(getattr(self, s.field)) for s in provider_entry(provider).settings}
+
+
+def _as_variable(value: Any) -> str:
+    """A setting as its variable says it, as pydantic reads it back (true, 120, 0.5)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 class ClusterWorkerSettings(BaseSettings):
