@@ -54,7 +54,7 @@ def test_a_video_stream_lora_loads_in_ltx2s_pipeline_and_changes_the_video(model
 
     pipe = LTX2Pipeline.from_pretrained(model)
     base_video, base_audio = draw(pipe)
-    assert base_video.shape == (1, 9, 3, 32, 32)  # 9 frames: 8k + 1 for the VAE's 2× in time
+    assert base_video.shape == (1, 9, 3, 32, 32)  # 9 frames: 4k + 1 for the tiny VAE's 4× in time
     assert base_audio.shape[:2] == (1, 2) and base_audio.abs().sum() > 0  # a stereo waveform
 
     transformer = pipe.transformer

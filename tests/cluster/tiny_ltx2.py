@@ -2,33 +2,19 @@
 diffusers model directory: nothing is downloaded. Its eight parts are LTX2Pipeline's: a Gemma 3
 encoder (its vision tower built too, one block, never used for text) whose every layer's hidden
 states the text connectors project for the video and the audio streams, the video VAE
-(AutoencoderKLLTX2Video, 8 latent channels, 4× in space and 2× in time here), the audio VAE and
+(AutoencoderKLLTX2Video, 8 latent channels, 4× smaller in space and in time here), the audio VAE and
 vocoder (mel spectrograms to a stereo waveform) and LTX2VideoTransformer3DModel, which denoises the
-video's and the audio's latents together. The tokenizer is character-level, as tiny_z_image.py's."""
+video's and the audio's latents together. The tokenizer is tiny_z_image.py's character-level one
+(the pipeline pads on the left with its pad token, and asks nothing else of it)."""
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
-from typing import Any
+
+from .tiny_z_image import tokenizer
 
 WIDTH = 16  # the encoder's and the connectors' width
 MEL_BINS, AUDIO_CHANNELS = 8, 2  # the audio VAE's spectrogram bins and latent channels
-
-
-def tokenizer(folder: Path) -> Any:
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["<pad>", "<eos>", "<bos>"]
-    vocab = {t: i for i, t in enumerate([*specials, *sorted(set(string.printable))])}
-    model = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
-    model.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    made = PreTrainedTokenizerFast(
-        tokenizer_object=model, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>", model_max_length=64
-    )
-    made.save_pretrained(folder)
-    return made
 
 
 def tiny_ltx2(folder: Path) -> Path:
