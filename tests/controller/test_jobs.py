@@ -192,7 +192,8 @@ def test_provider_settings_and_prices_reach_the_worker() -> None:
 
     settings = full_settings()
     settings.fal_store_io, settings.fal_pricing_api = False, False
-    settings.assemblyai_resolve_window_seconds, settings.assemblyai_unresolved = 300.5, "resubmit"
+    # a window its short form (1234.57) would round: passed in full
+    settings.assemblyai_resolve_window_seconds, settings.assemblyai_unresolved = 1234.5678, "resubmit"
     settings.prices = PriceTable.model_validate(
         {"asOf": "2027-01-01", "items": {"fal": {"fal-ai/flux/dev": {"megapixel": 0.02}}}}
     )
@@ -210,7 +211,7 @@ def test_provider_settings_and_prices_reach_the_worker() -> None:
 
     aai = env_of("Transcription", provider="assemblyai", source={"url": "s3://b/a.mp3"})
     read = worker_settings(aai)
-    assert (read.assemblyai_resolve_window_seconds, read.assemblyai_unresolved) == (300.5, "resubmit")
+    assert (read.assemblyai_resolve_window_seconds, read.assemblyai_unresolved) == (1234.5678, "resubmit")
     assert "CONTENTGEN_FAL_STORE_IO" not in aai
 
     offline = env_of("ImageGeneration", provider="offline")

@@ -98,10 +98,14 @@ class ProviderSettings(BaseSettings):
 
 
 def _as_variable(value: Any) -> str:
-    """A setting as its variable says it, as pydantic reads it back (true, 120, 0.5)."""
+    """A setting as its variable says it, as pydantic reads it back (true, 120, 0.5; a float in
+    full where its short form would round it)."""
     if isinstance(value, bool):
         return str(value).lower()
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)
+    return str(value)
 
 
 class ClusterWorkerSettings(BaseSettings):
