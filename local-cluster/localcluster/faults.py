@@ -69,6 +69,10 @@ class FaultProxy:
         self._faults: Counter[tuple[str, str]] = Counter()
         self.injected: Counter[tuple[str, str]] = Counter()
         self._watches: set[socket.socket] = set()
+        # Each connection's thread and socket while it is served, and each relayed answer's
+        # upstream socket while it is read: `stop` ends them before anything is closed.
+        self._serving: dict[threading.Thread, socket.socket] = {}
+        self._relaying: dict[threading.Thread, socket.socket] = {}
         self._lock = threading.Lock()
         self._client = httpx.Client(
             verify=ssl.create_default_context(cafile=str(ca.cert_file)),
@@ -81,6 +85,15 @@ class FaultProxy:
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
+
+            def handle(self) -> None:
+                with proxy._lock:
+                    proxy._serving[threading.current_thread()] = self.connection
+                try:
+                    super().handle()
+                finally:
+                    with proxy._lock:
+                        proxy._serving.pop(threading.current_thread(), None)
 
             def do_GET(self) -> None:
                 proxy._handle(self)
@@ -97,10 +110,22 @@ class FaultProxy:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 10.0) -> None:
+        """No more connections; each one served is cut and its thread waited for (`wait` seconds
+        in all), and only then is anything closed. A socket is never closed under a thread that
+        still uses it: its number is given to the next socket this process opens, and OpenSSL,
+        which keeps that number, would read from it or write into it (CI and make test, 11-30: a
+        later test's connections to the API server met WRONG_VERSION_NUMBER and BAD_RECORD_MAC
+        just after a module's proxy stopped)."""
         self.heal()
-        self.drop_watches()
         self.httpd.shutdown()
+        with self._lock:
+            serving, relaying = dict(self._serving), list(self._relaying.values())
+        for sock in [*serving.values(), *relaying]:  # each thread sees its streams end
+            _cut(sock)
+        deadline = time.monotonic() + wait
+        for thread in serving:
+            thread.join(max(0.0, deadline - time.monotonic()))
         self.httpd.server_close()
         self._client.close()
 
@@ -149,8 +174,7 @@ class FaultProxy:
         with self._lock:
             watches = list(self._watches)
         for sock in watches:
-            with contextlib.suppress(OSError):  # already closed
-                sock.shutdown(socket.SHUT_RDWR)
+            _cut(sock)
         return len(watches)
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
@@ -202,8 +226,11 @@ class FaultProxy:
             h.wfile.write(data)
             return
         watching = verb == "watch"
-        if watching:
-            with self._lock:
+        stream = response.extensions.get("network_stream")
+        with self._lock:
+            if stream is not None:
+                self._relaying[threading.current_thread()] = stream.get_extra_info("socket")
+            if watching:
                 self._watches.add(h.connection)
         try:
             h.send_response(response.status_code)
@@ -223,6 +250,14 @@ class FaultProxy:
             h.close_connection = True
         finally:
             response.close()
-            if watching:
-                with self._lock:
-                    self._watches.discard(h.connection)
+            with self._lock:
+                self._relaying.pop(threading.current_thread(), None)
+                self._watches.discard(h.connection)
+
+
+def _cut(sock: socket.socket) -> None:
+    """The connection shut down both ways, its socket left open for the thread that uses it to
+    close. TCP's own shutdown: SSLSocket.shutdown would first drop its TLS state, and a write of
+    that thread's in the moment before the shutdown would go out as plain text."""
+    with contextlib.suppress(OSError):  # closed already, or never connected
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
