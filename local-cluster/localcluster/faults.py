@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from .pki import Authority
-from .tlsserver import TLSServer
+from .tlsserver import issued
 
 _PATH = re.compile(
     r"^/(?:api/v1|apis/[^/]+/[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<resource>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>[^/]+))?/?$"
@@ -65,7 +65,6 @@ class FaultProxy:
         self._dropping = False
         self._healed = threading.Condition()
         self.dropped = 0  # requests never sent on
-        serving = ca.issue(f"fault-proxy-{host}", common_name="fault-proxy", hosts=(host,), server=True)
         self._faults: Counter[tuple[str, str]] = Counter()
         self.injected: Counter[tuple[str, str]] = Counter()
         self._watches: set[socket.socket] = set()
@@ -100,9 +99,7 @@ class FaultProxy:
 
             do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815 - the base's naming
 
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(str(serving.cert), str(serving.key))
-        self.httpd = TLSServer((host, 0), Handler, context)
+        self.httpd = issued(ca, Handler, f"fault-proxy-{host}", "fault-proxy", host)
         self.url = f"https://{host}:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="fault-proxy", daemon=True)
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 import logging
 import ssl
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .pki import Authority
 
 log = logging.getLogger(__name__)
 
@@ -40,3 +43,18 @@ class TLSServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+
+def issued(
+    authority: Authority,
+    handler: type[BaseHTTPRequestHandler],
+    name: str,
+    common_name: str = "",
+    host: str = "127.0.0.1",
+) -> TLSServer:
+    """A server on a free port of `host`, with the certificate `authority` issues it as `name`
+    (not started)."""
+    serving = authority.issue(name, common_name=common_name or name, hosts=(host,), server=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(serving.cert), str(serving.key))
+    return TLSServer((host, 0), handler, context)

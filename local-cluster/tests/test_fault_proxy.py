@@ -19,7 +19,7 @@ import httpx
 
 from localcluster.faults import FaultProxy
 from localcluster.pki import Authority
-from localcluster.tlsserver import TLSServer
+from localcluster.tlsserver import issued
 
 
 def test_stop_ends_every_relay_before_it_closes_anything(tmp_path: Path) -> None:
@@ -45,10 +45,7 @@ def test_stop_ends_every_relay_before_it_closes_anything(tmp_path: Path) -> None
             ended.set()
 
     authority = Authority(tmp_path)
-    serving = authority.issue("upstream", common_name="upstream", hosts=("127.0.0.1",), server=True)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(serving.cert), str(serving.key))
-    upstream = TLSServer(("127.0.0.1", 0), Watch, context)
+    upstream = issued(authority, Watch, "upstream")
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     proxy = FaultProxy(f"https://127.0.0.1:{upstream.server_address[1]}", authority).start()
     verify = ssl.create_default_context(cafile=str(authority.cert_file))

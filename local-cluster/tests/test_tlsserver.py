@@ -15,7 +15,7 @@ import httpx
 
 from localcluster import tlsserver
 from localcluster.pki import Authority
-from localcluster.tlsserver import TLSServer
+from localcluster.tlsserver import issued
 
 
 class Hello(BaseHTTPRequestHandler):
@@ -34,10 +34,7 @@ class Hello(BaseHTTPRequestHandler):
 def test_a_silent_client_holds_up_no_one(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.setattr(tlsserver, "HANDSHAKE_SECONDS", 3.0)
     authority = Authority(tmp_path)
-    serving = authority.issue("server", common_name="server", hosts=("127.0.0.1",), server=True)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(serving.cert), str(serving.key))
-    server = TLSServer(("127.0.0.1", 0), Hello, context)
+    server = issued(authority, Hello, "server")
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"https://127.0.0.1:{server.server_address[1]}/"
     verify = ssl.create_default_context(cafile=str(authority.cert_file))
