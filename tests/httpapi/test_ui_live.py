@@ -317,6 +317,26 @@ def test_an_evaluation_is_made_the_verdict_from_its_row(open_page: Callable[...,
         screenshot(page)
 
 
+CARDS = """[...document.querySelectorAll('#live-checkpoints figure')].map((f) => ({
+    step: Number(f.dataset.step), best: f.classList.contains('best'),
+    kept: f.querySelector('img')?.dataset.kept === '1'}))"""
+
+
+def _a_newer_checkpoint_leaves_the_earlier_pictures_as_they_were(page: Any) -> None:
+    """Every step's report redraws the live view; a checkpoint's card whose checkpoint did not
+    change stays the same element, its picture not fetched again (it used to be replaced at every
+    step: the pictures flashed, and a screenshot rarely caught them all drawn). Only the best's
+    card, whose mark moves, is drawn anew."""
+    page.evaluate("document.querySelectorAll('#live-checkpoints img').forEach((i) => { i.dataset.kept = '1'; })")
+    before = page.evaluate(CARDS)
+    until(page, f"document.querySelectorAll('#live-checkpoints figure').length > {len(before)}")
+    after = {card["step"]: card for card in page.evaluate(CARDS)}
+    best = {card["step"] for card in before if card["best"]} | {s for s, card in after.items() if card["best"]}
+    unchanged = [card["step"] for card in before if card["step"] not in best]
+    assert unchanged, before  # two checkpoints or more, one of them not the best
+    assert [s for s in unchanged if not after[s]["kept"]] == [], (before, after)
+
+
 def test_a_real_training_is_followed_stopped_and_gone_on_from_on_its_page(
     open_page: Callable[..., Tab], lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -347,6 +367,7 @@ def test_a_real_training_is_followed_stopped_and_gone_on_from_on_its_page(
     page.evaluate("window.sameLoad = 1")
     until(page, "document.querySelectorAll('#live-checkpoints figure').length >= 2")
     assert page.evaluate("window.sameLoad") == 1  # they came over the stream, the page as it was
+    _a_newer_checkpoint_leaves_the_earlier_pictures_as_they_were(page)
     until(page, "[...document.querySelectorAll('#live-checkpoints img')].every((i) => i.naturalWidth > 0)")
     screenshot(page)
     page.click("#stop-training")

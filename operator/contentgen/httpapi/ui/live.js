@@ -38,23 +38,39 @@ function asVersion(lora, run, training) {
 }
 
 // Each scored checkpoint as a card: its grid of pictures, its verdict and median; a click opens the
-// grid large in the lightbox.
-function checkpointCards(lora, run, training) {
+// grid large in the lightbox. `kept` holds the cards drawn before, by what each shows: a card whose
+// checkpoint is unchanged is the same element, so a report of the next step does not load its
+// picture again (nor make it flash), and only a newly scored checkpoint's picture arrives.
+function checkpointCards(lora, run, training, kept) {
   const points = training.checkpoints || [];
   if (!points.length) return el("p", { class: "empty", id: "live-no-checkpoints" }, "No checkpoint scored yet: each appears here as it is scored.");
-  // Each card shows its grid's top rows; a click opens it whole.
+  // Each card shows its grid's top rows; a click opens it whole, among the grids scored by then.
   const gridded = points.filter((p) => p.gridUri);
-  const items = gridded.map((p) => gridItem(lora.id, run.version, p.gridUri, `Version ${run.version}, checkpoint step ${p.step}`, () => [verdictReasons(p)]));
-  return el("div", { class: "checkpoint-cards", id: "live-checkpoints" }, points.map((p) => {
+  kept.items = gridded.map((p) => ({ step: p.step, ...gridItem(lora.id, run.version, p.gridUri, `Version ${run.version}, checkpoint step ${p.step}`, () => [verdictReasons(p)]) }));
+  const drawn = new Map();
+  const cards = points.map((p) => {
     const best = p.step === training.bestStep;
-    const picture = p.gridUri
-      ? el("a", { href: contentUrl(lora.id, p.gridUri, 2, false, run.version), onclick: (event) => { event.preventDefault(); openLightbox(items, gridded.indexOf(p)); } },
-        el("img", { src: contentUrl(lora.id, p.gridUri, 2, false, run.version), alt: `${p.clipFrames ? "clips' frames" : "pictures"} of checkpoint step ${p.step}`, loading: "lazy" }))
-      : null;
-    return el("figure", { class: best ? "checkpoint-card best" : "checkpoint-card", "data-step": p.step, "data-verdict": p.verdict },
-      picture,
-      el("figcaption", {}, el("b", {}, `step ${p.step}`), " ", verdictBadge(p), best ? el("span", { class: "meta" }, " · the best so far") : null));
-  }));
+    const key = JSON.stringify([run.version, p, best]);
+    const card = kept.cards.get(key) || checkpointCard(lora, run, p, best, kept);
+    drawn.set(key, card);
+    return card;
+  });
+  kept.cards = drawn;
+  return el("div", { class: "checkpoint-cards", id: "live-checkpoints" }, cards);
+}
+
+function checkpointCard(lora, run, p, best, kept) {
+  const open = (event) => {
+    event.preventDefault();
+    openLightbox(kept.items, kept.items.findIndex((item) => item.step === p.step));
+  };
+  const picture = p.gridUri
+    ? el("a", { href: contentUrl(lora.id, p.gridUri, 2, false, run.version), onclick: open },
+      el("img", { src: contentUrl(lora.id, p.gridUri, 2, false, run.version), alt: `${p.clipFrames ? "clips' frames" : "pictures"} of checkpoint step ${p.step}`, loading: "lazy" }))
+    : null;
+  return el("figure", { class: best ? "checkpoint-card best" : "checkpoint-card", "data-step": p.step, "data-verdict": p.verdict },
+    picture,
+    el("figcaption", {}, el("b", {}, `step ${p.step}`), " ", verdictBadge(p), best ? el("span", { class: "meta" }, " · the best so far") : null));
 }
 
 // A video LoRA's checkpoints are drawn as clips: say what each grid's pictures are.
@@ -97,7 +113,7 @@ function stopControl(lora, training, status) {
     asked ? el("span", { class: "meta" }, " it stops at its next step, keeping its best checkpoint") : null);
 }
 
-function drawLive(box, lora, run, status) {
+function drawLive(box, lora, run, status, kept) {
   const training = run.training || {};
   const version = asVersion(lora, run, training);
   const loss = training.loss || [];
@@ -119,7 +135,7 @@ function drawLive(box, lora, run, status) {
     (training.checkpoints || []).length ? [el("h3", {}, "Likeness per checkpoint so far"), likenessCurve(lora, version)] : null,
     el("h3", {}, "Checkpoints scored so far"),
     clipsNote(training),
-    checkpointCards(lora, run, training));
+    checkpointCards(lora, run, training, kept));
 }
 
 // The training under way on the LoRA's page, or null where none goes on. It follows the record's
@@ -129,6 +145,7 @@ export function liveTraining(lora) {
   if (!UNDER_WAY.includes(lora.latestRun.phase)) return null;
   const box = el("section", { class: "live-training", id: "live-training", "data-version": lora.latestRun.version });
   const status = el("div", { class: "stop-status", id: "stop-status" });
+  const kept = { cards: new Map(), items: [] };
   let shown = "";
   const draw = (run) => {
     const training = run.training || {};
@@ -136,7 +153,7 @@ export function liveTraining(lora) {
     if (signature === shown) return;
     shown = signature;
     box.dataset.step = training.step || 0;
-    drawLive(box, lora, run, status);
+    drawLive(box, lora, run, status, kept);
   };
   draw(lora.latestRun);
   follow(lora.id, (state) => { if (state.latestRun && state.latestRun.version === lora.latestRun.version) draw(state.latestRun); },
