@@ -327,11 +327,11 @@ def _a_newer_checkpoint_leaves_the_earlier_pictures_as_they_were(page: Any) -> N
     change stays the same element, its picture not fetched again (it used to be replaced at every
     step: the pictures flashed, and a screenshot rarely caught them all drawn). Only the best's
     card, whose mark moves, is drawn anew."""
-    page.evaluate("document.querySelectorAll('#live-checkpoints img').forEach((i) => { i.dataset.kept = '1'; })")
+    page.evaluate("document.querySelectorAll('#live-checkpoints img').forEach((i) => { i.dataset.kept = 1 })")
     before = page.evaluate(CARDS)
     until(page, f"document.querySelectorAll('#live-checkpoints figure').length > {len(before)}")
     after = {card["step"]: card for card in page.evaluate(CARDS)}
-    best = {card["step"] for card in before if card["best"]} | {s for s, card in after.items() if card["best"]}
+    best = {c["step"] for c in before if c["best"]} | {s for s, c in after.items() if c["best"]}
     unchanged = [card["step"] for card in before if card["step"] not in best]
     assert unchanged, before  # two checkpoints or more, one of them not the best
     assert [s for s in unchanged if not after[s]["kept"]] == [], (before, after)
