@@ -17,6 +17,15 @@ import threading
 _CHUNK = 64 * 1024
 
 
+class _Pair:
+    """A client's connection and its upstream one, pumped by two threads: closed by the last of
+    them to end, so that no socket is closed under a thread that may still call it (its number
+    would go to the next socket the process opens, and the call with it)."""
+
+    def __init__(self, client: socket.socket, server: socket.socket) -> None:
+        self.sockets, self.pumping = (client, server), 2
+
+
 class HoldingProxy:
     def __init__(self, upstream: tuple[str, int], host: str = "127.0.0.1") -> None:
         self.upstream = upstream
@@ -24,7 +33,8 @@ class HoldingProxy:
         self.host, self.port = host, int(self._listener.getsockname()[1])
         self._rules: list[tuple[bytes, threading.Event]] = []
         self._lock = threading.Lock()
-        self._sockets: set[socket.socket] = set()
+        self._pairs: set[_Pair] = set()
+        self._pumps: list[threading.Thread] = []
         self._stopped = threading.Event()
 
     @property
@@ -36,13 +46,21 @@ class HoldingProxy:
         self.accepting.start()
         return self
 
-    def stop(self) -> None:
-        """No more connections, and each one cut (as a process that dies cuts its own)."""
+    def stop(self, wait: float = 10.0) -> None:
+        """No more connections, and each one cut (as a process that dies cuts its own): shut down,
+        which wakes the threads blocked on them; each is closed when its threads have ended."""
         self._stopped.set()
+        _shut(self._listener)  # wakes the accept, which close alone does not
+        self.accepting.join(wait)
         with self._lock:
-            _cut(self._listener)  # wakes the accept, which close alone does not
-            for sock in list(self._sockets):
-                _cut(sock)
+            for pair in self._pairs:
+                for sock in pair.sockets:
+                    _shut(sock)
+            pumps = list(self._pumps)
+        for pump in pumps:
+            pump.join(wait)
+        if not self.accepting.is_alive():
+            self._listener.close()
 
     def hold(self, pattern: bytes) -> threading.Event:
         """Hold the next request that contains `pattern` (once); the event is set when it is held."""
@@ -63,12 +81,22 @@ class HoldingProxy:
             except OSError:
                 client.close()
                 continue
+            pair = _Pair(client, server)
+            pumps = [
+                threading.Thread(target=self._pump, args=(client, server, True, pair), daemon=True),
+                threading.Thread(target=self._pump, args=(server, client, False, pair), daemon=True),
+            ]
             with self._lock:
-                self._sockets.update((client, server))
-            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+                if self._stopped.is_set():  # stop() came while this one connected
+                    client.close()
+                    server.close()
+                    return
+                self._pairs.add(pair)
+                self._pumps = [t for t in self._pumps if t.is_alive()] + pumps
+            for pump in pumps:
+                pump.start()
 
-    def _pump(self, source: socket.socket, target: socket.socket, requests: bool) -> None:
+    def _pump(self, source: socket.socket, target: socket.socket, requests: bool, pair: _Pair) -> None:
         tail, holding = b"", False
         try:
             while data := source.recv(_CHUNK):
@@ -81,9 +109,15 @@ class HoldingProxy:
             pass
         finally:
             with self._lock:
-                for sock in (source, target):
-                    _cut(sock)
-                self._sockets.difference_update((source, target))
+                for sock in pair.sockets:  # the other end told at once, the other pump woken
+                    _shut(sock)
+                pair.pumping -= 1
+                last = pair.pumping == 0
+                if last:
+                    self._pairs.discard(pair)
+            if last:
+                for sock in pair.sockets:
+                    sock.close()
 
     def _matches(self, data: bytes) -> bool:
         with self._lock:
@@ -96,11 +130,9 @@ class HoldingProxy:
         return False
 
 
-def _cut(sock: socket.socket) -> None:
-    """Shut down, then closed: the other end told at once. A socket only closed, while another
-    thread is blocked in recv or accept on it, stays open (that call holds it) and tells nobody:
-    its peer would wait for the rest of an answer until its own timeout."""
+def _shut(sock: socket.socket) -> None:
+    """Shut down, not closed: the other end told at once, and a thread blocked in recv or accept on
+    it woken, while its number stays this socket's until whoever closes it knows no thread uses it.
+    (A socket only closed under a blocked call stays open and tells nobody.)"""
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    with contextlib.suppress(OSError):
-        sock.close()

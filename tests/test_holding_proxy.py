@@ -59,3 +59,23 @@ def test_stop_cuts_every_connection_and_its_accept() -> None:
     # this proxy's accept thread (another test's proxy in this worker process may still be serving)
     proxy.accepting.join(5)
     assert not proxy.accepting.is_alive(), "stop() left the accept waiting"
+
+
+def test_stop_closes_each_socket_only_after_its_threads_have_ended() -> None:
+    """No socket is closed while a pump may still call it: when stop() returns, every pump has
+    ended and every socket is closed (fileno -1), the listener's too."""
+    listener, done = _server(b"the first lines", close=False)
+    proxy = HoldingProxy(listener.getsockname()).start()
+    try:
+        with socket.create_connection((proxy.host, proxy.port), timeout=5) as client:
+            client.sendall(b"GET /a HTTP/1.1\r\n\r\n")
+            assert client.recv(1024) == b"the first lines"
+            pairs = list(proxy._pairs)
+            pumps = list(proxy._pumps)
+            proxy.stop()
+            assert [p for p in pumps if p.is_alive()] == []
+            assert [s.fileno() for pair in pairs for s in pair.sockets] == [-1, -1]
+            assert proxy._listener.fileno() == -1
+            assert client.recv(1024) == b""
+    finally:
+        done.set()
