@@ -74,10 +74,15 @@ REJECTED: dict[str, tuple[dict[str, Any], str, str]] = {
         "spec.training.baseModel",
         "training.baseModel flux.2-klein-4b is trained on provider cluster (or offline",
     ),
-    "LTX-2 on the cluster, which has no family for it": (
-        {"provider": "cluster", "training": {"baseModel": "ltx-2"}},
+    "LTX-2 on fal, which trains none here": (
+        {"provider": "fal", "training": {"baseModel": "ltx-2"}},
         "spec.training.baseModel",
-        "ltx-2 has no trainer here but offline's labelled simulation",
+        "training.baseModel ltx-2 is trained on provider cluster (or offline",
+    ),
+    "LTX-2 over two GPUs, which its trainer does not spread over": (
+        {"provider": "cluster", "training": {"baseModel": "ltx-2"}, "resources": {"gpus": 2}},
+        "spec.resources.gpus",
+        "training.baseModel ltx-2 trains on one GPU on provider cluster",
     ),
     "clips for a picture family": (
         {"dataset": {"media": "clips"}, "training": {"baseModel": "qwen-image-2512"}},

@@ -293,28 +293,25 @@ def test_a_rule_json_schema_cannot_say_is_none_whole() -> None:
 
 
 def test_a_base_model_whose_family_trains_on_one_gpu_refuses_several_at_admission() -> None:
-    """A table row whose family does not spread (none does yet: every family is data parallel)
-    refuses resources.gpus or nodes above 1 on provider cluster, in all three forms, and holds
-    nothing else back; built here, not registered (api/rules.GENERATED is the product's)."""
-    from dataclasses import replace
-
+    """A table row whose family does not spread (LTX-2's, the one such today) refuses
+    resources.gpus or nodes above 1 on provider cluster, in all three forms, and holds nothing else
+    back; the rule is the one api/rules.GENERATED registers for it."""
     from contentgen.api.base_models import BASE_MODELS, gpus_rule
 
-    alone = replace(BASE_MODELS["wan-2.1-t2v-1.3b"], spreads=False)
-    rule = gpus_rule(alone)
+    assert [m.name for m in BASE_MODELS.values() if not m.spreads] == ["ltx-2"]
+    rule = gpus_rule(BASE_MODELS["ltx-2"])
     generated = GeneratedRule(rule.cel_rule(), rule.json_schema())
     values: Values = {
         **RESOURCES_ON,
         "provider": [None, "offline", "cluster"],
-        "training": [None, {"baseModel": "flux.1"}, {"baseModel": "wan-2.1-t2v-1.3b"}],
+        "training": [None, {"baseModel": "flux.1"}, {"baseModel": "ltx-2"}],
         "resources": [None, {}, {"gpus": 1}, {"gpus": 4}, {"nodes": 2, "backend": "jobset"}],
     }
     assert assert_forms_agree([generated], LoraTrainingSpec, sent_specs(values, 80)) > 0
     one = {"owner": "u", "source": {"url": "https://e/v.mp4"}, "triggerWord": "jx", "provider": "cluster"}
-    four = {**one, "training": {"baseModel": "wan-2.1-t2v-1.3b"}, "resources": {"gpus": 4}}
+    four = {**one, "training": {"baseModel": "ltx-2"}, "resources": {"gpus": 4}}
     assert generated.cel.check is not None
     assert not generated.cel.check(built(LoraTrainingSpec, four))
     assert generated.cel.check(built(LoraTrainingSpec, {**four, "resources": {"gpus": 1}}))
     assert generated.cel.check(built(LoraTrainingSpec, {**four, "training": {"baseModel": "flux.1"}}))
     assert "trains on one GPU" in generated.cel.message and "resources.gpus" in generated.cel.message
-    assert all(m.spreads for m in BASE_MODELS.values())  # every family of the table spreads today

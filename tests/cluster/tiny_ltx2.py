@@ -106,7 +106,7 @@ def tiny_ltx2(folder: Path) -> Path:
         spatio_temporal_scaling=(True, True),
         decoder_spatio_temporal_scaling=(True, True),
         decoder_inject_noise=(False, False, False),
-        downsample_type=("spatial", "temporal"),
+        downsample_type=("spatiotemporal", "spatiotemporal"),  # 4× in space and in time, as it decodes
         upsample_residual=(False, False),
         upsample_factor=(1, 1),
         timestep_conditioning=False,

@@ -8,9 +8,13 @@ an estimate. Each checkpoint is scored for likeness with z-image-turbo's picture
 loop by the transformer in training (no face in the tiny model's noise: the last step is the model),
 and the cost says the evaluation's GPU time. An ImageGeneration of model z-image-turbo on the
 cluster, waiting for that LoRA by `loraRef`, draws its two pictures with it in its own Job's pod,
-from the same staged directory. The pods run the worker image with torch found on the models' volume
-(tests/kube/torch_layer.py, as test_wan_lora.py); the node advertises one GPU for the scheduler,
-the trainer runs on its CPU."""
+from the same staged directory. On the same cluster, a LoraTraining with `training.baseModel: ltx-2`
+trains an LTX-2 LoRA on the tiny LTX-2 (tests/cluster/tiny_ltx2.py) staged as `LTX-2`, from clips
+of the source video, with the same trainer and LTX-2's family module: it Succeeds and stores a LoRA
+of the video stream's layers only (its watch's clips are drawn at 480p, which the tiny model on a
+CPU does not need to prove: tests/cluster/test_ltx2_training.py draws them). The pods run the worker
+image with torch found on the models' volume (tests/kube/torch_layer.py, as test_wan_lora.py); the
+node advertises one GPU for the scheduler, the trainer runs on its CPU."""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import pytest
 from safetensors import safe_open
 
 from contentgen.store import keys
+from tests.cluster.tiny_ltx2 import tiny_ltx2
 from tests.cluster.tiny_z_image import tiny_z_image
 from tests.harness.kube import image, lora, record_calls, uid_of
 from tests.kube import torch_layer
@@ -31,17 +36,18 @@ from tests.kube.harness import Cluster, cluster, operator
 pytestmark = [pytest.mark.timeout(1800), pytest.mark.cluster_models]
 
 NS = "zimage"
-MODEL = "Z-Image-Turbo"
+MODEL, LTX2 = "Z-Image-Turbo", "LTX-2"
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     models = tmp_path_factory.mktemp("models")
     models.chmod(0o755)
-    built = tiny_z_image(tmp_path_factory.mktemp("z-build") / MODEL)
-    shutil.copytree(built, models / MODEL, copy_function=lambda s, d: shutil.copy2(s, d))
-    for path in (models / MODEL).rglob("*"):  # readable by the workers' user (uid 10001)
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    for name, build in ((MODEL, tiny_z_image), (LTX2, tiny_ltx2)):
+        built = build(tmp_path_factory.mktemp("build") / name)
+        shutil.copytree(built, models / name, copy_function=lambda s, d: shutil.copy2(s, d))
+        for path in (models / name).rglob("*"):  # readable by the workers' user (uid 10001)
+            path.chmod(0o755 if path.is_dir() else 0o644)
     torch_layer.packages(models / ".site-packages")
     root = tmp_path_factory.mktemp("cluster")
     worker = torch_layer.image(root.parent / "torch-layer")
@@ -116,3 +122,26 @@ def test_a_z_image_lora_trained_on_the_cluster(env: Cluster, tmp_path: Path) -> 
     assert drawn["loras"][0]["name"] == "dm-z" and drawn["loras"][0]["version"] == 1
     assert "gpu-hour" in drawn["cost"]["detail"] and drawn["cost"]["actualUsd"] > 0
     assert drawn["versions"][-1].get("memoryPlan") == "bf16, on the CPU"  # its one base, in FLUX.1's words
+
+
+def test_an_ltx2_lora_trained_on_the_cluster(env: Cluster, tmp_path: Path) -> None:
+    c = env
+    training = {"baseModel": "ltx-2", "steps": 4, "checkpointEvery": 2, "resolution": 32, "rank": 4}
+    c.apply(
+        lora("dm-ltx", c.media, provider="cluster", training=training, evaluation={"enabled": False}),
+        NS,
+    )
+    trained = c.wait_phase("LoraTraining", NS, "dm-ltx", "Succeeded", timeout=1200)
+    [version] = trained["versions"]
+    assert version["provider"] == "cluster" and "not measured on a GPU" in version.get("memoryPlan", "")
+    prefix = keys.lora_version("alice", uid_of(c, "LoraTraining", NS, "dm-ltx"), 1)
+    stored = {i.key.removeprefix(prefix) for i in c.store.list(prefix)}
+    assert {"model.safetensors", "config.json", "checkpoints/step-000002.safetensors"} <= stored
+    config = json.loads(c.store.get_bytes(prefix + "config.json"))
+    assert (config["training_base_model"], config["base_model"], config["family"]) == ("ltx-2", LTX2, "LTX-2")
+    assert config["examples"] >= 1
+    model = tmp_path / "ltx.safetensors"
+    model.write_bytes(c.store.get_bytes(prefix + "model.safetensors"))
+    with safe_open(model, "pt") as f:
+        names = list(f.keys())
+    assert names and all(n.startswith("transformer.transformer_blocks.") and "audio" not in n for n in names)

@@ -428,10 +428,14 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             "ltx-2",
             "LTX-2",
             "LTX-2",
-            # no video model here runs LTX-2 yet (ltx-video is LTX-Video 0.9's layers): ComfyUI loads it
+            # no video model here runs LTX-2 yet (ltx-video is LTX-Video 0.9's layers): ComfyUI loads it;
+            # the cluster's trainer draws its watch's clips itself
             loads_on=(),
             frames=LTX_FRAMES,
             cluster_dir="LTX-2",
+            offered_on_cluster=True,
+            spreads=False,
+            cluster_family="ltx2_training",
             source=_LTX_2,
             # free commercial use only under its revenue threshold: not marked as sellable
             licence=Licence("LTX-2 Community License Agreement", False, _LTX_2_LICENCE),

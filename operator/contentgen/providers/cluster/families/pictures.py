@@ -102,11 +102,35 @@ class Resident:
         return f"{said}, {self.free / GIB:.1f} GiB free" if self.free else said
 
 
-def estimate(parameters: int, lora: int, resolution: int) -> int:
+def estimate(parameters: int, lora: int, pixels: int) -> int:
     """Bytes a training holds: bf16 weights, the LoRA's fp32 weights, gradients and AdamW's two
     moments, and activations under gradient checkpointing taken as a quarter of the weights per
-    megapixel (FLUX.1's planner's proportion, not measured for these families)."""
-    return int(parameters * 2 * (1 + 0.25 * (resolution / 1024) ** 2) + lora * 16)
+    megapixel of what a step sees (`pixels`: a picture's, or a clip's over its latent frames;
+    FLUX.1's planner's proportion, not measured for these families)."""
+    return int(parameters * 2 * (1 + 0.25 * pixels / 1024**2) + lora * 16)
+
+
+def resident(
+    job: Job, name: str, kind: Any, targets: Callable[[list[str], str], list[str]], pixels: int
+) -> Callable[[str], Resident]:
+    """The one plan for any name asked (`auto`, `bf16`), from the staged transformer's config
+    (`kind`: its class) counted on the meta device; GpuMemoryTooSmall with the numbers where the
+    card cannot hold it."""
+    from accelerate import init_empty_weights
+
+    with init_empty_weights():
+        transformer = kind.from_config(kind.load_config(str(job.model_dir / "transformer")))
+    wanted = set(targets(adapters.linear_layers(transformer), job.plan.targets))
+    layers = [m for n, m in transformer.named_modules() if n in wanted]
+    lora = sum(job.plan.rank * (m.in_features + m.out_features) for m in layers)
+    needed = estimate(sum(p.numel() for p in transformer.parameters()), lora, pixels)
+    free = flux.card(job.on).free if job.on.cuda else 0
+    if job.on.cuda and needed > free:
+        raise GpuMemoryTooSmall(
+            f"a {name} training needs about {needed / GIB:.1f} GiB of the GPU, {free / GIB:.1f} GiB "
+            "is free: lower training.resolution or training.rank, or use a bigger GPU"
+        )
+    return lambda wanted_plan: Resident(needed, free)
 
 
 class PictureFamily:
@@ -132,24 +156,9 @@ class PictureFamily:
         return digest(parts, [e.picture for e in examples], [e.caption for e in examples])
 
     def memory(self, job: Job) -> Callable[[str], Any]:
-        """The plan for any name asked (`auto`, `bf16`: there is one), from the staged transformer's
-        config; GpuMemoryTooSmall with the numbers where it cannot fit."""
-        from accelerate import init_empty_weights
-
+        """The plan for any name asked (`auto`, `bf16`: there is one); see `resident`."""
         _, kind = self.recipe.classes()
-        with init_empty_weights():
-            transformer = kind.from_config(kind.load_config(str(job.model_dir / "transformer")))
-        wanted = set(self.recipe.targets(adapters.linear_layers(transformer), job.plan.targets))
-        layers = [m for n, m in transformer.named_modules() if n in wanted]
-        lora = sum(job.plan.rank * (m.in_features + m.out_features) for m in layers)
-        needed = estimate(sum(p.numel() for p in transformer.parameters()), lora, job.plan.resolution)
-        free = flux.card(job.on).free if job.on.cuda else 0
-        if job.on.cuda and needed > free:
-            raise GpuMemoryTooSmall(
-                f"a {self.name} training needs about {needed / GIB:.1f} GiB of the GPU, {free / GIB:.1f} GiB "
-                "is free: lower training.resolution or training.rank, or use a bigger GPU"
-            )
-        return lambda wanted_plan: Resident(needed, free)
+        return resident(job, self.name, kind, self.recipe.targets, job.plan.resolution**2)
 
     def load(self, job: Job, chosen: Any) -> PictureModel:
         """The pipeline loaded, its examples' latents and captions' features cached, the encoder and

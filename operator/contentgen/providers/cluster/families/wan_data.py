@@ -71,26 +71,27 @@ def read_dataset(archive: Path, folder: Path, trigger_word: str) -> list[Example
     return examples
 
 
-def clip_shape(width: int, height: int, resolution: int) -> tuple[int, int]:
-    """A clip's trained shape: its own, scaled to at most `resolution`² pixels, on multiples of 16
-    (pure)."""
+def clip_shape(width: int, height: int, resolution: int, multiple: int = MULTIPLE) -> tuple[int, int]:
+    """A clip's trained shape: its own, scaled to at most `resolution`² pixels, on multiples of
+    `multiple` (Wan's 16; another family's latent cell times its patch) (pure)."""
     scale = min(1.0, (resolution * resolution / (width * height)) ** 0.5)
     return (
-        max(MULTIPLE, int(width * scale) // MULTIPLE * MULTIPLE),
-        max(MULTIPLE, int(height * scale) // MULTIPLE * MULTIPLE),
+        max(multiple, int(width * scale) // multiple * multiple),
+        max(multiple, int(height * scale) // multiple * multiple),
     )
 
 
-def frame_count(frames: int) -> int:
-    """The 4k+1 frames a clip of `frames` trains on: the most at its start (pure)."""
+def frame_count(frames: int, step: int = 4) -> int:
+    """The `step`k+1 frames a clip of `frames` trains on (Wan's VAE: 4; LTX-2's: 8): the most at its
+    start (pure)."""
     if frames < 1:
         raise ValueError("a clip of no frames")
-    return (frames - 1) // 4 * 4 + 1
+    return (frames - 1) // step * step + 1
 
 
-def pixels(example: Example, resolution: int) -> torch.Tensor:
+def pixels(example: Example, resolution: int, multiple: int = MULTIPLE, step: int = 4) -> torch.Tensor:
     """1 × 3 × F × H × W in [-1, 1]: a clip's frames at its trained shape, or a still's centre
-    square at `resolution` as one frame."""
+    square at `resolution` as one frame (sides on multiples of `multiple`, `step`k+1 frames)."""
     from PIL import Image
 
     if example.kind == "still":
@@ -98,7 +99,7 @@ def pixels(example: Example, resolution: int) -> torch.Tensor:
             picture = opened.convert("RGB")
         side = min(picture.size)
         left, top = (picture.width - side) // 2, (picture.height - side) // 2
-        square = resolution // MULTIPLE * MULTIPLE
+        square = max(multiple, resolution // multiple * multiple)
         frames = [
             picture.crop((left, top, left + side, top + side)).resize(
                 (square, square), Image.Resampling.BICUBIC
@@ -106,10 +107,10 @@ def pixels(example: Example, resolution: int) -> torch.Tensor:
         ]
     else:
         frames = _decoded(example.path)
-        width, height = clip_shape(frames[0].width, frames[0].height, resolution)
+        width, height = clip_shape(frames[0].width, frames[0].height, resolution, multiple)
         frames = [
             f.resize((width, height), Image.Resampling.BICUBIC) if f.size != (width, height) else f
-            for f in frames[: frame_count(len(frames))]
+            for f in frames[: frame_count(len(frames), step)]
         ]
     array = np.stack([np.asarray(f, dtype=np.float32) for f in frames]) / 127.5 - 1.0
     return torch.from_numpy(array).permute(3, 0, 1, 2).unsqueeze(0)
@@ -203,12 +204,14 @@ def image_embeds(pipe: Any, video: torch.Tensor, device: torch.device) -> torch.
     return encoded
 
 
-def largest(examples: Sequence[Example], resolution: int) -> tuple[int, int, int]:
+def largest(
+    examples: Sequence[Example], resolution: int, multiple: int = MULTIPLE, step: int = 4
+) -> tuple[int, int, int]:
     """(width, height, frames) of the largest example as trained: what the memory plan holds."""
     best = (0, 0, 0)
     for example in examples:
         if example.kind == "still":
-            side = resolution // MULTIPLE * MULTIPLE
+            side = max(multiple, resolution // multiple * multiple)
             shape = (side, side, 1)
         else:
             import av
@@ -217,9 +220,14 @@ def largest(examples: Sequence[Example], resolution: int) -> tuple[int, int, int
                 stream = container.streams.video[0]
                 counted = stream.frames or sum(1 for _ in container.decode(stream))
                 width, height = clip_shape(
-                    stream.codec_context.width, stream.codec_context.height, resolution
+                    stream.codec_context.width, stream.codec_context.height, resolution, multiple
                 )
-            shape = (width, height, frame_count(max(1, counted)))
-        if shape[0] * shape[1] * ((shape[2] - 1) // 4 + 1) > best[0] * best[1] * ((best[2] - 1) // 4 + 1):
+            shape = (width, height, frame_count(max(1, counted), step))
+        if _cells(shape, step) > _cells(best, step):
             best = shape
     return best
+
+
+def _cells(shape: tuple[int, int, int], step: int) -> int:
+    """A (width, height, frames) shape's pixels times its latent frames (pure)."""
+    return shape[0] * shape[1] * ((shape[2] - 1) // step + 1)

@@ -46,22 +46,26 @@ FPS = 16
 AREA = 832 * 480  # 480p's pixels: what Wan was trained at
 
 
-def clip_size(width: int, height: int, area: int = AREA) -> tuple[int, int]:
-    """A picture's shape at about `area` pixels (480p's), on multiples of 16 (pure)."""
+def clip_size(width: int, height: int, area: int = AREA, multiple: int = 16) -> tuple[int, int]:
+    """A picture's shape at about `area` pixels (480p's), on multiples of `multiple` (pure)."""
     scale = (area / (width * height)) ** 0.5
-    return max(16, round(width * scale / 16) * 16), max(16, round(height * scale / 16) * 16)
+    m = multiple
+    return max(m, round(width * scale / m) * m), max(m, round(height * scale / m) * m)
 
 
 class InLoopClips:
     """An `ImageGenerator` of the watch's pictures, each a clip the training's Wan draws, as its
-    frames (see the module); `lora_uri` is the checkpoint whose LoRA the transformers hold now."""
+    frames (see the module); `lora_uri` is the checkpoint whose LoRA the transformers hold now.
+    Another video family draws through it by its own pipeline and call (ltx2_training.py)."""
+
+    frames, fps, multiple = FRAMES, FPS, 16
 
     def __init__(
         self,
         provider: Any,
         model: str,
         pipe: Any,
-        encoded: Mapping[str, torch.Tensor],
+        encoded: Mapping[str, Any],  # each prompt's encodings, as the family's pipeline takes them
         on: flux.Device,
         plan: wan_memory.WanPlan,
         *,
@@ -90,7 +94,7 @@ class InLoopClips:
         """What a baseline picture depends on: the staged Wan, the clip's frames and steps, the
         training's base where it is not bf16 and an image-to-video model's first frame (never a
         FLUX picture's key)."""
-        weights = f"{model}.{self.model}.clip-{FRAMES}f.{self.steps}-steps"
+        weights = f"{model}.{self.model}.clip-{self.frames}f.{self.steps}-steps"
         if self.first_frame is not None:
             weights += f".from-{hashlib.sha256(self.first_frame.read_bytes()).hexdigest()[:12]}"
         return weights if self.plan.base == "bf16" else f"{weights}.{self.plan.base}-base"
@@ -99,13 +103,13 @@ class InLoopClips:
         self, request: ImageRequest, work_dir: Path, progress: SubProgress, checkpoint: Checkpoint
     ) -> list[ImageOutput]:
         asked = drawing.asked(request, self.lora_uri, self.encoded)
-        width, height = clip_size(*IMAGE_SIZES[request.image_size], self.area)
+        width, height = clip_size(*IMAGE_SIZES[request.image_size], self.area, self.multiple)
         folder = pictures.Folder(request.outputs or FolderFiles(work_dir / "pictures"), work_dir)
         inputs = {
             "prompt": request.prompt,
             "model": self.weights_of(request.model),
             "size": [width, height],
-            "frames": FRAMES,
+            "frames": self.frames,
             "steps": self.steps,
             "guidance": [self.guidance, self.guidance_2],
             "seed": request.seed,
@@ -131,7 +135,7 @@ class InLoopClips:
         """The clip's frames sampled across it (after the given first frame of an image-to-video
         model) as the picture the evaluation scores."""
         wanted = clip_frames.sampled(len(frames), skip_first=self.first_frame is not None)
-        return clip_frames.write(path, [frames[n] for n in wanted], [round(n / FPS, 4) for n in wanted])
+        return clip_frames.write(path, [frames[n] for n in wanted], [round(n / self.fps, 4) for n in wanted])
 
     def draw(self, prompt: str, width: int, height: int, seed: int, with_lora: bool) -> np.ndarray:
         """One clip on the training's transformers (adapters on or off), as uint8 RGB frames;
@@ -148,11 +152,10 @@ class InLoopClips:
                 extra["image"] = still.convert("RGB").resize((width, height))
         with self._drawing(experts, with_lora), torch.no_grad():
             frames = self._pipeline()(
-                prompt_embeds=self.encoded[prompt],
-                negative_prompt_embeds=self.encoded[""],
+                **self.arguments(prompt),
                 height=height,
                 width=width,
-                num_frames=FRAMES,
+                num_frames=self.frames,
                 num_inference_steps=self.steps,
                 guidance_scale=self.guidance,
                 generator=torch.Generator("cpu").manual_seed(seed),
@@ -161,6 +164,10 @@ class InLoopClips:
             ).frames[0]
         drawn: np.ndarray = np.clip(np.rint(np.asarray(frames, dtype=np.float32) * 255.0), 0, 255)
         return drawn.astype(np.uint8)
+
+    def arguments(self, prompt: str) -> generation.CallArguments:
+        """The call's prompt: its encodings and the empty negative prompt's, as the pipeline takes them."""
+        return {"prompt_embeds": self.encoded[prompt], "negative_prompt_embeds": self.encoded[""]}
 
     def _pipeline(self) -> Any:
         """diffusers' own pipeline around the training's components (no text encoder: the prompts
@@ -197,7 +204,7 @@ class InLoopClips:
             transformer.eval()
             if not with_lora:
                 transformer.disable_adapters()
-            if not self.plan.experts_resident and self.on.cuda:
+            if not getattr(self.plan, "experts_resident", True) and self.on.cuda:
                 hooks.append(transformer.register_forward_pre_hook(self._to_card(experts)))
         if self.on.cuda:
             self.pipe.vae.to(self.on.where)
