@@ -40,13 +40,12 @@ from typing import Any
 import torch
 
 from contentgen.api.base_models import BaseModelInfo
-from contentgen.api.lora.plan import TrainingPlan
 
 from ..generation import generation
 from ..generation.flux import Device
 from ..training import adapters
 from ..training.adapters import Expert
-from ..training.family import Job, Sample
+from ..training.family import Job, OwnDirectory, Sample
 from ..training.loop import fingerprint as digest
 from ..training.state import lora_name
 from . import pictures, wan_data
@@ -105,13 +104,10 @@ class Cached:
     shift: float
 
 
-class Ltx2Family:
+class Ltx2Family(OwnDirectory):
     name = "LTX-2"
     spreads = False
     outputs: tuple[str, ...] = ("model.safetensors",)
-
-    def staged(self, plan: TrainingPlan, flux_model: str) -> str:
-        return plan.staged or plan.base.cluster_dir
 
     def required(self, base: BaseModelInfo) -> tuple[str, ...]:
         return REQUIRED

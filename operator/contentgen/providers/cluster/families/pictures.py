@@ -23,7 +23,6 @@ from typing import Any, Protocol
 import torch
 
 from contentgen.api.base_models import BaseModelInfo
-from contentgen.api.lora.plan import TrainingPlan
 from contentgen.errors import GpuMemoryTooSmall
 
 from ..generation import flux
@@ -31,7 +30,7 @@ from ..generation.flux import Device
 from ..generation.generation import CallArguments
 from ..training import adapters
 from ..training.adapters import Expert
-from ..training.family import Job, Sample
+from ..training.family import Job, OwnDirectory, Sample
 from ..training.loop import fingerprint as digest
 from ..training.state import lora_name
 from .flux_training import Example, pixels, read_dataset
@@ -133,15 +132,12 @@ def resident(
     return lambda wanted_plan: Resident(needed, free)
 
 
-class PictureFamily:
+class PictureFamily(OwnDirectory):
     spreads = True
     outputs: tuple[str, ...] = ("model.safetensors",)
 
     def __init__(self, recipe: Recipe) -> None:
         self.recipe, self.name = recipe, recipe.name
-
-    def staged(self, plan: TrainingPlan, flux_model: str) -> str:
-        return plan.staged or plan.base.cluster_dir
 
     def required(self, base: BaseModelInfo) -> tuple[str, ...]:
         return REQUIRED

@@ -35,14 +35,13 @@ from typing import Any
 import torch
 
 from contentgen.api.base_models import BaseModelInfo
-from contentgen.api.lora.plan import TrainingPlan
 from contentgen.errors import InvalidInput
 
 from ..generation.flux import Device, card
 from ..generation.video_models import WAN_I2V_REQUIRED, WAN_REQUIRED
 from ..training import adapters
 from ..training.adapters import Expert
-from ..training.family import Job, Sample
+from ..training.family import Job, OwnDirectory, Sample
 from ..training.loop import fingerprint as digest
 from ..training.state import lora_name
 from . import wan_data, wan_memory, wan_models
@@ -102,13 +101,10 @@ def share_above(boundary: float, shift: float) -> float:
     return 1.0 - boundary / (shift - (shift - 1.0) * boundary)
 
 
-class WanFamily:
+class WanFamily(OwnDirectory):
     name = "Wan"
     spreads = True
     outputs: tuple[str, ...] = ("model.safetensors", "model-low-noise.safetensors")
-
-    def staged(self, plan: TrainingPlan, flux_model: str) -> str:
-        return plan.staged or plan.base.cluster_dir
 
     def required(self, base: BaseModelInfo) -> tuple[str, ...]:
         """Wan's components, Wan 2.1 image-to-video's image encoder, Wan 2.2 A14B's second

@@ -116,3 +116,11 @@ class Family(Protocol):
 
     def config(self, job: Job) -> dict[str, Any]:
         """What the version's config.json says of this family's training beyond the plan."""
+
+
+class OwnDirectory:
+    """A family whose training loads its base's own staged directory (the table's `cluster_dir`),
+    or the one its plan names: every family but FLUX.1's, which the cluster's settings name."""
+
+    def staged(self, plan: TrainingPlan, flux_model: str) -> str:
+        return plan.staged or plan.base.cluster_dir
