@@ -77,6 +77,7 @@ def test_each_row_of_the_table_names_the_family_that_trains_it() -> None:
         "Z-Image",
         "FLUX.2 [klein]",
         "Qwen-Image",
+        "LTX-2",
     }
     with pytest.raises(InvalidInput, match=r"training\.baseModel 'sd-1\.5' is not a base model"):
         base_models.base_model("sd-1.5")  # never taken for FLUX.1

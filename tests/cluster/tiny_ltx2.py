@@ -2,7 +2,7 @@
 diffusers model directory: nothing is downloaded. Its eight parts are LTX2Pipeline's: a Gemma 3
 encoder (its vision tower built too, one block, never used for text) whose every layer's hidden
 states the text connectors project for the video and the audio streams, the video VAE
-(AutoencoderKLLTX2Video, 8 latent channels, 4× smaller in space and in time here), the audio VAE and
+(AutoencoderKLLTX2Video, 8 latent channels, 16× smaller in space and 4× in time here), the audio VAE and
 vocoder (mel spectrograms to a stereo waveform) and LTX2VideoTransformer3DModel, which denoises the
 video's and the audio's latents together. The tokenizer is tiny_z_image.py's character-level one
 (the pipeline pads on the left with its pad token, and asks nothing else of it)."""
@@ -106,11 +106,11 @@ def tiny_ltx2(folder: Path) -> Path:
         spatio_temporal_scaling=(True, True),
         decoder_spatio_temporal_scaling=(True, True),
         decoder_inject_noise=(False, False, False),
-        downsample_type=("spatiotemporal", "spatiotemporal"),  # 4× in space and in time, as it decodes
+        downsample_type=("spatiotemporal", "spatiotemporal"),  # 4× in time, as it decodes
         upsample_residual=(False, False),
         upsample_factor=(1, 1),
         timestep_conditioning=False,
-        patch_size=1,
+        patch_size=4,  # its pixels patched 4 × 4 first, as LTX-2's: 16× in space in all
         patch_size_t=1,
         encoder_causal=True,
         decoder_causal=False,

@@ -126,17 +126,17 @@ def test_a_z_image_lora_trained_on_the_cluster(env: Cluster, tmp_path: Path) -> 
 
 def test_an_ltx2_lora_trained_on_the_cluster(env: Cluster, tmp_path: Path) -> None:
     c = env
-    training = {"baseModel": "ltx-2", "steps": 4, "checkpointEvery": 2, "resolution": 32, "rank": 4}
-    c.apply(
-        lora("dm-ltx", c.media, provider="cluster", training=training, evaluation={"enabled": False}),
-        NS,
-    )
+    training = {"baseModel": "ltx-2", "steps": 100, "checkpointEvery": 50, "resolution": 256, "rank": 4}
+    dataset = {"maxFrames": 4, "minFrames": 4, "minSceneSeconds": 0.5, "clips": {"frames": 17}}
+    off = {"enabled": False}
+    made = lora("dm-ltx", c.media, provider="cluster", dataset=dataset, training=training, evaluation=off)
+    c.apply(made, NS)
     trained = c.wait_phase("LoraTraining", NS, "dm-ltx", "Succeeded", timeout=1200)
     [version] = trained["versions"]
     assert version["provider"] == "cluster" and "not measured on a GPU" in version.get("memoryPlan", "")
     prefix = keys.lora_version("alice", uid_of(c, "LoraTraining", NS, "dm-ltx"), 1)
     stored = {i.key.removeprefix(prefix) for i in c.store.list(prefix)}
-    assert {"model.safetensors", "config.json", "checkpoints/step-000002.safetensors"} <= stored
+    assert {"model.safetensors", "config.json", "checkpoints/step-000050.safetensors"} <= stored
     config = json.loads(c.store.get_bytes(prefix + "config.json"))
     assert (config["training_base_model"], config["base_model"], config["family"]) == ("ltx-2", LTX2, "LTX-2")
     assert config["examples"] >= 1
