@@ -132,24 +132,7 @@ def test_the_audio_stream_takes_no_part_in_a_step(models):
 
     def predicted(audio: torch.Tensor) -> torch.Tensor:
         at = torch.tensor([500.0])
-        out: torch.Tensor = transformer(
-            hidden_states=latents,
-            audio_hidden_states=audio,
-            encoder_hidden_states=text.video,
-            audio_encoder_hidden_states=text.audio,
-            timestep=at,
-            sigma=at,
-            audio_timestep=torch.full_like(at, 1000.0),
-            encoder_attention_mask=text.mask,
-            audio_encoder_attention_mask=text.mask,
-            num_frames=2,
-            height=4,
-            width=4,
-            audio_num_frames=1,
-            isolate_modalities=True,
-            return_dict=False,
-        )[0]
-        return out
+        return ltx2_training.video_prediction(transformer, latents, text, (2, 4, 4), at, 24.0, audio)
 
     channels = transformer.config.audio_in_channels
     assert torch.equal(predicted(torch.zeros(1, 1, channels)), predicted(torch.randn(1, 1, channels) * 3))

@@ -195,8 +195,11 @@ def _cache(
     pipe.text_encoder = None
     gc.collect()
     pipe.vae.to(on.where)
-    cell = pipe.vae_spatial_compression_ratio * pipe.transformer_spatial_patch_size
-    frames = pipe.vae_temporal_compression_ratio * pipe.transformer_temporal_patch_size
+    patch = (pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size)
+    cell, frames = (
+        pipe.vae_spatial_compression_ratio * patch[0],
+        pipe.vae_temporal_compression_ratio * patch[1],
+    )
     cached = []
     for example in examples:
         video = wan_data.pixels(example, resolution, cell, frames).to(on.where, on.dtype)
@@ -207,9 +210,7 @@ def _cache(
             pipe.vae.config.scaling_factor,
         )
         _, _, f, h, w = latents.shape
-        packed = pipe._pack_latents(
-            latents, pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
-        )
+        packed = pipe._pack_latents(latents, *patch)
         cached.append(
             Cached(packed, (f, h, w), texts[example.caption], shift(packed.shape[1], pipe.scheduler.config))
         )
@@ -232,6 +233,44 @@ def _encoded(pipe: Any, caption: str, on: Device) -> Encoded:
     side = getattr(pipe.tokenizer, "padding_side", "left")
     video, audio, joined = pipe.connectors(embeds, mask, padding_side=side)
     return Encoded(video.to(on.where, on.dtype), audio.to(on.where, on.dtype), joined.to(on.where))
+
+
+def video_prediction(
+    transformer: Any,
+    noisy: torch.Tensor,
+    text: Encoded,
+    shape: tuple[int, int, int],
+    timestep: torch.Tensor,
+    fps: float,
+    audio: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The transformer's prediction for the video stream alone (`noisy`: packed latents of
+    `shape`'s latent frames, height and width, at `timestep`): the audio stream given `audio`, one
+    silent token unless a caller says otherwise, and cut from the video's (see the module)."""
+    frames, height, width = shape
+    if audio is None:
+        audio = torch.zeros(
+            1, SILENT, transformer.config.audio_in_channels, device=noisy.device, dtype=noisy.dtype
+        )
+    prediction: torch.Tensor = transformer(
+        hidden_states=noisy,
+        audio_hidden_states=audio,
+        encoder_hidden_states=text.video,
+        audio_encoder_hidden_states=text.audio,
+        timestep=timestep,
+        sigma=timestep,
+        audio_timestep=torch.full_like(timestep, 1000.0),
+        encoder_attention_mask=text.mask,
+        audio_encoder_attention_mask=text.mask,
+        num_frames=frames,
+        height=height,
+        width=width,
+        fps=fps,
+        audio_num_frames=audio.shape[1],
+        isolate_modalities=True,
+        return_dict=False,
+    )[0]
+    return prediction
 
 
 @dataclass
@@ -258,29 +297,9 @@ class Ltx2Model:
         x0 = example.latents.to(on.where)
         noise, sigma = noise.to(on.where, torch.float32), sigma.to(on.where)
         noisy = ((1.0 - sigma) * x0 + sigma * noise).to(on.dtype)
-        transformer = expert.transformer
-        frames, height, width = example.shape
+        fps = float(self.job.base.frames.fps if self.job.base.frames else 24)
         at = timestep.expand(1).to(on.where)
-        text = example.text
-        silent = torch.zeros(1, SILENT, transformer.config.audio_in_channels, device=on.where, dtype=on.dtype)
-        prediction = transformer(
-            hidden_states=noisy,
-            audio_hidden_states=silent,
-            encoder_hidden_states=text.video,
-            audio_encoder_hidden_states=text.audio,
-            timestep=at,
-            sigma=at,
-            audio_timestep=torch.full_like(at, 1000.0),
-            encoder_attention_mask=text.mask,
-            audio_encoder_attention_mask=text.mask,
-            num_frames=frames,
-            height=height,
-            width=width,
-            fps=float(self.job.base.frames.fps if self.job.base.frames else 24),
-            audio_num_frames=SILENT,
-            isolate_modalities=True,
-            return_dict=False,
-        )[0]
+        prediction = video_prediction(expert.transformer, noisy, example.text, example.shape, at, fps)
         return torch.nn.functional.mse_loss(prediction.float(), noise - x0)
 
     def place(self, name: str) -> Expert:
