@@ -313,7 +313,7 @@ class Ltx2Clips(InLoopClips):
     """The watch's clips, drawn by LTX2Pipeline around the training's transformer (its adapter on,
     or off for the baseline), the video VAE and the audio parts on the card only to decode."""
 
-    fps, multiple = 24, 32
+    fps = 24  # its multiple is its VAE cell times its patch, read from the pipeline
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -95,6 +95,7 @@ class Resident:
     estimate: int
     free: int
     base: str = "bf16"
+    experts_resident: bool = True  # its one transformer stays on the card (a drawer asks)
 
     def describe(self) -> str:
         said = f"bf16, resident: {self.estimate / GIB:.1f} GiB estimated (not measured on a GPU)"

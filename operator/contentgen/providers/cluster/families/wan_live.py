@@ -204,7 +204,7 @@ class InLoopClips:
             transformer.eval()
             if not with_lora:
                 transformer.disable_adapters()
-            if not getattr(self.plan, "experts_resident", True) and self.on.cuda:
+            if not self.plan.experts_resident and self.on.cuda:
                 hooks.append(transformer.register_forward_pre_hook(self._to_card(experts)))
         if self.on.cuda:
             self.pipe.vae.to(self.on.where)
