@@ -12,7 +12,9 @@ from the same staged directory. On the same cluster, a LoraTraining with `traini
 trains an LTX-2 LoRA on the tiny LTX-2 (tests/cluster/tiny_ltx2.py) staged as `LTX-2`, from clips
 of the source video, with the same trainer and LTX-2's family module: it Succeeds and stores a LoRA
 of the video stream's layers only (its watch's clips are drawn at 480p, which the tiny model on a
-CPU does not need to prove: tests/cluster/test_ltx2_training.py draws them). The pods run the worker
+CPU does not need to prove: tests/cluster/test_ltx2_training.py draws them); a VideoGeneration of
+model ltx-2, waiting for that LoRA by `loraRef`, draws a clip with it and its sound in its own Job's
+pod, from the same staged directory. The pods run the worker
 image with torch found on the models' volume (tests/kube/torch_layer.py, as test_wan_lora.py); the
 node advertises one GPU for the scheduler, the trainer runs on its CPU."""
 
@@ -29,7 +31,7 @@ from safetensors import safe_open
 from contentgen.store import keys
 from tests.cluster.tiny_ltx2 import tiny_ltx2
 from tests.cluster.tiny_z_image import tiny_z_image
-from tests.harness.kube import image, lora, record_calls, uid_of
+from tests.harness.kube import image, lora, manifest, record_calls, uid_of
 from tests.kube import torch_layer
 from tests.kube.harness import Cluster, cluster, operator
 
@@ -55,7 +57,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         mp.setenv("CONTENTGEN_GPU_WORKER_IMAGE", worker[0])
         mp.setenv("CONTENTGEN_CLUSTER_MODELS", json.dumps({"hostPath": str(models)}))
         small = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "6Gi"}}
-        jobs = {kind: {"resources": small} for kind in ("LoraTraining", "ImageGeneration")}
+        jobs = {kind: {"resources": small} for kind in ("LoraTraining", "ImageGeneration", "VideoGeneration")}
         mp.setenv("CONTENTGEN_GPU_JOBS", json.dumps(jobs))
         with operator(c):
             yield c
@@ -131,6 +133,17 @@ def test_an_ltx2_lora_trained_on_the_cluster(env: Cluster, tmp_path: Path) -> No
     off = {"enabled": False}
     made = lora("dm-ltx", c.media, provider="cluster", dataset=dataset, training=training, evaluation=off)
     c.apply(made, NS)
+    clip = {
+        "owner": "alice",
+        "provider": "cluster",
+        "model": "ltx-2",
+        "prompt": "dmavatar smiles at the camera",
+        "numFrames": 9,
+        "aspectRatio": "1:1",
+        "seed": 7,
+        "loras": [{"loraRef": {"name": "dm-ltx"}}],
+    }
+    c.apply(manifest("VideoGeneration", "dm-ltx-smiles", clip), NS)  # waits for the LoRA
     trained = c.wait_phase("LoraTraining", NS, "dm-ltx", "Succeeded", timeout=1200)
     [version] = trained["versions"]
     assert version["provider"] == "cluster" and "not measured on a GPU" in version.get("memoryPlan", "")
@@ -145,3 +158,13 @@ def test_an_ltx2_lora_trained_on_the_cluster(env: Cluster, tmp_path: Path) -> No
     with safe_open(model, "pt") as f:
         names = list(f.keys())
     assert names and all(n.startswith("transformer.transformer_blocks.") and "audio" not in n for n in names)
+
+    # a VideoGeneration of model ltx-2 draws with it, from the same staged directory, with its sound
+    drawn = c.wait_phase("VideoGeneration", NS, "dm-ltx-smiles", "Succeeded", timeout=900)
+    video = drawn["video"]
+    assert (video["frames"], video["width"], video["height"]) == (9, 480, 480)
+    assert (video["codec"], video["audioCodec"]) == ("h264", "aac")
+    [used] = drawn["loras"]
+    assert (used["name"], used["version"]) == ("dm-ltx", 1)
+    assert used["uri"].split("?", 1)[0].endswith(f"{prefix}model.safetensors")
+    assert " gpu-hours of video-generation x $" in drawn["cost"]["detail"], drawn["cost"]

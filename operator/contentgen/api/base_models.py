@@ -428,9 +428,7 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             "ltx-2",
             "LTX-2",
             "LTX-2",
-            # no video model here runs LTX-2 yet (ltx-video is LTX-Video 0.9's layers): ComfyUI loads it;
-            # the cluster's trainer draws its watch's clips itself
-            loads_on=(),
+            loads_on=("ltx-2",),  # not ltx-video: LTX-Video 0.9's layers are not LTX-2's
             frames=LTX_FRAMES,
             cluster_dir="LTX-2",
             offered_on_cluster=True,

@@ -32,6 +32,7 @@ class ClipInfo:
     height: int
     codec: str
     pix_fmt: str
+    audio_codec: str = ""  # its first sound stream's codec; "" silent
 
 
 def top_level_boxes(path: Path) -> list[str]:
@@ -165,6 +166,7 @@ def describe(path: Path) -> ClipInfo:
             codec = stream.codec_context.name
             width, height = stream.codec_context.width, stream.codec_context.height
             pix_fmt = stream.codec_context.pix_fmt or ""
+            audio = container.streams.audio[0].codec_context.name if container.streams.audio else ""
     except av.error.FFmpegError as exc:
         raise PermanentError(
             f"the delivered video cannot be decoded: {exc}", reason="ProviderError"
@@ -172,7 +174,7 @@ def describe(path: Path) -> ClipInfo:
     if frames == 0:
         raise PermanentError("the delivered video has no frames", reason="ProviderError")
     duration = frames / rate if rate > 0 else 0.0
-    return ClipInfo(frames, rate, round(duration, 4), width, height, codec, pix_fmt)
+    return ClipInfo(frames, rate, round(duration, 4), width, height, codec, pix_fmt, audio)
 
 
 def frames_at(path: Path, wanted: list[int]) -> dict[int, np.ndarray]:

@@ -224,6 +224,7 @@ def _video(stored: _StoredVideo, output: VideoOutput, likeness: VideoLikeness | 
         width=info.width,
         height=info.height,
         codec=info.codec,
+        audio_codec=info.audio_codec,
         original_uri=stored.original.uri if stored.original is not None else "",
         original_codec=stored.original_codec,
         seed=output.seed,

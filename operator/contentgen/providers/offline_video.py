@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -77,14 +78,17 @@ def encode(
     width: int,
     height: int,
     progress: Callable[[int], object] | None = None,
+    sound: tuple[np.ndarray, int] | None = None,
 ) -> Path:
     """Encode BGR frames (an iterable of HxWx3 uint8 arrays) as H.264 (yuv420p) in an MP4 whose
-    index comes first (`movflags +faststart`: a browser plays it before it has all of it)."""
+    index comes first (`movflags +faststart`: a browser plays it before it has all of it); with
+    `sound` (a channels × samples float waveform in [-1, 1] and its sample rate), as AAC beside it."""
     with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": CRF, "preset": "veryfast"}
         stream.thread_count = 1  # the same bytes for the same frames
+        audio = _sound_stream(container, *sound) if sound is not None else None  # every stream first
         for n, image in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(image, format="bgr24")
             for packet in stream.encode(frame):
@@ -93,7 +97,25 @@ def encode(
                 progress(n)
         for packet in stream.encode():
             container.mux(packet)
+        if audio is not None and sound is not None:
+            container.mux(_sound_packets(audio, *sound))
     return path
+
+
+def _sound_stream(container: av.container.OutputContainer, wave: np.ndarray, rate: int) -> av.AudioStream:
+    """The container's AAC stream for the waveform: mono or stereo, as many channels as it has."""
+    if wave.ndim != 2 or wave.shape[0] not in (1, 2):
+        raise ValueError(f"a sound of shape {wave.shape}: channels × samples, mono or stereo")
+    stream = container.add_stream("aac", rate=rate)
+    stream.layout = "stereo" if wave.shape[0] == 2 else "mono"
+    return stream
+
+
+def _sound_packets(stream: av.AudioStream, wave: np.ndarray, rate: int) -> list[Any]:
+    planar = np.ascontiguousarray(np.clip(wave, -1.0, 1.0), dtype=np.float32)
+    frame = av.AudioFrame.from_ndarray(planar, format="fltp", layout=stream.layout)
+    frame.sample_rate = rate
+    return [*stream.encode(frame), *stream.encode()]
 
 
 def _face(

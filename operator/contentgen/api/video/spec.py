@@ -48,7 +48,7 @@ class VideoGenerationSpec(CommonSpec):
         Field(
             description="The video model (docs/videos.md#models): fal's wan-2.2-t2v, wan-2.2-i2v, "
             "ltx-video-13b, kling-2.5-turbo; the cluster's wan-1.3b-t2v, wan-14b-i2v, wan-2.2-a14b-t2v, "
-            "ltx-video. Each "
+            "ltx-video, ltx-2. Each "
             "takes what its provider documents, checked at admission."
         ),
     ] = DEFAULT_MODEL

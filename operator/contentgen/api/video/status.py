@@ -81,6 +81,13 @@ class GeneratedVideo(ApiModel):
     width: Annotated[int, Field(ge=0)]
     height: Annotated[int, Field(ge=0)]
     codec: Annotated[str, Field(max_length=32, description="The video codec, e.g. h264.")] = "h264"
+    audio_codec: Annotated[
+        str,
+        Field(
+            max_length=32,
+            description="Its sound's codec (aac where the model draws sound: ltx-2); empty when silent.",
+        ),
+    ] = ""
     original_uri: Annotated[
         str,
         Field(

@@ -24,6 +24,7 @@ VideoModel = Literal[
     "wan-14b-i2v",
     "wan-2.2-a14b-t2v",
     "ltx-video",
+    "ltx-2",
 ]
 Resolution = Literal["480p", "580p", "720p", "1080p"]
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "3:4", "auto"]
@@ -73,6 +74,7 @@ _FAL_LTX = "https://fal.ai/models/fal-ai/ltxv-13b-098-distilled/extend/llms.txt"
 _FAL_KLING = "https://fal.ai/models/fal-ai/kling-video/v2.5-turbo/pro/image-to-video/llms.txt"
 _DIFFUSERS_WAN = "https://huggingface.co/docs/diffusers/api/pipelines/wan"
 _DIFFUSERS_LTX = "https://huggingface.co/docs/diffusers/api/pipelines/ltx_video"
+_DIFFUSERS_LTX2 = "https://huggingface.co/docs/diffusers/api/pipelines/ltx2"
 _GPU_TIME = "GPU time (the cluster's GPU-hour price)"
 
 
@@ -251,6 +253,32 @@ MODELS: dict[str, VideoModelInfo] = {
             price=_GPU_TIME,
             source=_DIFFUSERS_LTX,
             notes="numFrames 8k+1; width and height multiples of 32",
+        ),
+        VideoModelInfo(
+            name="ltx-2",
+            provider=OWN_GPUS,
+            modes=("text", "image"),
+            apps={
+                "text": "diffusers LTX2Pipeline, LTX-2",
+                "image": "diffusers LTX2ImageToVideoPipeline, LTX-2",
+            },
+            frames=(9, 257),
+            frame_step=8,
+            default_frames=121,
+            fps=(4, 60),
+            fps_range=True,
+            default_fps=24,
+            durations=(),
+            resolutions=("480p", "720p"),
+            default_resolution="480p",
+            aspect_ratios=("16:9", "9:16", "1:1", "auto"),
+            default_aspect_ratio="16:9",
+            loras=True,
+            family="LTX-2",
+            price=_GPU_TIME,
+            source=_DIFFUSERS_LTX2,
+            notes="with its sound (LTX-2 draws the audio with the frames); numFrames 8k+1; width and height "
+            "multiples of 32",
         ),
     )
 }

@@ -23,6 +23,7 @@ class VideoInfo(RecordModel):
     width: int = 0
     height: int = 0
     codec: str = ""
+    audio_codec: str = Field(default="", description="Its sound's codec (aac); empty for a silent video.")
     seed: int | None = None
     poster_uri: str = Field(default="", description="Its first frame (poster.jpg).")
     thumbnail_uri: str = Field(default="", description="A small JPEG of the poster (thumbs/poster.jpg).")

@@ -21,8 +21,9 @@ resume, continue and watch as every family's.
   (LTX2Pipeline's `calculate_shift`, the official trainer's shifted sampler's range: 0.95 at 1,024
   tokens to 2.05 at 4,096); `logit-normal` and `uniform` as for FLUX.
 - **The watch's clips** are drawn between steps by the training's own transformer through
-  LTX2Pipeline (wan_live.InLoopClips with LTX-2's pipeline and call): 17 frames at 24 fps, its
-  default 40 steps at guidance 4.0, the prompts encoded before the text encoder left.
+  LTX2Pipeline (wan_live.InLoopClips with LTX-2's pipeline and call): 17 frames at 24 fps, drawn as
+  a VideoGeneration of model ltx-2 draws (video_models.STAGED: 30 steps at guidance 3.0, LTX-2.0's
+  guidance block and timestep), the prompts encoded before the text encoder left.
 - **Its memory plan** is the picture families' (pictures.resident): bf16, resident, estimated from
   the transformer's parameters counted on the meta device and the largest example's latent frames,
   not measured on a GPU; a training runs in one process (the table's `spreads`)."""
@@ -43,6 +44,7 @@ from contentgen.api.base_models import BaseModelInfo
 
 from ..generation import generation
 from ..generation.flux import Device
+from ..generation.video_models import STAGED
 from ..training import adapters
 from ..training.adapters import Expert
 from ..training.family import Job, OwnDirectory, Sample
@@ -62,7 +64,7 @@ REQUIRED = (
 ATTENTION = tuple(f".{a}.{p}" for a in ("attn1", "attn2") for p in ("to_q", "to_k", "to_v", "to_out.0"))
 FEEDFORWARD = (".ff.net.0.proj", ".ff.net.2")
 TEXT_TOKENS = 1024  # LTX2Pipeline's max_sequence_length
-STEPS, GUIDANCE = 40, 4.0  # LTX2Pipeline's defaults
+DRAWN = STAGED["ltx-2"]  # the watch draws as a VideoGeneration of model ltx-2 does
 SILENT = 1  # the audio stream's tokens during a video-only step
 
 
@@ -317,13 +319,13 @@ class Ltx2Clips(InLoopClips):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.steps = self.provider.inference_steps or STEPS
-        self.guidance, self.guidance_2 = GUIDANCE, 0.0
+        self.steps = self.provider.inference_steps or DRAWN.steps
+        self.guidance, self.guidance_2 = DRAWN.guidance, 0.0
         pipe = self.pipe
         self.multiple = pipe.vae_spatial_compression_ratio * pipe.transformer_spatial_patch_size
 
     def arguments(self, prompt: str) -> generation.CallArguments:
-        return {**self.encoded[prompt], "frame_rate": float(self.fps)}
+        return {**self.encoded[prompt], "frame_rate": float(self.fps), **dict(DRAWN.arguments)}
 
     def _pipeline(self) -> Any:
         from diffusers import LTX2Pipeline

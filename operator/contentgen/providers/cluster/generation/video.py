@@ -90,6 +90,7 @@ from .video_state import (
     RECORD,
     STATE,
     Checkpoints,
+    Drawn,
     FramesMade,
     Kept,
     Skip,
@@ -133,8 +134,16 @@ class Decode:
 
 
 # Wan's measured with its activations above: 9.40 GB to decode 832 × 480 whole (5,884 bytes a pixel
-# of its 4 frames, rounded up here), 2.01 GB in its 256 × 256 tiles. LTX's are not measured yet.
-DECODE = {"wan": Decode(6144, 256 * 256, frames_at_once=4), "ltx": Decode(1536, 512 * 512)}
+# of its 4 frames, rounded up here), 2.01 GB in its 256 × 256 tiles. LTX-Video's and LTX-2's are
+# not measured yet (LTX-2's audio decode is some seconds of a mel spectrogram: left out).
+DECODE = {
+    "wan": Decode(6144, 256 * 256, frames_at_once=4),
+    "ltx": Decode(1536, 512 * 512),
+    "ltx2": Decode(1536, 512 * 512),
+}
+# Each family's frames and pixels a side per latent token: Wan's VAE 4 frames and 8 × 8 pixels with
+# its transformer's 2 × 2 patch; LTX-Video's and LTX-2's 8 frames and 32 × 32 pixels, patch 1.
+TOKEN = {"wan": (4, 16), "ltx": (8, 32), "ltx2": (8, 32)}
 
 
 @dataclass(frozen=True)
@@ -162,11 +171,8 @@ class VideoJob:
     hidden: int  # the transformer's width (heads × head dim)
 
     def tokens(self) -> int:
-        if self.family == "ltx":  # 32 × 32 pixels and 8 frames a latent, patch 1
-            return ((self.frames - 1) // 8 + 1) * (self.height // 32) * (self.width // 32)
-        return (
-            ((self.frames - 1) // 4 + 1) * (self.height // 16) * (self.width // 16)
-        )  # Wan: 8 × 8, patch 2 × 2
+        frames, side = TOKEN[self.family]
+        return ((self.frames - 1) // frames + 1) * (self.height // side) * (self.width // side)
 
     def decode(self, tiled: bool) -> int:
         vae = DECODE[self.family]
@@ -311,8 +317,8 @@ def check_loras(files: Sequence[Path], urls: Sequence[str], model: str, family: 
 
 
 def _family_of(model: Path) -> str:
-    index = json.loads((model / "model_index.json").read_text())
-    return "ltx" if str(index.get("_class_name", "")).startswith("LTX") else "wan"
+    pipeline = str(json.loads((model / "model_index.json").read_text()).get("_class_name", ""))
+    return "ltx2" if pipeline.startswith("LTX2") else "ltx" if pipeline.startswith("LTX") else "wan"
 
 
 def _hidden(model: Path) -> int:
@@ -393,14 +399,15 @@ class Clip:
     seed: int
     image: Any = None  # a PIL picture to animate, at width × height
     guidance_2: float = 0.0  # Wan 2.2 A14B: the low-noise expert's guidance (0: the pipeline's own)
+    arguments: tuple[tuple[str, Any], ...] = ()  # the staged model's own (video_models.Staged)
 
 
 def denoise(
     pipe: Any, clip: Clip, step: Callable[[int, int], None], checkpoints: Checkpoints | None = None
-) -> np.ndarray:
-    """The clip's frames, F × H × W × 3 uint8 RGB, `step(done, steps)` after each denoising step;
-    with `checkpoints`, the loop's state kept when due, and the steps an earlier attempt kept not
-    drawn again (`skipping`)."""
+) -> Drawn:
+    """The clip's frames, F × H × W × 3 uint8 RGB (and its sound, where the model draws one),
+    `step(done, steps)` after each denoising step; with `checkpoints`, the loop's state kept when
+    due, and the steps an earlier attempt kept not drawn again (`skipping`)."""
     import diffusers
     import torch
 
@@ -437,6 +444,7 @@ def denoise(
     }
     pipe, inputs = _inputs(pipe, clip)
     kwargs.update(inputs)
+    kwargs.update(clip.arguments)
     if clip.guidance_2 and getattr(pipe, "transformer_2", None) is not None:
         kwargs["guidance_scale_2"] = clip.guidance_2
     with ExitStack() as resuming:
@@ -449,14 +457,19 @@ def denoise(
             resuming.enter_context(skipping(pipe, skip))
             step(resumed.done, clip.steps)
         resuming.enter_context(torch.inference_mode())
-        frames = pipe(**kwargs).frames[0]
+        out = pipe(**kwargs)
     if done + len(drawn) != clip.steps or (skip is not None and skip.reads != clip.steps):
         raise RuntimeError(
             f"diffusers {diffusers.__version__}'s {type(pipe).__name__} ran {done + len(drawn)} of "
             f"{clip.steps} steps: its loop is not the one the kept steps are skipped in"
         )
-    array = np.asarray(frames, dtype=np.float32)
-    return np.ascontiguousarray(np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8))
+    array = np.asarray(out.frames[0], dtype=np.float32)
+    frames = np.ascontiguousarray(np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8))
+    if getattr(out, "audio", None) is None:
+        return Drawn(frames)
+    sound = out.audio[0].float().cpu().numpy()  # the vocoder's channels × samples
+    rate = int(pipe.vocoder.config.output_sampling_rate)
+    return Drawn(frames, np.ascontiguousarray(sound, dtype=np.float32), rate)
 
 
 def _inputs(pipe: Any, clip: Clip) -> tuple[Any, generation.CallArguments]:
@@ -467,10 +480,14 @@ def _inputs(pipe: Any, clip: Clip) -> tuple[Any, generation.CallArguments]:
 
     library: Any = diffusers  # its pipelines are untyped
     text = {"prompt": clip.prompt, "negative_prompt": clip.negative_prompt or None}
-    if isinstance(pipe, library.LTXPipeline):
+    animating = {
+        library.LTXPipeline: library.LTXImageToVideoPipeline,
+        library.LTX2Pipeline: library.LTX2ImageToVideoPipeline,
+    }.get(type(pipe))
+    if animating is not None:
         inputs: generation.CallArguments = {"frame_rate": clip.fps, **text}
         if clip.image is not None:  # the kept pipeline's components, animating the picture
-            pipe = library.LTXImageToVideoPipeline(**pipe.components)
+            pipe = animating(**pipe.components)
             pipe.set_progress_bar_config(disable=True)
             inputs["image"] = clip.image
         return pipe, inputs
@@ -573,10 +590,12 @@ class _Planned:
     inputs: dict[str, Any]
 
 
-def _encoded(frames: np.ndarray, request: VideoRequest, path: Path, meter: Monotonic) -> Path:
-    """The frames at the asked size, encoded as H.264 faststart MP4 at `path` (progress 90 to 100)."""
+def _encoded(drawn: Drawn, request: VideoRequest, path: Path, meter: Monotonic) -> Path:
+    """The frames at the asked size, encoded as H.264 faststart MP4 at `path` with their sound
+    where the model drew one (progress 90 to 100)."""
     from contentgen.providers.offline_video import encode
 
+    frames = drawn.frames
     if frames.shape[1:3] != (request.height, request.width):
         import cv2
 
@@ -590,6 +609,7 @@ def _encoded(frames: np.ndarray, request: VideoRequest, path: Path, meter: Monot
         width=request.width,
         height=request.height,
         progress=lambda n: meter(90 + 10 * n / len(frames)),
+        sound=(drawn.sound, drawn.rate) if drawn.sound is not None else None,
     )
     meter(100)
     return path
@@ -653,10 +673,10 @@ class ClusterVideoGenerator:
         store = FramesMade(request.frames_made or FolderFiles(work_dir / "frames-made"), work_dir)
         clip = self._planned(request)
         seed = store.begin(clip.inputs, request.seed, secrets.randbelow(generation.SEEDS))
-        frames, kept = self._frames(request, clip, seed, work_dir, meter, store)
+        drawn, kept = self._frames(request, clip, seed, work_dir, meter, store)
         meter(90)
         return VideoOutput(
-            path=_encoded(frames, request, work_dir / "video.mp4", meter),
+            path=_encoded(drawn, request, work_dir / "video.mp4", meter),
             content_type="video/mp4",
             seed=seed,
             request_id=kept.request_id,
@@ -698,8 +718,8 @@ class ClusterVideoGenerator:
         work_dir: Path,
         meter: Monotonic,
         store: FramesMade,
-    ) -> tuple[np.ndarray, Kept]:
-        """The clip's frames and their record: kept by an earlier attempt, or denoised by the warm
+    ) -> tuple[Drawn, Kept]:
+        """The clip's frames (and sound) and their record: kept by an earlier attempt, or denoised by the warm
         pool (which keeps them in the store), or here."""
         found = store.taken(seed)
         if found is not None:
@@ -744,7 +764,7 @@ class ClusterVideoGenerator:
         meter: Monotonic,
         store: FramesMade,
         cancelled: Callable[[], bool] = lambda: False,
-    ) -> tuple[np.ndarray, Kept]:
+    ) -> tuple[Drawn, Kept]:
         from . import flux, pipelines
 
         entry, steps = planned.entry, planned.steps
@@ -783,6 +803,7 @@ class ClusterVideoGenerator:
             seed,
             picture,
             entry.guidance_2,
+            entry.arguments,
         )
         with ExitStack() as loaded:
             try:
@@ -794,11 +815,11 @@ class ClusterVideoGenerator:
                     f"loras: model {request.model} could not load them ({first}): give LoRAs made for "
                     f"{family} (docs/videos.md#loras)"
                 ) from None
-            frames = denoise(pipe, clip, partial(_stepped, meter, cancelled), checkpoints)
+            drawn = denoise(pipe, clip, partial(_stepped, meter, cancelled), checkpoints)
         held = (time.monotonic() - began) * self.gpus  # × the pod's GPUs, as images count them
         if checkpoints is not None and checkpoints.resumed is not None:
             held += checkpoints.resumed.gpu_seconds  # the earlier attempts' steps taken
-        return frames, store.keep(frames, seed, held, described)
+        return drawn, store.keep(drawn, seed, held, described)
 
     def _pooled(
         self,
@@ -930,6 +951,11 @@ class ClusterVideoGenerator:
         import torch
 
         scheduler = type(pipe.scheduler).__name__
+        if getattr(pipe, "audio_vae", None) is not None:
+            # the loop's audio latents, and the audio scheduler it copies, are not offered to the step's
+            # callback (LTX2Pipeline's _callback_tensor_inputs): no state of the video alone resumes it
+            log.warning("no denoising state is kept for a clip with sound: a killed pod denoises it again")
+            return None
         if not checkpointable(pipe.scheduler):
             log.warning(
                 "no denoising state is kept with %s: a killed pod denoises again from the start", scheduler

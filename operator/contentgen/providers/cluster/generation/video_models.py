@@ -6,10 +6,12 @@ nothing here imports the drawing stack."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 WAN_REQUIRED = ("model_index.json", "scheduler", "text_encoder", "tokenizer", "transformer", "vae")
 WAN_I2V_REQUIRED = (*WAN_REQUIRED, "image_encoder", "image_processor")
 LTX_REQUIRED = WAN_REQUIRED
+LTX2_REQUIRED = (*WAN_REQUIRED, "audio_vae", "connectors", "vocoder")
 
 
 @dataclass(frozen=True)
@@ -20,12 +22,14 @@ class Staged:
     directory: str
     repository: str  # where the platform team downloads it from (never this worker)
     required: tuple[str, ...]
-    family: str  # wan | ltx
+    family: str  # wan | ltx | ltx2
     steps: int
     guidance: float
     multiple: int  # the frame's width and height are multiples of this
     directory_720p: str = ""  # another checkpoint for 720p requests ("" the same)
     guidance_2: float = 0.0  # Wan 2.2 A14B: the low-noise expert's guidance (0: `guidance`)
+    # the pipeline's other arguments this checkpoint is drawn with (its generation's, not the latest's)
+    arguments: tuple[tuple[str, Any], ...] = ()
 
 
 STAGED: dict[str, Staged] = {
@@ -54,6 +58,19 @@ STAGED: dict[str, Staged] = {
         guidance_2=3.0,
     ),
     "ltx-video": Staged("LTX-Video", "Lightricks/LTX-Video", LTX_REQUIRED, "ltx", 50, 3.0, 32),
+    # diffusers 0.42's LTX2Pipeline defaults and its example for Lightricks/LTX-2 (30 steps at
+    # guidance 3.0), with what its docstring gives LTX-2.0 where the defaults are LTX-2.3's: STG at
+    # block 29 (not 28), and the legacy cross-modality timestep (use_cross_timestep False)
+    "ltx-2": Staged(
+        "LTX-2",
+        "Lightricks/LTX-2",
+        LTX2_REQUIRED,
+        "ltx2",
+        30,
+        3.0,
+        32,
+        arguments=(("spatio_temporal_guidance_blocks", (29,)), ("use_cross_timestep", False)),
+    ),
 }
 
 

@@ -194,6 +194,16 @@ class Unusable(Exception):
 
 
 @dataclass(frozen=True)
+class Drawn:
+    """A clip as decoded: its frames (F × H × W × 3 uint8 RGB) and, from a model that draws its
+    sound too (LTX-2), the waveform (channels × samples, float32 in [-1, 1]) at `rate` a second."""
+
+    frames: np.ndarray
+    sound: np.ndarray | None = None
+    rate: int = 0
+
+
+@dataclass(frozen=True)
 class Kept:
     seed: int
     request_id: str
@@ -212,7 +222,7 @@ class FramesMade(RequestFolder):
         super().__init__(files, work_dir)
         self.attempt = secrets.token_hex(4)  # in the names of the states this attempt keeps
 
-    def taken(self, seed: int) -> tuple[np.ndarray, Kept] | None:
+    def taken(self, seed: int) -> tuple[Drawn, Kept] | None:
         """The frames an earlier attempt made, with their record, or None."""
         names = set(self.files.names())
         if FRAMES not in names:
@@ -221,7 +231,9 @@ class FramesMade(RequestFolder):
         digest = sha256_file(path)
         try:
             with np.load(path) as stored:
-                frames = np.asarray(stored["frames"])
+                drawn = Drawn(np.asarray(stored["frames"]))
+                if "sound" in stored:
+                    drawn = Drawn(drawn.frames, np.asarray(stored["sound"]), int(stored["rate"]))
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             raise PermanentError(
                 f"{self.files.uri(FRAMES)} is not the frames this generator keeps: delete {self.where()} "
@@ -230,7 +242,7 @@ class FramesMade(RequestFolder):
             ) from None
         if RECORD not in names:  # stored, and the pod died before its record: its GPU time went with it
             log.warning("the frames were stored without their record: taken, their GPU time unknown")
-            return frames, self._record(Kept(seed, new_request_id(), 0.0, digest))
+            return drawn, self._record(Kept(seed, new_request_id(), 0.0, digest))
         record = self._json(RECORD)
         request_id, gpu_seconds = record.get("request_id"), record.get("gpu_seconds")
         if not (
@@ -245,14 +257,17 @@ class FramesMade(RequestFolder):
                 reason="CheckpointUnreadable",
             )
         plan = record.get("memory_plan")
-        return frames, Kept(
+        return drawn, Kept(
             seed, request_id, float(gpu_seconds), digest, plan if isinstance(plan, str) else ""
         )
 
-    def keep(self, frames: np.ndarray, seed: int, gpu_seconds: float, memory_plan: str) -> Kept:
+    def keep(self, drawn: Drawn, seed: int, gpu_seconds: float, memory_plan: str) -> Kept:
         path = self.work_dir / FRAMES
         with path.open("wb") as handle:
-            np.savez_compressed(handle, frames=frames)
+            if drawn.sound is None:
+                np.savez_compressed(handle, frames=drawn.frames)
+            else:
+                np.savez_compressed(handle, frames=drawn.frames, sound=drawn.sound, rate=np.int64(drawn.rate))
         self.files.put(FRAMES, path)
         kept = self._record(Kept(seed, new_request_id(), gpu_seconds, sha256_file(path), memory_plan))
         self.forget_states()  # the frames are taken before any state
