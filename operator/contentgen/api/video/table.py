@@ -109,6 +109,37 @@ def _wan_on_own_gpus(
     )
 
 
+def _ltx_on_own_gpus(name: str, pipeline: str, family: str, source: str, notes: str) -> VideoModelInfo:
+    """An LTX model on the cluster's GPUs, through diffusers' `<pipeline>Pipeline` and its
+    image-to-video twin: 8k+1 frames up to 257 at 24 a second by default, at 480p by default,
+    sides on multiples of 32, taking LoRAs of its family."""
+    return VideoModelInfo(
+        name=name,
+        provider=OWN_GPUS,
+        modes=("text", "image"),
+        apps={
+            "text": f"diffusers {pipeline}Pipeline, {family}",
+            "image": f"diffusers {pipeline}ImageToVideoPipeline, {family}",
+        },
+        frames=(9, 257),
+        frame_step=8,
+        default_frames=121,
+        fps=(4, 60),
+        fps_range=True,
+        default_fps=24,
+        durations=(),
+        resolutions=("480p", "720p"),
+        default_resolution="480p",
+        aspect_ratios=("16:9", "9:16", "1:1", "auto"),
+        default_aspect_ratio="16:9",
+        loras=True,
+        family=family,
+        price=_GPU_TIME,
+        source=source,
+        notes=f"{notes}numFrames 8k+1; width and height multiples of 32",
+    )
+
+
 MODELS: dict[str, VideoModelInfo] = {
     m.name: m
     for m in (
@@ -229,56 +260,13 @@ MODELS: dict[str, VideoModelInfo] = {
             notes="numFrames 4k+1; two 14B experts (a Wan 2.2 LoRA pair loads into both); 720p wants a card "
             "of 80 GB",
         ),
-        VideoModelInfo(
-            name="ltx-video",
-            provider=OWN_GPUS,
-            modes=("text", "image"),
-            apps={
-                "text": "diffusers LTXPipeline, LTX-Video",
-                "image": "diffusers LTXImageToVideoPipeline, LTX-Video",
-            },
-            frames=(9, 257),
-            frame_step=8,
-            default_frames=121,
-            fps=(4, 60),
-            fps_range=True,
-            default_fps=24,
-            durations=(),
-            resolutions=("480p", "720p"),
-            default_resolution="480p",
-            aspect_ratios=("16:9", "9:16", "1:1", "auto"),
-            default_aspect_ratio="16:9",
-            loras=True,
-            family="LTX-Video",
-            price=_GPU_TIME,
-            source=_DIFFUSERS_LTX,
-            notes="numFrames 8k+1; width and height multiples of 32",
-        ),
-        VideoModelInfo(
-            name="ltx-2",
-            provider=OWN_GPUS,
-            modes=("text", "image"),
-            apps={
-                "text": "diffusers LTX2Pipeline, LTX-2",
-                "image": "diffusers LTX2ImageToVideoPipeline, LTX-2",
-            },
-            frames=(9, 257),
-            frame_step=8,
-            default_frames=121,
-            fps=(4, 60),
-            fps_range=True,
-            default_fps=24,
-            durations=(),
-            resolutions=("480p", "720p"),
-            default_resolution="480p",
-            aspect_ratios=("16:9", "9:16", "1:1", "auto"),
-            default_aspect_ratio="16:9",
-            loras=True,
-            family="LTX-2",
-            price=_GPU_TIME,
-            source=_DIFFUSERS_LTX2,
-            notes="with its sound (LTX-2 draws the audio with the frames); numFrames 8k+1; width and height "
-            "multiples of 32",
+        _ltx_on_own_gpus("ltx-video", "LTX", "LTX-Video", _DIFFUSERS_LTX, ""),
+        _ltx_on_own_gpus(
+            "ltx-2",
+            "LTX2",
+            "LTX-2",
+            _DIFFUSERS_LTX2,
+            "with its sound (LTX-2 draws the audio with the frames); ",
         ),
     )
 }
