@@ -152,7 +152,7 @@ def measure(case: Case, device: str, base: str, warmup: int, timed: int) -> dict
     import torch
 
     from bench.video_gpu import peak_memory
-    from contentgen.providers.cluster.families import wan_data, wan_models, wan_training
+    from contentgen.providers.cluster.families import video_data, wan_models, wan_training
     from contentgen.providers.cluster.generation import flux
     from contentgen.providers.cluster.training import adapters
     from contentgen.providers.cluster.training.plan import Plan
@@ -167,7 +167,7 @@ def measure(case: Case, device: str, base: str, warmup: int, timed: int) -> dict
     latent_frames = (case.frames - 1) // 4 + 1
     shape = (1, 16, latent_frames, case.height // 8, case.width // 8)
     text = torch.randn(1, 512, int(case.transformer["text_dim"]), device=on.where, dtype=on.dtype)
-    example = wan_data.Cached(latents=torch.randn(shape, device=on.where), text=text)
+    example = video_data.Cached(latents=torch.randn(shape, device=on.where), text=text)
     generator = torch.Generator("cpu").manual_seed(0)
 
     def step() -> None:

@@ -75,13 +75,13 @@ def install(
 def install_clips(
     shows: dict[int, Picture], log: Path, stall: int | None = None, monkeypatch: Any = None
 ) -> None:
-    """InLoopClips.draw (families/wan_live.py) wrapped as `install` wraps the pictures': the tiny
+    """InLoopClips.draw (families/video_live.py) wrapped as `install` wraps the pictures': the tiny
     Wan's clip drawn for real, then each of its frames replaced by the photograph of the checkpoint
     that drew it (a face the tiny Wan cannot draw), a little further along each frame; a line a clip
     of `log`; after `stall` clips of this process, the marker and sleep. The clips at 256 × 256."""
-    from contentgen.providers.cluster.families import wan_live
+    from contentgen.providers.cluster.families import video_live
 
-    draw = getattr(wan_live.InLoopClips.draw, "unwrapped", wan_live.InLoopClips.draw)
+    draw = getattr(video_live.InLoopClips.draw, "unwrapped", video_live.InLoopClips.draw)
     count = [0]
 
     def photographed(
@@ -103,11 +103,11 @@ def install_clips(
 
     photographed.unwrapped = draw  # type: ignore[attr-defined]
     if monkeypatch is not None:
-        monkeypatch.setattr(wan_live.InLoopClips, "draw", photographed)
-        monkeypatch.setattr(wan_live, "AREA", 256 * 256)
+        monkeypatch.setattr(video_live.InLoopClips, "draw", photographed)
+        monkeypatch.setattr(video_live, "AREA", 256 * 256)
     else:
-        wan_live.InLoopClips.draw = photographed  # type: ignore[method-assign]
-        wan_live.AREA = 256 * 256
+        video_live.InLoopClips.draw = photographed  # type: ignore[method-assign]
+        video_live.AREA = 256 * 256
 
 
 def drawn(log: Path) -> list[str]:

@@ -31,7 +31,7 @@ from contentgen.providers.base import (
     TrainingOutput,
     TrainingRequest,
 )
-from contentgen.providers.cluster.families import ltx2_training, wan_live
+from contentgen.providers.cluster.families import ltx2_training, video_live
 from contentgen.providers.cluster.files import FolderFiles
 from contentgen.providers.cluster.generation import lora_files
 from contentgen.providers.cluster.provider import ClusterProvider
@@ -181,7 +181,7 @@ class Watch:
 def test_the_watchs_clips_are_drawn_in_the_loop_and_its_stop_ends_the_training(
     models, archive, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(wan_live, "AREA", 32 * 32)
+    monkeypatch.setattr(video_live, "AREA", 32 * 32)
     watch = Watch(tmp_path / "watch", stop_at=1)
     _, out = train(models, archive, tmp_path / "w", tmp_path / "stored", watch=watch)
     assert watch.planned == Planned(0, 2, (1, 2))

@@ -1,6 +1,6 @@
 """A Wan training's watch (providers/watch.py) on the tiny Wan, on the CPU: each checkpoint is handed
 to it as it is stored, with a maker of clips drawn by the Wan the trainer holds in memory and that
-checkpoint's LoRA (providers/cluster/families/wan_live.py); a clip it draws is the clip provider cluster's
+checkpoint's LoRA (providers/cluster/families/video_live.py); a clip it draws is the clip provider cluster's
 video generator draws with the checkpoint's LoRA file, the picture scored is the clip's
 frames across it (first to last, two by two); the baseline is keyed by the Wan it was drawn with;
 a stop ends the training at that checkpoint. An image-to-video Wan's clips start from a still of
@@ -20,7 +20,7 @@ from PIL import Image
 
 from contentgen.providers import clip_frames
 from contentgen.providers.base import ImageRequest, LoraWeights, MemoryCheckpoint
-from contentgen.providers.cluster.families import wan_data, wan_live
+from contentgen.providers.cluster.families import video_data, video_live
 from contentgen.providers.cluster.files import FolderFiles
 from contentgen.providers.cluster.generation import video_state
 from contentgen.providers.cluster.generation.video import ClusterVideoGenerator
@@ -78,11 +78,11 @@ def test_each_checkpoint_is_drawn_as_clips_by_the_wan_in_memory(wan_root, tmp_pa
     archive = dataset(tmp_path / "dataset.zip", clips=1, stills=1)
     folder = tmp_path / "examples"
     folder.mkdir()
-    examples = wan_data.read_dataset(archive, folder, "dmavatar")
+    examples = video_data.read_dataset(archive, folder, "dmavatar")
     provider = ClusterProvider(wan_root, device=DEVICE, inference_steps=STEPS)
     watch = Watch(tmp_path / "watch", stop_at=2)
     # 128 × 128: the tiny Wan's positions reach 512 pixels (its rope_max_seq_len, 32 patches)
-    monkeypatch.setattr(wan_live, "AREA", 128 * 128)
+    monkeypatch.setattr(video_live, "AREA", 128 * 128)
     plan = replace(PLAN, steps=4, checkpoint_every=2)
     trained = loop.train(
         job(
@@ -103,8 +103,8 @@ def test_each_checkpoint_is_drawn_as_clips_by_the_wan_in_memory(wan_root, tmp_pa
 
     with_lora, without = watch.drawn[2]
     drawer = watch.drawer
-    assert (with_lora.width, with_lora.height) == wan_live.clip_size(512, 512, 128 * 128) == (128, 128)
-    assert wan_live.clip_size(512, 512) == (624, 624) and wan_live.clip_size(768, 1024) == (544, 736)
+    assert (with_lora.width, with_lora.height) == video_live.clip_size(512, 512, 128 * 128) == (128, 128)
+    assert video_live.clip_size(512, 512) == (624, 624) and video_live.clip_size(768, 1024) == (544, 736)
     frames = clip_frames.read(with_lora.path)
     assert frames is not None and [t for t, _ in frames] == [0.0, 0.3125, 0.6875, 1.0]  # 17 at 16 fps
     assert with_lora.gpu_seconds > 0 and drawer.seconds > 0
@@ -136,11 +136,11 @@ def test_each_checkpoint_is_drawn_as_clips_by_the_wan_in_memory(wan_root, tmp_pa
 
 def test_an_image_to_video_wans_clips_start_from_a_still_of_the_dataset(wan_root, tmp_path, monkeypatch):
     archive = dataset(tmp_path / "dataset.zip", clips=1, stills=1)
-    monkeypatch.setattr(wan_live, "AREA", 64 * 64)
+    monkeypatch.setattr(video_live, "AREA", 64 * 64)
     watch = Watch(tmp_path / "watch", stop_at=2)
     provider = ClusterProvider(wan_root, device=DEVICE, inference_steps=STEPS)
     model = wan_root / WAN21_I2V
-    examples = wan_data.read_dataset(archive, tmp_path, "dmavatar")
+    examples = video_data.read_dataset(archive, tmp_path, "dmavatar")
     plan = replace(PLAN, steps=2, checkpoint_every=2)
     loop.train(job(model, examples, plan, tmp_path, base=base_of(model), watch=watch, drawers=provider))
     with_lora, _ = watch.drawn[2]

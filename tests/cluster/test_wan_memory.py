@@ -14,7 +14,7 @@ import pytest
 from bench.wan_train_gpu import WAN_14B_TRANSFORMER, configs
 from contentgen.errors import GpuMemoryTooSmall, InvalidInput
 from contentgen.providers.cluster import memory
-from contentgen.providers.cluster.families import wan_data, wan_memory, wan_models
+from contentgen.providers.cluster.families import video_data, wan_memory, wan_models
 from tests.providers.wan_t2v import WAN_T2V_13B
 
 GIB = 1024**3
@@ -122,7 +122,7 @@ def test_a_named_plan_is_taken_or_refused_in_one_line(tmp_path):
 
 
 def test_a_clip_is_trained_at_its_shape_within_the_resolution():
-    assert wan_data.clip_shape(832, 480, 1024) == (832, 480)  # under 1024² pixels: as cut
-    assert wan_data.clip_shape(832, 480, 512) == (672, 384)  # scaled to 512² pixels, on 16s
-    assert wan_data.clip_shape(480, 832, 512) == (384, 672)
-    assert [wan_data.frame_count(n) for n in (1, 4, 5, 33, 35, 81)] == [1, 1, 5, 33, 33, 81]
+    assert video_data.clip_shape(832, 480, 1024) == (832, 480)  # under 1024² pixels: as cut
+    assert video_data.clip_shape(832, 480, 512) == (672, 384)  # scaled to 512² pixels, on 16s
+    assert video_data.clip_shape(480, 832, 512) == (384, 672)
+    assert [video_data.frame_count(n) for n in (1, 4, 5, 33, 35, 81)] == [1, 1, 5, 33, 33, 81]

@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 from contentgen.api.lora.plan import plan_for
 from contentgen.errors import InvalidInput
 from contentgen.providers.base import LoraWeights, MemoryCheckpoint, TrainingRequest
-from contentgen.providers.cluster.families import wan_data, wan_models, wan_training
+from contentgen.providers.cluster.families import video_data, wan_models, wan_training
 from contentgen.providers.cluster.files import FolderFiles
 from contentgen.providers.cluster.generation import flux, video_state
 from contentgen.providers.cluster.generation.video import ClusterVideoGenerator
@@ -48,10 +48,10 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dataset(tmp_path_factory.mktemp("wan-dataset") / "dataset.zip", clips=2, stills=1)
 
 
-def examples(archive: Path, work: Path) -> list[wan_data.Example]:
+def examples(archive: Path, work: Path) -> list[video_data.Example]:
     folder = work / "examples"
     folder.mkdir(parents=True, exist_ok=True)
-    return wan_data.read_dataset(archive, folder, "dmavatar")
+    return video_data.read_dataset(archive, folder, "dmavatar")
 
 
 def trained_by_the_provider(root: Path, archive: Path, work: Path, base_model: str) -> Any:
@@ -291,7 +291,7 @@ def test_stills_alone_train_as_one_frame_clips(wan_root, tmp_path):
     work.mkdir()
     found = examples(stills, work)
     assert [e.kind for e in found] == ["still", "still"]
-    assert tuple(wan_data.pixels(found[0], 64).shape) == (1, 3, 1, 64, 64)
+    assert tuple(video_data.pixels(found[0], 64).shape) == (1, 3, 1, 64, 64)
     done = loop.train(
         job(
             wan_root / WAN21,
@@ -319,7 +319,7 @@ def test_an_image_to_video_wan_learns_from_its_clips_with_the_first_frame_given(
         )
     )
     assert [s for s, _ in done.losses] == [1, 2]
-    assert wan_data.frame_count(10) == 9 and wan_data.frame_count(9) == 9 and wan_data.frame_count(1) == 1
+    assert [video_data.frame_count(n) for n in (10, 9, 1)] == [9, 9, 1]
     stills = dataset(tmp_path / "stills.zip", clips=0, stills=1)
     alone = tmp_path / "alone"
     alone.mkdir()

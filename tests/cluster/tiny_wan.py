@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from contentgen.providers.cluster.families import wan_data
+from contentgen.providers.cluster.families import video_data
 from contentgen.providers.cluster.training.plan import Plan
 from tests.providers.cluster_models import WAN21_SCHEDULER, tiny_wan
 
@@ -110,8 +110,8 @@ def base_of(model: Path) -> str:
     return BASES[model.name]
 
 
-def wan_examples(archive: Path, work: Path) -> list[wan_data.Example]:
+def wan_examples(archive: Path, work: Path) -> list[video_data.Example]:
     """The archive's examples as the trainer reads them, extracted under `work`."""
     folder = work / "examples"
     folder.mkdir(parents=True, exist_ok=True)
-    return wan_data.read_dataset(archive, folder, "dmavatar")
+    return video_data.read_dataset(archive, folder, "dmavatar")

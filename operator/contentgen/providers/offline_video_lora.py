@@ -28,7 +28,7 @@ from .progress import SubProgress
 # names Wan's (WanTransformer3DModel), at a rank and width small enough to read at a glance.
 BLOCKS, RANK, WIDTH = 2, 4, 16
 LAYERS = ("attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0", "attn2.to_q", "ffn.net.0.proj")
-FRAMES, FPS = 17, 16  # the cluster's in-loop clips' (families/wan_live.py)
+FRAMES, FPS = 17, 16  # the cluster's in-loop clips' (families/video_live.py)
 SIDE = 256  # each frame's longer side
 
 

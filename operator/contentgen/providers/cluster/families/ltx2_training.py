@@ -2,7 +2,7 @@
 (training/family.py), as diffusers' LTX2Pipeline draws it; the framework's loop, checkpoints,
 resume, continue and watch as every family's.
 
-- **Its dataset** is a video LoRA's (wan_data.py): clips and stills with their captions, a still as
+- **Its dataset** is a video LoRA's (video_data.py): clips and stills with their captions, a still as
   a one-frame clip. A clip trains at its own shape within `resolution`² pixels, sides on multiples
   of the VAE's cell times the transformer's patch (32 for LTX-2), on the VAE's 8k+1 frames.
 - **Cached.** Every example's latents (the video VAE's mode, normalised by its `latents_mean`,
@@ -21,7 +21,7 @@ resume, continue and watch as every family's.
   (LTX2Pipeline's `calculate_shift`, the official trainer's shifted sampler's range: 0.95 at 1,024
   tokens to 2.05 at 4,096); `logit-normal` and `uniform` as for FLUX.
 - **The watch's clips** are drawn between steps by the training's own transformer through
-  LTX2Pipeline (wan_live.InLoopClips with LTX-2's pipeline and call): 17 frames at 24 fps, drawn as
+  LTX2Pipeline (video_live.InLoopClips with LTX-2's pipeline and call): 17 frames at 24 fps, drawn as
   a VideoGeneration of model ltx-2 draws (video_models.STAGED: 30 steps at guidance 3.0, LTX-2.0's
   guidance block and timestep), the prompts encoded before the text encoder left.
 - **Its memory plan** is the picture families' (pictures.resident): bf16, resident, estimated from
@@ -50,8 +50,8 @@ from ..training.adapters import Expert
 from ..training.family import Job, OwnDirectory, Sample
 from ..training.loop import fingerprint as digest
 from ..training.state import lora_name
-from . import pictures, wan_data
-from .wan_live import InLoopClips
+from . import pictures, video_data
+from .video_live import InLoopClips
 
 ONE = "transformer"
 REQUIRED = (
@@ -116,10 +116,10 @@ class Ltx2Family(OwnDirectory):
 
     def examples(self, archive: Path, folder: Path, trigger_word: str) -> list[Any]:
         folder.mkdir(parents=True, exist_ok=True)
-        return list(wan_data.read_dataset(archive, folder, trigger_word))
+        return list(video_data.read_dataset(archive, folder, trigger_word))
 
     def fingerprint(self, job: Job) -> str:
-        examples: Sequence[wan_data.Example] = job.examples
+        examples: Sequence[video_data.Example] = job.examples
         parts = [self.name, job.staged, job.plan.stated()]
         return digest(parts, [e.path for e in examples], [f"{e.kind}:{e.caption}" for e in examples])
 
@@ -127,7 +127,7 @@ class Ltx2Family(OwnDirectory):
         from diffusers import AutoencoderKLLTX2Video, LTX2VideoTransformer3DModel
 
         cell, frames = _cells(job.model_dir, AutoencoderKLLTX2Video, LTX2VideoTransformer3DModel)
-        width, height, count = wan_data.largest(job.examples, job.plan.resolution, cell, frames)
+        width, height, count = video_data.largest(job.examples, job.plan.resolution, cell, frames)
         pixels = width * height * ((count - 1) // frames + 1)
         return pictures.resident(job, self.name, LTX2VideoTransformer3DModel, targets, pixels)
 
@@ -175,7 +175,7 @@ def _cells(model_dir: Path, vae_class: Any, transformer_class: Any) -> tuple[int
 
 @torch.no_grad()
 def _cache(
-    pipe: Any, examples: Sequence[wan_data.Example], resolution: int, on: Device, prompts: Sequence[str]
+    pipe: Any, examples: Sequence[video_data.Example], resolution: int, on: Device, prompts: Sequence[str]
 ) -> tuple[list[Cached], dict[str, generation.CallArguments]]:
     """Each example's packed latents and caption's encoding; the watch's prompts' encodings (and
     the empty negative prompt's) as LTX2Pipeline takes them. The text encoder leaves after; the
@@ -204,7 +204,7 @@ def _cache(
     )
     cached = []
     for example in examples:
-        video = wan_data.pixels(example, resolution, cell, frames).to(on.where, on.dtype)
+        video = video_data.pixels(example, resolution, cell, frames).to(on.where, on.dtype)
         latents = pipe._normalize_latents(
             pipe.vae.encode(video).latent_dist.mode().float(),
             pipe.vae.latents_mean,

@@ -3,7 +3,7 @@ Wan 2.2 A14B's two experts trained as two LoRAs on their own timestep ranges; th
 checkpoints, resume, continue, several processes and watch as FLUX's.
 
 - **Cached.** Every clip's latents (the VAE over its 4k+1 frames; a still as one frame) and every
-  caption's UMT5 encoding are computed once (wan_data.py); the text encoder is loaded only for
+  caption's UMT5 encoding are computed once (video_data.py); the text encoder is loaded only for
   that and then dropped, the VAE too unless the watch's clips are drawn (kept on the CPU, on the
   card only to decode). Only the transformers take the card.
 - **Flow matching as Wan is trained** (its sampler, diffusers' FlowMatchEulerDiscreteScheduler and
@@ -44,7 +44,7 @@ from ..training.adapters import Expert
 from ..training.family import Job, OwnDirectory, Sample
 from ..training.loop import fingerprint as digest
 from ..training.state import lora_name
-from . import wan_data, wan_memory, wan_models
+from . import video_data, wan_memory, wan_models
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def draw_noise_level(
 
 def flow_loss(
     transformer: Any,
-    example: wan_data.Cached,
+    example: video_data.Cached,
     sigma: torch.Tensor,
     timestep: torch.Tensor,
     noise: torch.Tensor,
@@ -114,7 +114,7 @@ class WanFamily(OwnDirectory):
 
     def examples(self, archive: Path, folder: Path, trigger_word: str) -> list[Any]:
         folder.mkdir(parents=True, exist_ok=True)
-        return list(wan_data.read_dataset(archive, folder, trigger_word))
+        return list(video_data.read_dataset(archive, folder, trigger_word))
 
     def fingerprint(self, job: Job) -> str:
         """The model, its experts' boundary, the plan and the examples it learns from."""
@@ -125,7 +125,7 @@ class WanFamily(OwnDirectory):
 
     def memory(self, job: Job) -> Callable[[str], Any]:
         counted = wan_models.count(job.model_dir)
-        width, height, frames = wan_data.largest(usable(job), job.plan.resolution)
+        width, height, frames = video_data.largest(usable(job), job.plan.resolution)
         lora = counted.lora_parameters(job.plan.targets, job.plan.rank)
         step = wan_memory.WanJob(width, height, frames, lora, job.plan.optimizer)
         on_card = card(job.on)
@@ -175,10 +175,10 @@ def experts(job: Job) -> wan_models.Experts | None:
     return wan_models.experts_of(job.model_dir, boundary)
 
 
-def usable(job: Job) -> list[wan_data.Example]:
+def usable(job: Job) -> list[video_data.Example]:
     """The examples a model learns from: an image-to-video model's clips (a still is its own first
     frame: nothing to learn), every example elsewhere."""
-    examples: Sequence[wan_data.Example] = job.examples
+    examples: Sequence[video_data.Example] = job.examples
     if not wan_models.image_to_video(job.model_dir):
         return list(examples)
     clips = [e for e in examples if e.kind == "clip"]
@@ -199,7 +199,7 @@ def usable(job: Job) -> list[wan_data.Example]:
 class WanModel:
     experts: list[Expert]
     drawer: Any
-    cached: list[wan_data.Cached]
+    cached: list[video_data.Cached]
     split: wan_models.Experts | None
     shift: float
     job: Job
@@ -270,9 +270,9 @@ class WanModel:
 
 
 def _drawer(job: Job, pipe: Any, encoded: dict[str, Any], chosen: Any) -> Any:
-    """The watch's clips, drawn by the Wan this process holds (wan_live.py); an image-to-video
+    """The watch's clips, drawn by the Wan this process holds (video_live.py); an image-to-video
     model's from a still of the dataset as their first frame (`first_frame`)."""
-    from .wan_live import InLoopClips
+    from .video_live import InLoopClips
 
     first = first_frame(job) if wan_models.image_to_video(job.model_dir) else None
     return InLoopClips(job.drawers, job.staged, pipe, encoded, job.on, chosen, first_frame=first)
@@ -281,24 +281,24 @@ def _drawer(job: Job, pipe: Any, encoded: dict[str, Any], chosen: Any) -> Any:
 def first_frame(job: Job) -> Path:
     """The still an image-to-video model's watch clips start from: the dataset's first still, else
     its first clip's first frame."""
-    examples: Sequence[wan_data.Example] = job.examples
+    examples: Sequence[video_data.Example] = job.examples
     still = next((e for e in examples if e.kind == "still"), None)
     if still is not None:
         return still.path
     path = job.work_dir / "first-frame.png"
-    wan_data.first_frame_of(examples[0].path).save(path, format="PNG")
+    video_data.first_frame_of(examples[0].path).save(path, format="PNG")
     return path
 
 
 def _cache(
     pipe: Any,
-    examples: Sequence[wan_data.Example],
+    examples: Sequence[video_data.Example],
     resolution: int,
     on: Device,
     chosen: wan_memory.WanPlan,
     prompts: Sequence[str],
     i2v: bool,
-) -> tuple[list[wan_data.Cached], dict[str, Any]]:
+) -> tuple[list[video_data.Cached], dict[str, Any]]:
     """Each example's latents and caption's encoding (and an image-to-video model's condition), and
     the watch's prompts' encodings with the empty negative prompt's; the text encoder is dropped
     after, and the VAE too unless the watch's clips are drawn (kept on the CPU)."""
@@ -307,10 +307,10 @@ def _cache(
     text_on = on.where if chosen.text_encoder_on_gpu or not on.cuda else torch.device("cpu")
     pipe.text_encoder.to(text_on)
     texts = {
-        c: wan_data.encode_text(pipe, c, text_on).to(on.where, on.dtype)
+        c: video_data.encode_text(pipe, c, text_on).to(on.where, on.dtype)
         for c in {e.caption for e in examples}
     }
-    encoded = {p: wan_data.encode_text(pipe, p, text_on).to(on.where, on.dtype) for p in [*prompts, ""]}
+    encoded = {p: video_data.encode_text(pipe, p, text_on).to(on.where, on.dtype) for p in [*prompts, ""]}
     pipe.text_encoder = None
     gc.collect()
     vae_on = on.where if chosen.vae_on_gpu or not on.cuda else torch.device("cpu")
@@ -335,18 +335,18 @@ def _cache(
 
 def _cached(
     pipe: Any,
-    example: wan_data.Example,
+    example: video_data.Example,
     text: torch.Tensor,
     resolution: int,
     on: Device,
     vae_on: torch.device,
     i2v: bool,
-) -> wan_data.Cached:
-    video = wan_data.pixels(example, resolution)
-    image = wan_data.image_embeds(pipe, video, vae_on) if i2v else None
-    return wan_data.Cached(
-        latents=wan_data.encode_video(pipe.vae, video).to(on.where),
+) -> video_data.Cached:
+    video = video_data.pixels(example, resolution)
+    image = video_data.image_embeds(pipe, video, vae_on) if i2v else None
+    return video_data.Cached(
+        latents=video_data.encode_video(pipe.vae, video).to(on.where),
         text=text,
-        condition=wan_data.first_frame_condition(pipe, video).to(on.where) if i2v else None,
+        condition=video_data.first_frame_condition(pipe, video).to(on.where) if i2v else None,
         image=image.to(on.where, on.dtype) if image is not None else None,
     )

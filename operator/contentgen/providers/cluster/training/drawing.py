@@ -1,4 +1,4 @@
-"""What a training's drawer of the watch's pictures (a family's: flux_live.py, wan_live.py) draws:
+"""What a training's drawer of the watch's pictures (a family's: flux_live.py, video_live.py) draws:
 only the LoRA of the checkpoint it has just stored (or none, the baseline), and only the prompts
 it encoded before its text encoders left."""
 

@@ -1,4 +1,5 @@
-"""A Wan LoRA's dataset as its trainer reads it (wan_training.py): the dataset archive's clips and
+"""A video LoRA's dataset as its family's trainer reads it (wan_training.py; ltx2_training.py at
+LTX-2's cell and frame step, the functions' `multiple` and `step`): the dataset archive's clips and
 stills with their captions, each as the pixels the VAE encodes, and the cached encodings a
 training step reads (the clip's latents, its caption's UMT5 encoding; an image-to-video model's
 first-frame condition too).

@@ -1,11 +1,12 @@
-"""The watch's pictures of a Wan LoRA's checkpoint, drawn as clips by the Wan the trainer holds in
-memory (wan_training.py) with the checkpoint's LoRA, between its steps: flux_live.py's in-loop
-pictures for a video model. A Wan LoRA's person is a person in motion, so each of the evaluation's
-prompts and seeds is drawn as a clip (`FRAMES` frames at 16 fps, about 480p's pixels in the
-picture's shape, the model card's steps and guidance: 50 at 5.0 for Wan 2.1; 40 at 4.0, 3.0 on the
-low-noise expert, for Wan 2.2 A14B), and the picture the evaluation scores and draws in its grids is
-the clip's frames sampled across it (providers/clip_frames.py: first to last, each scored, the clip
-scored as its median frame).
+"""The watch's pictures of a video LoRA's checkpoint, drawn as clips by the model the trainer holds
+in memory with the checkpoint's LoRA, between its steps: flux_live.py's in-loop pictures for a
+video model. Wan's here (wan_training.py); another video family's drawer is `InLoopClips` with its
+own pipeline and call (ltx2_training.Ltx2Clips). A Wan LoRA's person is a person in motion, so
+each of the evaluation's prompts and seeds is drawn as a clip (`FRAMES` frames at 16 fps, about
+480p's pixels in the picture's shape, the model card's steps and guidance: 50 at 5.0 for Wan 2.1;
+40 at 4.0, 3.0 on the low-noise expert, for Wan 2.2 A14B), and the picture the evaluation scores
+and draws in its grids is the clip's frames sampled across it (providers/clip_frames.py: first to
+last, each scored, the clip scored as its median frame).
 
 An image-to-video model's clips start from a still of the dataset (its first, `first_frame`): the
 picture the evaluation scores leaves that given frame out, and its baselines are keyed by the still.
