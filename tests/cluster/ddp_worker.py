@@ -1,7 +1,7 @@
 """One process of a training on several CPU processes (gloo), as torchrun starts a Job's worker:
 `python -m torch.distributed.run --standalone --nproc-per-node N -m tests.cluster.ddp_worker
 MODELS OUT CHECKPOINTS STEPS BATCH STOP BASE`. Rank 0 asks the cluster provider to train the tiny
-FLUX or a tiny Wan (BASE, its dataset an archive, its checkpoints a folder, a watch that stops after
+FLUX or another tiny family (BASE, its dataset an archive, its checkpoints a folder, a watch that stops after
 step STOP where not 0), as the pipeline asks it; the other ranks follow it as `contentgen worker`
 does (distributed.follow). Each rank leaves in OUT what the test compares: each expert's LoRA
 gradient of the first step (`grads-R.pt`, before clipping: the plan clips nothing), the LoRAs it
@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from contentgen.api.base_models import base_model
 from contentgen.api.lora.plan import plan_for
 from contentgen.providers import cluster_provider
 from contentgen.providers.base import MemoryCheckpoint, TrainingRequest
@@ -114,9 +115,9 @@ def train(
     work = out / "work-0"
     work.mkdir(parents=True, exist_ok=True)
     files = CountedFiles(checkpoints)
-    wan = base.startswith("wan-")  # the other families learn from the pictures' dataset
+    video = base_model(base).video  # a video family learns from clips; the others from the pictures
     request = TrainingRequest(
-        dataset_zip=wan_dataset(work / "dataset.zip", clips=2, stills=1) if wan else dataset(work),
+        dataset_zip=wan_dataset(work / "dataset.zip", clips=2, stills=1) if video else dataset(work),
         trigger_word="sks",
         checkpoints=files,
         watch=StopAfter(stop) if stop else None,
@@ -128,7 +129,7 @@ def train(
             checkpoint_every=2,
             max_grad_norm=0.0,
             batch_size=batch,
-            learning_rate=5e-3 if wan else None,
+            learning_rate=5e-3 if video else None,
         ),
     )
     output = cluster_provider(env).train_lora(request, work, lambda _: None, MemoryCheckpoint())

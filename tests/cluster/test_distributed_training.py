@@ -12,8 +12,9 @@ the whole batch, whatever the family, and a state stored by two goes on at one a
   rank's samples may reach one expert only), give both experts' LoRAs one process gives.
 - Every checkpoint file is written once, by rank 0; the other ranks write nothing.
 - One process's gradient accumulated over 3 samples is the gradient of the 3 in one batch.
-- A newer picture family (the tiny Z-Image, families/pictures.py): two processes give the LoRA one
-  process gives, as FLUX's do (its run marked slow: about 40 CPU-s more).
+- A newer picture family (the tiny Z-Image, families/pictures.py) and LTX-2's video family (the
+  tiny LTX-2, families/ltx2_training.py, from clips): two processes give the LoRA one process gives,
+  as FLUX's do (their runs marked slow: about 40 CPU-s more each).
 
 The torchrun runs cost about 20 CPU-s per process (their imports), so there are three: two
 processes for each family, and four for FLUX's state going on."""
@@ -30,6 +31,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from contentgen.api.base_models import base_model
 from contentgen.errors import InvalidInput
 from contentgen.providers.cluster.files import FolderFiles
 from contentgen.providers.cluster.generation import flux
@@ -41,6 +43,7 @@ from .ddp_worker import record
 from .ddp_worker import train as train_here
 from .jobs import job
 from .lora_weights import apart
+from .tiny_ltx2 import tiny_ltx2
 from .tiny_z_image import tiny_z_image
 from .train_worker import examples
 
@@ -224,15 +227,18 @@ def test_accumulated_samples_give_the_gradient_of_one_batch(models_root, tmp_pat
 
 
 @pytest.mark.slow
-def test_two_processes_train_a_z_image_lora_as_one(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("base", "build"), [("z-image-turbo", tiny_z_image), ("ltx-2", tiny_ltx2)], ids=["z-image", "ltx-2"]
+)
+def test_two_processes_train_a_newer_family_s_lora_as_one(tmp_path, monkeypatch, base, build):
     models = tmp_path / "models"
-    tiny_z_image(models / "Z-Image-Turbo")
+    build(models / base_model(base).cluster_dir)
     alone = tmp_path / "alone"
     alone.mkdir()
     record(alone, 0, monkeypatch.setattr)
-    train_here(models, alone, alone / "checkpoints", STEPS, BATCH, base="z-image-turbo")
+    train_here(models, alone, alone / "checkpoints", STEPS, BATCH, base=base)
     two = tmp_path / "two"
-    _torchrun(2, models, two, two / "checkpoints", base="z-image-turbo")
+    _torchrun(2, models, two, two / "checkpoints", base=base)
     assert max(_relative(a, b) for a, b in zip(_grads(two), _grads(alone), strict=True)) < 1e-5
     assert all(torch.equal(v, _lora(two, 1)[k]) for k, v in _lora(two, 0).items())  # the ranks agree
     assert apart(_lora(alone), _lora(two)) <= TOLERANCE

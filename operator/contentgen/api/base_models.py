@@ -432,7 +432,6 @@ BASE_MODELS: dict[str, BaseModelInfo] = {
             frames=LTX_FRAMES,
             cluster_dir="LTX-2",
             offered_on_cluster=True,
-            spreads=False,
             cluster_family="ltx2_training",
             source=_LTX_2,
             # free commercial use only under its revenue threshold: not marked as sellable

@@ -26,7 +26,8 @@ resume, continue and watch as every family's.
   guidance block and timestep), the prompts encoded before the text encoder left.
 - **Its memory plan** is the picture families' (pictures.resident): bf16, resident, estimated from
   the transformer's parameters counted on the meta device and the largest example's latent frames,
-  not measured on a GPU; a training runs in one process (the table's `spreads`)."""
+  not measured on a GPU; a training spreads over several processes as every family's (the
+  framework sums the LoRA's gradients)."""
 
 from __future__ import annotations
 
@@ -108,7 +109,7 @@ class Cached:
 
 class Ltx2Family(OwnDirectory):
     name = "LTX-2"
-    spreads = False
+    spreads = True
     outputs: tuple[str, ...] = ("model.safetensors",)
 
     def required(self, base: BaseModelInfo) -> tuple[str, ...]:
