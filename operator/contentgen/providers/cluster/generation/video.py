@@ -1,7 +1,9 @@
-"""provider cluster's videos: diffusers' Wan 2.1 (`wan-1.3b-t2v`, WanPipeline; `wan-14b-i2v`,
-WanImageToVideoPipeline) and LTX-Video (`ltx-video`, LTXPipeline, LTXImageToVideoPipeline for a
-picture), from the staged models' root, on this machine's GPU (bf16; Wan's VAE and CLIP image
-encoder in fp32, as its model cards load them) or CPU (fp32), with the request's LoRAs.
+"""provider cluster's videos: diffusers' Wan 2.1 and 2.2 (`wan-1.3b-t2v`, `wan-2.2-a14b-t2v`,
+WanPipeline; `wan-14b-i2v`, WanImageToVideoPipeline), LTX-Video (`ltx-video`, LTXPipeline,
+LTXImageToVideoPipeline for a picture) and LTX-2 (`ltx-2`, LTX2Pipeline and
+LTX2ImageToVideoPipeline, which draw the clip's sound with its frames), from the staged models'
+root, on this machine's GPU (bf16; Wan's VAE and CLIP image encoder in fp32, as its model cards
+load them) or CPU (fp32), with the request's LoRAs.
 
 Staged layout: each model is the diffusers directory of its published repository, copied (or staged
 from CONTENTGEN_CLUSTER_MODELS_STORE, `staging.py`) under the models' root with the repository's
@@ -46,12 +48,15 @@ refusal would stop a run that can finish. A scheduler whose state is not known k
 denoise runs whole); a loop that does not skip as this expects stops at its first step drawn
 (RuntimeError), before anything is kept.
 
-Once the denoise and the VAE's decode end, the decoded frames go to the store (`frames.npz`,
-lossless uint8 RGB, then `frames.json`, its record: seed, the id its GPU time is counted under,
-GPU-seconds, SHA-256) and the states are removed, so a pod killed after that (while encoding, or
-storing the video) takes them and only encodes, without loading the model or denoising again. The
-store's `request.json` (a digest of the inputs and the seed, written first) makes a retry go on with
-the same seed, and refuses frames made for other inputs."""
+A clip with sound (LTX-2) keeps no loop state: its step callback is not offered the audio's
+latents, and a state of the video alone would resume with the sound's noise drawn anew.
+
+Once the denoise and the VAE's decode end, the decoded frames (and the sound's waveform) go to the
+store (`frames.npz`, lossless uint8 RGB, then `frames.json`, its record: seed, the id its GPU time
+is counted under, GPU-seconds, SHA-256) and the states are removed, so a pod killed after that
+(while encoding, or storing the video) takes them and only encodes, without loading the model or
+denoising again. The store's `request.json` (a digest of the inputs and the seed, written first)
+makes a retry go on with the same seed, and refuses frames made for other inputs."""
 
 from __future__ import annotations
 
