@@ -231,9 +231,9 @@ class FramesMade(RequestFolder):
         digest = sha256_file(path)
         try:
             with np.load(path) as stored:
-                drawn = Drawn(np.asarray(stored["frames"]))
-                if "sound" in stored:
-                    drawn = Drawn(drawn.frames, np.asarray(stored["sound"]), int(stored["rate"]))
+                sound = np.asarray(stored["sound"]) if "sound" in stored else None
+                rate = int(stored["rate"]) if sound is not None else 0
+                drawn = Drawn(np.asarray(stored["frames"]), sound, rate)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             raise PermanentError(
                 f"{self.files.uri(FRAMES)} is not the frames this generator keeps: delete {self.where()} "
