@@ -202,6 +202,10 @@ class Cluster:
     held: str = ""  # what hold() holds: "new" pods, or those "bound"
     audit_from: int = 0  # where this module's part of the audit log begins (a shared cluster's)
     sts: SeaweedServer | None = None  # cluster(store="seaweedfs"): the store, with STS (s3 is None)
+    # mongomock is not safe for threads (a read beside a replace can see a document half written):
+    # the operator's catalog and every read a test makes of it take this lock, as the embedded
+    # catalog does its own.
+    guard: Any = field(default_factory=threading.RLock)
 
     @property
     def node(self) -> RealNode:
@@ -369,7 +373,12 @@ class Cluster:
         return [n for n in names if job_name is None or n == job_name]
 
     def catalog_doc(self, uid: str) -> dict[str, Any] | None:
-        return self.mongo.find_one({"_id": uid})  # type: ignore[no-any-return]
+        with self.guard:
+            return self.mongo.find_one({"_id": uid})  # type: ignore[no-any-return]
+
+    def catalog(self) -> Catalog:
+        """The catalog the operator writes, read from a test's thread."""
+        return Catalog(self.mongo, lambda: None, guard=self.guard)
 
     def decisions(self) -> list[SimpleNamespace]:
         """What the API server's authorizers decided for each request (its audit log) since this
@@ -678,6 +687,7 @@ def _entered(started: _Started, monkeypatch: Any, root: Path) -> Iterator[Cluste
     history.start()
     down = threading.Event()
     collection: Any = mongomock.MongoClient()["contentgen"]["jobs"]
+    guard = threading.RLock()
     health_port = free_port("0.0.0.0")  # kopf listens on every address: free on each
     kubeconfig = root / "operator.kubeconfig"
     local.write_kubeconfig(
@@ -698,7 +708,7 @@ def _entered(started: _Started, monkeypatch: Any, root: Path) -> Iterator[Cluste
         monkeypatch.setattr("contentgen.controller.reconciler.NAMESPACE_CACHE_SECONDS", 3.0)
         monkeypatch.setattr(
             "contentgen.catalog.open_catalog",
-            lambda url=None, **_: Catalog(FlakyCollection(collection, down), lambda: None),
+            lambda url=None, **_: Catalog(FlakyCollection(collection, down), lambda: None, guard=guard),
         )
         made = Cluster(
             local,
@@ -717,6 +727,7 @@ def _entered(started: _Started, monkeypatch: Any, root: Path) -> Iterator[Cluste
             sts=started.server if isinstance(started.server, SeaweedServer) else None,
             media=started.media,
             audit_from=_lines_end(started.audit),
+            guard=guard,
         )
         for namespace in ("default", OPERATOR_NAMESPACE):
             made.ensure_namespace(namespace)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from contentgen.catalog import Catalog, to_record
+from contentgen.catalog import to_record
 from contentgen.store import keys
 from tests.harness.kube import evaluation, image, lora, reason, record_calls, uid_of
 from tests.kube.harness import Cluster, operated, wait_for
@@ -70,7 +70,7 @@ def test_a_lora_version_evaluated_again_in_the_cluster(env: Cluster) -> None:
     assert stored(c, keys.evaluations_root("alice", uid)) == ["v1/result.json"]
 
     # the catalog: its own record, and the evaluation in the LoRA version's history
-    catalog = Catalog(c.mongo, lambda: None)
+    catalog = c.catalog()
 
     def recorded() -> dict[str, Any] | None:
         doc = catalog.get(lora_uid)

@@ -32,12 +32,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def api(env: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`contentgen api` over the catalog the operator writes."""
     folder = tmp_path_factory.mktemp("api")
-    with serve_api(Catalog(env.mongo, lambda: None), env.store, {"alice": TOKEN}, folder) as url:
+    with serve_api(env.catalog(), env.store, {"alice": TOKEN}, folder) as url:
         yield url
 
 
 def catalog(c: Cluster) -> Catalog:
-    return Catalog(c.mongo, lambda: None)
+    return c.catalog()
 
 
 def get(api: str, path: str) -> Any:
@@ -122,7 +122,9 @@ def test_progress_reaches_the_catalog_and_the_stream_while_the_dataset_stage_run
 
     def poll() -> None:
         while not done.is_set():
-            for doc in c.mongo.find({"name": "watched", "namespace": ns}):
+            with c.guard:
+                docs = list(c.mongo.find({"name": "watched", "namespace": ns}))
+            for doc in docs:
                 run = doc.get("latestRun") or {}
                 state = (run.get("phase", ""), run.get("stage", ""), run.get("progress", 0))
                 if not seen or seen[-1] != state:
@@ -190,12 +192,14 @@ def test_the_safety_net_marks_records_whose_resources_went_while_it_was_away(env
     such records: Pending): two looks of the safety net (every resync) later, it is marked."""
     c = env
     uid = "5d2e1f0a-1111-4222-8333-444455556666"  # a Kubernetes uid
-    c.mongo.insert_one({
+    record = {
         "_id": uid, "jobId": uid, "type": "image-generation", "kind": "ImageGeneration", "name": "gone-away",
         "namespace": "away", "owner": "alice", "status": "Pending", "progress": 0, "stage": "",
         "message": "waiting for a free slot", "spec": {"owner": "alice", "prompt": "p"}, "images": [],
         "artifacts": [], "totalBytes": 0,
-    })  # fmt: skip
+    }  # fmt: skip
+    with c.guard:
+        c.mongo.insert_one(record)
     doc = wait_for(lambda: (d := catalog(c).record(uid)) and d.get("deleted") and d, 60, "the mark")
     assert doc["latestRun"]["phase"] == "Cancelled" and doc["status"] == "Deleted"
     assert doc["deleted"]["by"] == "operator" and doc["deleted"]["policy"] == "Retain"

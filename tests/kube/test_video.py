@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from contentgen.catalog import Catalog, to_record
+from contentgen.catalog import to_record
 from contentgen.store import keys
 from tests.harness.kube import clip, image, reason, record_calls, uid_of
 from tests.kube.harness import Cluster, operated, wait_for
@@ -68,7 +68,7 @@ def test_a_picture_animated_in_the_cluster(env: Cluster) -> None:
         "v1/video.mp4",
     ]
 
-    catalog = Catalog(c.mongo, lambda: None)
+    catalog = c.catalog()
     doc = wait_for(
         lambda: (d := catalog.get(uid)) and d.get("status") == "Succeeded" and d, 60, "beam's record"
     )

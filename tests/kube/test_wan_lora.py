@@ -20,7 +20,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from contentgen.catalog import Catalog
 from contentgen.catalog.lineage import lineage
 from contentgen.store import keys
 from tests.harness.chart import operator_settings, rendered
@@ -126,7 +125,7 @@ def test_a_wan_lora_trained_on_the_cluster_draws_a_clip_with_its_lineage(env: Cl
     # billed by the GPU time it held (the LoRA loads from the store: no charge of its own)
     assert " gpu-hours of video-generation x $" in made["cost"]["detail"], made["cost"]
 
-    catalog = Catalog(c.mongo, lambda: None)
+    catalog = c.catalog()
     doc = wait_for(
         lambda: (d := catalog.get(video_uid)) and d.get("status") == "Succeeded" and d,
         60,
