@@ -7,6 +7,7 @@ there (issue 47)."""
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -205,6 +206,41 @@ def test_the_create_form_makes_a_video_and_names_a_bad_field(
         page.fill("[name=fps]", "16")
         page.click("#create-submit")
         until(page, "location.hash.startsWith('#/job/')")
+        assert outside == []
+    finally:
+        context.close()
+
+
+def test_a_read_cut_short_is_asked_once_more_then_said_in_words(
+    chromium: Any, served: tuple[str, str]
+) -> None:
+    """A page's read whose answer came 200 but cut short (the LoRA page once showed the parser's
+    "Unexpected end of JSON input" for it) is asked again once; cut again, the page says so in
+    words, naming what it asked."""
+    base, uid = served
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    cut: list[int] = []
+
+    def halved(route: Any) -> None:
+        whole = route.fetch()
+        body = whole.body()
+        cut.append(len(body))
+        headers = {k: v for k, v in whole.headers.items() if k.lower() != "content-length"}
+        route.fulfill(status=200, headers=headers, body=body[: len(body) // 2])
+
+    try:
+        page, outside = local_page(context, base)
+        page.route(f"**/api/jobs/{uid}", halved, times=1)
+        load(page, f"{base}/#/video/{uid}")
+        ready(page, "video")
+        assert len(cut) == 1 and page.locator("#error").count() == 0
+        page.route(f"**/api/jobs/{uid}", halved)
+        page.reload()
+        page.wait_for_selector("#error")
+        said = page.inner_text("#error")
+        assert len(cut) == 3, cut
+        words = r"could not be read \(\d+ characters, not whole JSON\): try again\."
+        assert re.fullmatch(rf"The answer to GET /api/jobs/{uid} {words}", said), said
         assert outside == []
     finally:
         context.close()

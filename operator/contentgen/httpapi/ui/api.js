@@ -32,10 +32,32 @@ export function withQuery(path, params) {
   return query.toString() ? `${path}?${query}` : path;
 }
 
+// A successful answer's JSON. A body that does not parse (cut short on its way: a read is asked
+// again once) is said in words, naming what was asked, not as the parser's own error.
+async function answer(response, what) {
+  const text = await response.text();
+  try {
+    return JSON.parse(text);
+  } catch (ignored) {
+    throw new ApiFailure(response.status, "unreadable",
+      `The answer to ${what} could not be read (${text.length} characters, not whole JSON): try again.`);
+  }
+}
+
+// A read is asked again once when its answer was lost on the way (the connection dropped, the
+// body cut short): it changes nothing, and a person would otherwise reload the page for it.
 export async function api(path, params) {
-  const response = await fetch(withQuery(path, params), { credentials: "same-origin" });
-  if (!response.ok) throw await failure(response);
-  return response.json();
+  const url = withQuery(path, params);
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const response = await fetch(url, { credentials: "same-origin" });
+      if (!response.ok) throw await failure(response);
+      return await answer(response, `GET ${path}`);
+    } catch (error) {
+      const lost = error instanceof TypeError || error.code === "unreadable";
+      if (attempt >= 2 || !lost) throw error;
+    }
+  }
 }
 
 export async function apiText(path, params) {
@@ -52,7 +74,7 @@ export async function send(method, path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (!response.ok) throw await failure(response);
-  return response.status === 204 ? null : response.json();
+  return response.status === 204 ? null : answer(response, `${method} ${path}`);
 }
 
 export function ref(id) {
@@ -116,5 +138,5 @@ export async function upload(file, owner) {
     body: file,
   });
   if (!response.ok) throw await failure(response);
-  return response.json();
+  return answer(response, "the upload");
 }
