@@ -3,8 +3,8 @@ trainer's tests build (tests/cluster/tiny_ltx2.py: all eight parts of LTX2Pipeli
 configs, random weights), staged where a LoraTraining of LTX-2 finds it too, on the CPU, with no way
 to a hub: a clip is drawn with its sound and the MP4 carries both; a retried pod encodes the kept
 frames and sound without denoising; a picture is animated; an LTX-2 LoRA changes the clip and at
-scale 0 is the base clip; a Wan LoRA is refused before the card is touched; and no loop state is
-kept for a clip with sound (the callback is not offered its audio latents)."""
+scale 0 is the base clip; and a Wan LoRA is refused before the card is touched. A pod killed
+mid-denoise resumes its clip, sound and all: tests/providers/test_cluster_video_resume.py."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_a_clip_is_drawn_with_its_sound_and_a_retry_encodes_both_without_denoisi
     assert made_rate == rate == json.loads(vocoder.read_text())["output_sampling_rate"]
     assert sound.shape[0] == wave.shape[0] == 2 and sound.shape[1] > 0 and np.abs(sound).max() > 0
     assert wave.shape[1] >= sound.shape[1]  # AAC pads to its frames
-    # no loop state was kept along the way: a state of the video alone would not resume the sound
+    # the loop's states go once the frames are kept
     assert not [n for n in (tmp_path / "made").iterdir() if n.name.startswith("latents-")]
     # a retried pod takes the kept frames and sound: the same MP4, nothing loaded or denoised
     loads = pipelines.loads

@@ -24,6 +24,7 @@ from contentgen.providers.base import MemoryCheckpoint, VideoRequest
 from contentgen.providers.cluster.files import FolderFiles
 from contentgen.providers.cluster.generation import pipelines, video, video_state
 from contentgen.providers.cluster.generation.video import ClusterVideoGenerator
+from tests.cluster.tiny_ltx2 import tiny_ltx2
 from tests.harness.cluster import request as clip_request
 
 from .cluster_models import WAN21_SCHEDULER, device, refuse_hubs, tiny_ltx, tiny_wan
@@ -48,6 +49,7 @@ def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tiny_wan(published / "Wan2.1-T2V-1.3B-Diffusers", unipc=True)
     tiny_wan(published / "Wan2.1-I2V-14B-480P-Diffusers", image=True, unipc=True)
     tiny_ltx(published / "LTX-Video")
+    tiny_ltx2(published / "LTX-2")
     euler = tmp_path_factory.mktemp("euler")
     tiny_wan(euler / "Wan2.1-T2V-1.3B-Diffusers")
     return {"published": published, "euler": euler}
@@ -93,9 +95,9 @@ def killed_after(step: int) -> Callable[[float], None]:
     return progress
 
 
-def kept(store: Path) -> np.ndarray:
+def kept(store: Path, what: str = "frames") -> np.ndarray:
     with np.load(store / video_state.FRAMES) as stored:
-        return np.asarray(stored["frames"])
+        return np.asarray(stored[what])
 
 
 @contextmanager
@@ -103,12 +105,14 @@ def transformer_calls() -> Iterator[list[str]]:
     """Every forward of a video transformer while the block runs (a global hook: the kept pipeline
     is the generator's own)."""
     import torch
-    from diffusers import LTXVideoTransformer3DModel, WanTransformer3DModel
+    from diffusers import LTX2VideoTransformer3DModel, LTXVideoTransformer3DModel, WanTransformer3DModel
 
     calls: list[str] = []
 
     def hook(module: torch.nn.Module, _args: object, _out: object) -> None:
-        if isinstance(module, WanTransformer3DModel | LTXVideoTransformer3DModel):
+        if isinstance(
+            module, WanTransformer3DModel | LTXVideoTransformer3DModel | LTX2VideoTransformer3DModel
+        ):
             calls.append(type(module).__name__)
 
     handle = torch.nn.modules.module.register_module_forward_hook(hook)
@@ -136,6 +140,11 @@ CASES = {
     "wan-i2v-unipc": ("wan-14b-i2v", "published", True, 2),
     "ltx-t2v": ("ltx-video", "published", False, 1),
     "ltx-i2v": ("ltx-video", "published", True, 1),
+    # LTX-2 draws the clip's sound in the same loop: its audio latents are kept and put back too
+    # (a step: the prompt and none in one batch, then LTX-2.0's spatio-temporal guidance and its
+    # modality guidance, each a pass of its own)
+    "ltx2-t2v": ("ltx-2", "published", False, 3),
+    "ltx2-i2v": ("ltx-2", "published", True, 3),
 }
 
 
@@ -176,7 +185,7 @@ def test_a_pod_killed_mid_denoise_resumes_from_the_kept_step_into_the_uninterrup
     record = json.loads(state_file(tmp_path / "killed", 2, "json").read_text())
     begun = json.loads((tmp_path / "killed" / video_state.REQUEST).read_text())
     scheduler = (
-        "UniPCMultistepScheduler" if root == "published" and model != "ltx-video" else "FlowMatchEuler"
+        "UniPCMultistepScheduler" if root == "published" and model.startswith("wan") else "FlowMatchEuler"
     )
     assert record["step"] == 2 and record["steps"] == STEPS and record["seed"] == 7
     assert record["inputs"] == begun["inputs"] and record["scheduler"].startswith(scheduler)
@@ -187,12 +196,38 @@ def test_a_pod_killed_mid_denoise_resumes_from_the_kept_step_into_the_uninterrup
         again = run(made, request(tmp_path / "killed", model, **extra), tmp_path / "w3")
     assert len(calls) == (STEPS - 2) * passes
     assert np.array_equal(kept(tmp_path / "killed"), kept(tmp_path / "whole"))
+    if model == "ltx-2":  # and its sound, whose latents the state kept beside the video's
+        assert np.array_equal(kept(tmp_path / "killed", "sound"), kept(tmp_path / "whole", "sound"))
     # and its generator ends where the uninterrupted one's did (LTX's decode may draw from it)
     assert len(noise) == 3 and torch.equal(noise[2].get_state(), noise[0].get_state())
     assert again.seed == whole.seed == 7
     # its GPU time counts the killed pod's until the state it left; the states go with the frames
     assert again.gpu_seconds > record["gpu_seconds"]
     assert states(tmp_path / "killed") == []
+
+
+def test_a_clip_with_sound_killed_twice_resumes_twice_into_the_uninterrupted_clip(
+    roots, tmp_path, monkeypatch
+):
+    """A resumed LTX-2 loop runs the rest of the schedule alone (video_state.Sound): the state it
+    keeps is still the whole schedule's, so a second kill resumes from it as from the first."""
+    refuse_hubs(monkeypatch)
+    made = generator(roots["published"])
+    run(made, request(tmp_path / "whole", "ltx-2"), tmp_path / "w1")
+    for attempt, step in enumerate((3, 4)):  # states kept after steps 2, then 4 (every 2 steps)
+        with pytest.raises(Killed):
+            run(made, request(tmp_path / "killed", "ltx-2"), tmp_path / f"w{attempt + 2}", killed_after(step))
+    assert states(tmp_path / "killed") == ["0004.json", "0004.pt"]
+    import torch
+
+    state = torch.load(state_file(tmp_path / "killed", 4, "pt"), weights_only=True)
+    assert state["scheduler"]["_step_index"] == 4 and len(state["scheduler"]["sigmas"]) == STEPS + 1
+    assert state["audio_latents"].shape[1] > 0
+    with transformer_calls() as calls:
+        run(made, request(tmp_path / "killed", "ltx-2"), tmp_path / "w4")
+    assert len(calls) == (STEPS - 4) * 3
+    for what in ("frames", "sound"):
+        assert np.array_equal(kept(tmp_path / "killed", what), kept(tmp_path / "whole", what))
 
 
 def test_states_are_kept_by_step_or_time_and_earlier_ones_removed_never_rewritten(

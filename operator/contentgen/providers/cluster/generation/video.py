@@ -48,8 +48,10 @@ refusal would stop a run that can finish. A scheduler whose state is not known k
 denoise runs whole); a loop that does not skip as this expects stops at its first step drawn
 (RuntimeError), before anything is kept.
 
-A clip with sound (LTX-2) keeps no loop state: its step callback is not offered the audio's
-latents, and a state of the video alone would resume with the sound's noise drawn anew.
+A clip with sound (LTX-2) keeps its audio latents in the state beside the video's (`Sound`: its
+pipeline offers neither them nor the scheduler copy that steps them to the callback, so they are
+noted for the call), and a retry puts both back in place, with both schedulers, at its first step
+drawn.
 
 Once the denoise and the VAE's decode end, the decoded frames (and the sound's waveform) go to the
 store (`frames.npz`, lossless uint8 RGB, then `frames.json`, its record: seed, the id its GPU time
@@ -99,8 +101,10 @@ from .video_state import (
     FramesMade,
     Kept,
     Skip,
+    Sound,
     checkpointable,
     restore_scheduler,
+    scheduler_state,
     skipping,
 )
 
@@ -412,7 +416,8 @@ def denoise(
 ) -> Drawn:
     """The clip's frames, F × H × W × 3 uint8 RGB (and its sound, where the model draws one),
     `step(done, steps)` after each denoising step; with `checkpoints`, the loop's state kept when
-    due, and the steps an earlier attempt kept not drawn again (`skipping`)."""
+    due, and the steps an earlier attempt kept not drawn again (`skipping`, or for a clip with
+    sound the rest of the schedule alone: `Sound`)."""
     import diffusers
     import torch
 
@@ -421,18 +426,26 @@ def denoise(
     done = resumed.done if resumed is not None else 0
     drawn: list[int] = []
     skip: Skip | None = None
+    pipe, inputs = _inputs(pipe, clip)
+    sound = Sound(resumed, generator) if getattr(pipe, "audio_vae", None) is not None else None
+    first = sound.done if sound is not None else 0  # the step the loop's first is
 
     def callback(pipe: Any, index: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         # the loop's shape the resume relies on, checked before anything is kept from it
+        index += first
         if index != done + len(drawn) or (skip is not None and skip.reads != index + 1):
             raise RuntimeError(
                 f"diffusers {diffusers.__version__}'s {type(pipe).__name__} drew step {index + 1} of "
                 f"{clip.steps} after {done + len(drawn)} (interrupt read {skip.reads if skip else '?'} "
                 "times): its loop is not the one the kept steps are skipped in"
             )
+        if sound is not None and not drawn:
+            sound.check(pipe.scheduler)
         drawn.append(index)
         if checkpoints is not None and checkpoints.due(index + 1):
-            checkpoints.keep(index + 1, tensors["latents"], pipe.scheduler, generator)
+            state: Mapping[str, Any] = scheduler_state(pipe.scheduler)
+            audio, state = (tensors["audio_latents"], sound.whole(state)) if sound else (None, state)
+            checkpoints.keep(index + 1, tensors["latents"], state, generator, audio)
         step(index + 1, clip.steps)
         return {}
 
@@ -445,21 +458,25 @@ def denoise(
         "generator": generator,
         "output_type": "np",
         "callback_on_step_end": callback,
-        "callback_on_step_end_tensor_inputs": ["latents"],
+        "callback_on_step_end_tensor_inputs": ["latents", *(["audio_latents"] if sound else [])],
+        **inputs,
+        **dict(clip.arguments),
     }
-    pipe, inputs = _inputs(pipe, clip)
-    kwargs.update(inputs)
-    kwargs.update(clip.arguments)
     if clip.guidance_2 and getattr(pipe, "transformer_2", None) is not None:
         kwargs["guidance_scale_2"] = clip.guidance_2
     with ExitStack() as resuming:
-        if resumed is not None:
+        if sound is not None:
+            resuming.enter_context(sound.following(pipe))
+            if resumed is not None:
+                kwargs["sigmas"] = sound.sigmas(clip.steps)
+        elif resumed is not None:
             # the loop starts from the kept latents, its generator where the kept steps left it
             # (LTX's decode draws noise from it), and skips the steps made
             generator.set_state(resumed.generator)
             kwargs["latents"] = resumed.latents
             skip = Skip(resumed.done, partial(restore_scheduler, pipe.scheduler, resumed.scheduler))
             resuming.enter_context(skipping(pipe, skip))
+        if resumed is not None:
             step(resumed.done, clip.steps)
         resuming.enter_context(torch.inference_mode())
         out = pipe(**kwargs)
@@ -468,6 +485,11 @@ def denoise(
             f"diffusers {diffusers.__version__}'s {type(pipe).__name__} ran {done + len(drawn)} of "
             f"{clip.steps} steps: its loop is not the one the kept steps are skipped in"
         )
+    return _drawn(pipe, out)
+
+
+def _drawn(pipe: Any, out: Any) -> Drawn:
+    """The pipeline's output as frames (uint8 RGB) and, where it drew one, its sound."""
     array = np.asarray(out.frames[0], dtype=np.float32)
     frames = np.ascontiguousarray(np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8))
     if getattr(out, "audio", None) is None:
@@ -956,11 +978,6 @@ class ClusterVideoGenerator:
         import torch
 
         scheduler = type(pipe.scheduler).__name__
-        if getattr(pipe, "audio_vae", None) is not None:
-            # the loop's audio latents, and the audio scheduler it copies, are not offered to the step's
-            # callback (LTX2Pipeline's _callback_tensor_inputs): no state of the video alone resumes it
-            log.warning("no denoising state is kept for a clip with sound: a killed pod denoises it again")
-            return None
         if not checkpointable(pipe.scheduler):
             log.warning(
                 "no denoising state is kept with %s: a killed pod denoises again from the start", scheduler
@@ -974,6 +991,7 @@ class ClusterVideoGenerator:
             "diffusers": diffusers.__version__,
             "torch": torch.__version__,
             "on": f"{on.where.type} {str(on.dtype).removeprefix('torch.')}",
+            **({"sound": True} if getattr(pipe, "audio_vae", None) is not None else {}),
         }
         resumed = store.resumable(where)
         if resumed is not None:

@@ -149,6 +149,86 @@ class Resumed:
     generator: Any  # the CPU generator's state
     scheduler: dict[str, Any]
     gpu_seconds: float  # held until then, by every attempt before
+    audio_latents: Any = None  # a clip with sound's (Sound), on the CPU
+
+
+class Sound:
+    """A pipeline that denoises the clip's sound beside its frames (LTX2Pipeline and its
+    image-to-video twin), followed through one call. Its loop keeps the audio latents in a local
+    the step's callback is not offered, takes given audio latents only to normalise them again,
+    and splits what stays the same for every step at its first step alone (`if i == 0`), so the
+    kept steps cannot be skipped (`Skip`). So, for the call, the pipeline offers `audio_latents`
+    to the callback too, and a resume runs the loop over the rest of the schedule: its sigmas from
+    the kept step on (the pipeline's own `linspace(1, 1/N, N)`, shifted as before; the first step
+    drawn checks them against the kept schedule), from latents prepared as an uninterrupted run
+    prepares its noise (the seed's generator draws the same) and then replaced by the kept ones,
+    the generator put where the kept steps left it."""
+
+    def __init__(self, resumed: Resumed | None, generator: Any) -> None:
+        self.resumed, self.generator = resumed, generator
+
+    @property
+    def done(self) -> int:
+        return self.resumed.done if self.resumed is not None else 0
+
+    def sigmas(self, steps: int) -> list[float]:
+        """The schedule's sigmas before its shift, from the kept step on."""
+        return [float(v) for v in np.linspace(1.0, 1.0 / steps, steps)[self.done :]]
+
+    @contextmanager
+    def following(self, pipe: Any) -> Iterator[None]:
+        cls, resumed, noted = type(pipe), self.resumed, self
+        body: dict[str, object] = {"_callback_tensor_inputs": [*cls._callback_tensor_inputs, "audio_latents"]}
+        if resumed is not None:
+
+            def prepare_latents(self: Any, *args: Any, **kwargs: Any) -> Any:
+                made = cls.prepare_latents(self, *args, **kwargs)
+                if isinstance(made, tuple):  # image to video: (latents, the conditioning mask)
+                    return (_like(resumed.latents, made[0]), *made[1:])
+                return _like(resumed.latents, made)
+
+            def prepare_audio_latents(self: Any, *args: Any, **kwargs: Any) -> Any:
+                made = cls.prepare_audio_latents(self, *args, **kwargs)
+                noted.generator.set_state(resumed.generator)  # both noises drawn as before
+                return _like(resumed.audio_latents, made)
+
+            body.update(prepare_latents=prepare_latents, prepare_audio_latents=prepare_audio_latents)
+        pipe.__class__ = type(cls.__name__, (cls,), body)
+        try:
+            yield
+        finally:
+            pipe.__class__ = cls
+
+    def whole(self, state: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A resumed loop's scheduler state as the whole schedule's (so that it can be resumed
+        from again): the kept steps' part of the schedule before the rest's, its step counted from
+        the first."""
+        import torch
+
+        if self.resumed is None:
+            return dict(state)
+        if set(state) != {"_step_index", *SCHEDULE}:
+            raise RuntimeError(
+                f"a clip with sound resumes with a flow-matching Euler scheduler, not {sorted(state)}"
+            )
+        kept = self.resumed.scheduler
+        whole = {name: torch.cat([kept[name][: self.done], state[name]]) for name in SCHEDULE}
+        return {**whole, "_step_index": state["_step_index"] + self.done}
+
+    def check(self, scheduler: Any) -> None:
+        """At the first step a resume draws: the loop's schedule is the kept one's rest."""
+        import torch
+
+        if self.resumed is None:
+            return
+        for name in SCHEDULE:
+            kept = self.resumed.scheduler[name][self.done :]
+            if not torch.equal(getattr(scheduler, name).cpu(), kept):
+                raise RuntimeError(f"the resumed loop's scheduler {name} are not the rest of the kept ones")
+
+
+def _like(kept: Any, made: Any) -> Any:
+    return kept.to(made.device, made.dtype)
 
 
 class Checkpoints:
@@ -176,11 +256,16 @@ class Checkpoints:
             return True
         return time.monotonic() - self.last >= self.every_seconds
 
-    def keep(self, done: int, latents: Any, scheduler: Any, generator: Any) -> None:
+    def keep(
+        self, done: int, latents: Any, scheduler: Mapping[str, Any], generator: Any, audio: Any = None
+    ) -> None:
+        """The loop's state after `done` steps: its latents (and a clip with sound's audio
+        latents), the generator's state and the scheduler's (`scheduler_state`)."""
         state = {
             "latents": _on_cpu(latents),
             "generator": generator.get_state(),
-            "scheduler": scheduler_state(scheduler),
+            "scheduler": dict(scheduler),
+            **({"audio_latents": _on_cpu(audio)} if audio is not None else {}),
         }
         self.store.keep_state(done, state, {**self.where, "gpu_seconds": self.held()})
         self.last = time.monotonic()
@@ -321,9 +406,17 @@ class FramesMade(RequestFolder):
             and isinstance(state.get("generator"), torch.Tensor)
             and isinstance(state.get("scheduler"), dict)
             and set(state["scheduler"]) == {*SCHEDULER_STATE.get(str(where.get("scheduler")), ()), *SCHEDULE}
+            and isinstance(state.get("audio_latents"), torch.Tensor) == bool(where.get("sound"))
         ):
             raise Unusable(f"{state_uri} is not a denoising state this generator keeps")
-        return Resumed(done, state["latents"], state["generator"], state["scheduler"], float(gpu_seconds))
+        return Resumed(
+            done,
+            state["latents"],
+            state["generator"],
+            state["scheduler"],
+            float(gpu_seconds),
+            state.get("audio_latents"),
+        )
 
     def keep_state(self, done: int, state: Mapping[str, Any], record: Mapping[str, Any]) -> None:
         """The loop's state after `done` steps, then its record, under names of this attempt's own
