@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
+from contentgen.pipeline.lora_formats import read_header
 from contentgen.store import keys
 from tests.cluster.tiny_ltx2 import tiny_ltx2
 from tests.cluster.tiny_z_image import tiny_z_image
@@ -158,6 +159,11 @@ def test_an_ltx2_lora_trained_on_the_cluster(env: Cluster, tmp_path: Path) -> No
     with safe_open(model, "pt") as f:
         names = list(f.keys())
     assert names and all(n.startswith("transformer.transformer_blocks.") and "audio" not in n for n in names)
+    # and again in ComfyUI's layout: the same tensors under the names its LTXAV model maps
+    comfy, _ = read_header(c.store.get_bytes(prefix + "comfyui/model.safetensors"))
+    assert sorted(k for k in comfy if k != "__metadata__") == sorted(
+        "diffusion_model." + n.removeprefix("transformer.") for n in names
+    )
 
     # a VideoGeneration of model ltx-2 draws with it, from the same staged directory, with its sound
     drawn = c.wait_phase("VideoGeneration", NS, "dm-ltx-smiles", "Succeeded", timeout=900)

@@ -1,7 +1,9 @@
-"""A Wan LoRA in ComfyUI's layout (pipeline/lora_formats.py), checked against diffusers' own reading
-of that layout (`_convert_non_diffusers_wan_lora_to_diffusers`, which loads Wan's original names
-into WanTransformer3DModel): every tensor comes back under its diffusers name with the same values,
-a bf16 file's bytes untouched; a key that names no Wan layer is refused."""
+"""A Wan or LTX-2 LoRA in ComfyUI's layout (pipeline/lora_formats.py), checked against diffusers' own
+reading of that layout (`_convert_non_diffusers_wan_lora_to_diffusers` and
+`_convert_non_diffusers_ltx2_lora_to_diffusers`, which load Lightricks' and Wan's original names into
+diffusers' transformers): every tensor comes back under its diffusers name with the same values, a
+bf16 file's bytes untouched; a key that names no Wan or LTX layer, or a file naming both, is
+refused."""
 
 from __future__ import annotations
 
@@ -10,10 +12,13 @@ import struct
 
 import pytest
 import torch
-from diffusers.loaders.lora_conversion_utils import _convert_non_diffusers_wan_lora_to_diffusers
+from diffusers.loaders.lora_conversion_utils import (
+    _convert_non_diffusers_ltx2_lora_to_diffusers,
+    _convert_non_diffusers_wan_lora_to_diffusers,
+)
 from safetensors.torch import load, save
 
-from contentgen.pipeline.lora_formats import NotWanLora, comfyui_name, read_header, to_comfyui
+from contentgen.pipeline.lora_formats import UnplacedLora, comfyui_name, read_header, to_comfyui
 
 BLOCK_LAYERS = (
     "attn1.to_q",
@@ -85,12 +90,12 @@ def test_an_alpha_other_than_the_rank_is_said_for_comfyui_to_scale_by() -> None:
 
 
 def test_a_key_of_no_wan_layer_is_refused() -> None:
-    with pytest.raises(NotWanLora, match=r"transformer_blocks\.0"):
+    with pytest.raises(UnplacedLora, match=r"transformer_blocks\.0"):
         comfyui_name("transformer.transformer_blocks.0.attn.to_q.lora_A.weight")  # FLUX's
-    with pytest.raises(NotWanLora, match="not a LoRA tensor"):
+    with pytest.raises(UnplacedLora, match="not a LoRA tensor"):
         comfyui_name("transformer.blocks.0.attn1.to_q.weight")
     flux = save({"transformer.single_transformer_blocks.0.proj_out.lora_A.weight": torch.zeros(2, 2)})
-    with pytest.raises(NotWanLora):
+    with pytest.raises(UnplacedLora):
         to_comfyui(flux)
     named = "diffusion_model.blocks.0.self_attn.q.lora_A.weight"
     assert comfyui_name(named) == named  # a file in the layout already is copied as it is
@@ -98,3 +103,35 @@ def test_a_key_of_no_wan_layer_is_refused() -> None:
     assert comfyui_name(kohya) == kohya  # as are kohya's names, which ComfyUI maps itself
     with pytest.raises(ValueError, match="not a safetensors file"):
         to_comfyui(struct.pack("<Q", 99) + b"{}")
+
+
+LTX2_LAYERS = (
+    *(
+        f"{a}.{p}"
+        for a in ("attn1", "attn2", "audio_attn1", "audio_to_video_attn")
+        for p in ("to_q", "to_out.0")
+    ),
+    "ff.net.0.proj",
+    "ff.net.2",
+    "audio_ff.net.2",
+)
+
+
+def test_an_ltx2_lora_in_comfyuis_layout_reads_back_through_diffusers_own_converter() -> None:
+    gen = torch.Generator().manual_seed(3)
+    original = {
+        f"transformer.transformer_blocks.{block}.{layer}.lora_{ab}.weight": torch.randn(4, 4, generator=gen)
+        for block in range(2)
+        for layer in LTX2_LAYERS
+        for ab in "AB"
+    }
+    comfy = load(to_comfyui(save(original)))
+    assert "diffusion_model.transformer_blocks.1.audio_to_video_attn.to_q.lora_A.weight" in comfy
+    back = _convert_non_diffusers_ltx2_lora_to_diffusers(dict(comfy))
+    assert set(back) == set(original) and all(torch.equal(back[k], original[k]) for k in original)
+    # a layer outside the blocks (its name is Lightricks' own elsewhere), or Wan's beside LTX's
+    with pytest.raises(UnplacedLora, match="named audio_proj_in"):
+        comfyui_name("transformer.audio_proj_in.lora_A.weight")
+    both = {**original, "transformer.blocks.0.attn1.to_q.lora_A.weight": torch.zeros(4, 4)}
+    with pytest.raises(UnplacedLora, match="both LTX and Wan"):
+        to_comfyui(save(both))

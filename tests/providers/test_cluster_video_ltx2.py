@@ -140,3 +140,24 @@ def test_a_wan_lora_on_ltx2_is_refused_before_the_card_is_touched(
     message = str(error.value)
     assert "\n" not in message and message.startswith(f"loras[0]: {lora.as_uri()} names layer blocks.")
     assert "not a LTX-2 LoRA" in message and pipelines.loads == loads
+
+
+def test_an_ltx2_lora_in_comfyuis_layout_draws_the_clip_its_diffusers_file_draws(
+    generator, tmp_path, models_root
+):
+    """The ComfyUI-layout copy a version stores (pipeline/lora_formats.py: `diffusion_model.`
+    names, which diffusers' LTX-2 loader converts back), given by URL as another trainer's file
+    would be, draws the very clip the trainer's diffusers-named file draws."""
+    from contentgen.pipeline.lora_formats import comfyui_file
+
+    lora = tiny_lora(models_root / "LTX-2", tmp_path / "lora.safetensors")
+    comfy = comfyui_file(lora, tmp_path / "comfy.safetensors")
+    for name, path in (("diffusers", lora), ("comfyui", comfy)):
+        req = ltx2(tmp_path, name, loras=(LoraWeights(path.as_uri(), 1.0),))
+        generate(generator, req, tmp_path / f"w-{name}")
+    base = generate(generator, ltx2(tmp_path, "base"), tmp_path / "w-base")
+    assert base.path.exists() and not np.array_equal(
+        kept(tmp_path / "base")[0], kept(tmp_path / "comfyui")[0]
+    )
+    for index in (0, 1):
+        assert np.array_equal(kept(tmp_path / "diffusers")[index], kept(tmp_path / "comfyui")[index])

@@ -1,4 +1,4 @@
-"""A Wan LoRA in ComfyUI's layout: the same tensors, under the names ComfyUI's loaders read.
+"""A Wan or LTX LoRA in ComfyUI's layout: the same tensors, under the names ComfyUI's loaders read.
 
 ComfyUI loads a LoRA into its Wan model by the model's own parameter names (Wan's original ones,
 `diffusion_model.blocks.0.self_attn.q.weight`): comfy/lora.py's `model_lora_keys_unet` maps
@@ -9,6 +9,12 @@ the rank; 1 without it), and `<module>.diff_b` for a bias. diffusers names the s
 way (`blocks.0.attn1.to_q`); the renaming is the inverse of diffusers' own
 `_convert_non_diffusers_wan_lora_to_diffusers` (loaders/lora_conversion_utils.py), which the test
 runs on what this writes.
+
+LTX-Video's and LTX-2's transformer blocks keep Lightricks' own names in diffusers for every layer
+a LoRA adapts in them (`transformer_blocks.0.attn1.to_q`, `ff.net.0.proj`; diffusers' converter,
+`_convert_non_diffusers_ltx2_lora_to_diffusers`, renames only the top-level modules and the
+norms), and ComfyUI maps `diffusion_model.<module>` onto its LTXV and LTXAV models, not diffusers'
+`transformer.` prefix: such a LoRA is written with that prefix in place of diffusers'.
 
 The file is rewritten at the byte level: its tensors' bytes are copied as they are (any dtype:
 bf16, fp16, fp32), only the header's names change, and `alpha` scalars are added where the file
@@ -60,35 +66,58 @@ _TOP = {
 }
 _PARTS = {".lora_A.weight": ".lora_A.weight", ".lora_B.weight": ".lora_B.weight", ".lora_B.bias": ".diff_b"}
 _BLOCK_KEY = re.compile(r"^blocks\.(\d+)\.(.+)$")
+# The linear layers of an LTX-Video or LTX-2 transformer block, named alike in diffusers and in
+# Lightricks' checkpoints (and so in ComfyUI): the video stream's, and LTX-2's audio stream's and
+# the attention between the two streams
+_LTX_ATTENTION = (
+    "attn1",
+    "attn2",
+    "audio_attn1",
+    "audio_attn2",
+    "audio_to_video_attn",
+    "video_to_audio_attn",
+)
+_LTX_BLOCK = {
+    *(f"{a}.{p}" for a in _LTX_ATTENTION for p in ("to_q", "to_k", "to_v", "to_out.0")),
+    *(f"{f}.{p}" for f in ("ff", "audio_ff") for p in ("net.0.proj", "net.2")),
+}
+_LTX_BLOCK_KEY = re.compile(r"^transformer_blocks\.(\d+)\.(.+)$")
 
 
-class NotWanLora(ValueError):
-    """A LoRA with a key that names no layer of Wan's transformer."""
+class UnplacedLora(ValueError):
+    """A LoRA with a key that names no layer of a Wan or LTX transformer, or layers of both."""
 
 
 def comfyui_name(key: str) -> str:
-    """The name ComfyUI reads for a diffusers-named Wan LoRA key (NotWanLora for another); a key
-    ComfyUI reads as it is (Wan's own names, or kohya's `lora_unet_` ones) is kept, and so is one
-    of contentgen's own."""
+    """The name ComfyUI reads for a diffusers-named Wan or LTX LoRA key (UnplacedLora for
+    another); a key ComfyUI reads as it is (Wan's own names, or kohya's `lora_unet_` ones) is kept,
+    and so is one of contentgen's own."""
+    return _placed(key)[1]
+
+
+def _placed(key: str) -> tuple[str, str]:
+    """The family whose layer `key` adapts ('' for a key kept as it is) and ComfyUI's name."""
     if key.startswith((*COMFYUI_PREFIXES, OWN_PREFIX)):
-        return key
+        return "", key
     name = key
     for prefix in _PREFIXES:
         name = name.removeprefix(prefix)
     part = next((p for p in _PARTS if name.endswith(p)), None)
     if part is None:
-        raise NotWanLora(f"{key}: not a LoRA tensor (lora_A, lora_B or their bias)")
+        raise UnplacedLora(f"{key}: not a LoRA tensor (lora_A, lora_B or their bias)")
     module = name[: -len(part)]
     if match := _BLOCK_KEY.match(module):
         inner = _BLOCK.get(match[2])
         if inner is None:
-            raise NotWanLora(f"{key}: no layer of a Wan transformer block is named {match[2]}")
-        original = f"blocks.{match[1]}.{inner}"
+            raise UnplacedLora(f"{key}: no layer of a Wan transformer block is named {match[2]}")
+        family, original = "Wan", f"blocks.{match[1]}.{inner}"
     elif module in _TOP:
-        original = _TOP[module]
+        family, original = "Wan", _TOP[module]
+    elif (match := _LTX_BLOCK_KEY.match(module)) and match[2] in _LTX_BLOCK:
+        family, original = "LTX", module
     else:
-        raise NotWanLora(f"{key}: no layer of a Wan transformer is named {module}")
-    return f"diffusion_model.{original}{_PARTS[part]}"
+        raise UnplacedLora(f"{key}: no layer of a Wan or LTX transformer is named {module}")
+    return family, f"diffusion_model.{original}{_PARTS[part]}"
 
 
 def read_header(data: bytes) -> tuple[dict[str, Any], int]:
@@ -119,16 +148,20 @@ def _alpha(metadata: dict[str, str]) -> float | None:
 
 
 def to_comfyui(data: bytes) -> bytes:
-    """A diffusers-format Wan LoRA file's bytes in ComfyUI's layout (see the module)."""
+    """A diffusers-format Wan or LTX LoRA file's bytes in ComfyUI's layout (see the module)."""
     header, start = read_header(data)
     metadata = dict(header.pop("__metadata__", None) or {})
     body = bytearray(data[start:])
     renamed: dict[str, Any] = {}
+    families: set[str] = set()
     for key, entry in header.items():
-        name = comfyui_name(key)
+        family, name = _placed(key)
         if name in renamed:
-            raise NotWanLora(f"{key}: two tensors would be named {name}")
+            raise UnplacedLora(f"{key}: two tensors would be named {name}")
         renamed[name] = entry
+        families |= {family} - {""}
+    if len(families) > 1:
+        raise UnplacedLora(f"its keys name layers of both {' and '.join(sorted(families))} transformers")
     alpha = _alpha(metadata)
     if alpha is not None:
         for name in [n for n in renamed if n.endswith(".lora_A.weight")]:
@@ -146,6 +179,6 @@ def to_comfyui(data: bytes) -> bytes:
 
 
 def comfyui_file(path: Path, out: Path) -> Path:
-    """`path` (a diffusers-format Wan LoRA) written in ComfyUI's layout at `out`."""
+    """`path` (a diffusers-format Wan or LTX LoRA) written in ComfyUI's layout at `out`."""
     out.write_bytes(to_comfyui(path.read_bytes()))
     return out

@@ -243,7 +243,7 @@ def put_lora_files(
     for name, path in diffusers.items():
         try:
             comfy = comfyui_file(path, work / f"comfyui-{name}")
-        except ValueError as unplaced:  # NotWanLora too: the trainer's own names, not diffusers'
+        except ValueError as unplaced:  # UnplacedLora too: the trainer's own names, not diffusers'
             log.warning("%s is not written in ComfyUI's layout: %s", name, unplaced)
             continue
         stored.append(store.put_once_file(f"{prefix}comfyui/{name}", comfy, "application/octet-stream"))
