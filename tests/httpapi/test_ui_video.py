@@ -238,12 +238,13 @@ def test_a_read_cut_short_is_asked_once_more_then_said_in_words(
         context.route(f"**/api/jobs/{uid}", answered)  # tried before local_page's own route
         load(page, f"{base}/#/video/{uid}")
         ready(page, "video")
-        assert asked == [True, False] and page.locator("#error").count() == 0
-        cuts[0] = 2
+        # (a page the harness loaded again, see `load`, reads it once more, whole)
+        assert asked[:2] == [True, False] and page.locator("#error").count() == 0, asked
+        before, cuts[0] = len(asked), 2
         page.reload()
         page.wait_for_selector("#error")
         said = page.inner_text("#error")
-        assert asked == [True, False, True, True], asked
+        assert asked[before:] == [True, True], asked
         words = r"could not be read \(\d+ characters, not whole JSON\): try again\."
         assert re.fullmatch(rf"The answer to GET /api/jobs/{uid} {words}", said), said
         assert outside == []
