@@ -1,9 +1,10 @@
 """provider cluster's videos: what a request keeps in its write-once `frames_made` store so that a
 retried pod does not draw again what an earlier one drew (the Resume paragraph of video.py's
 description): `request.json` (the inputs' digest and the seed), the denoising loop's latest state
-while it runs (`STATE`: the latents, the CPU generator's state, the scheduler's), then the decoded
-frames and their record. The pipelines' side of a resume (skipping the steps made) is here too:
-`Skip`, `skipping`, `restore_scheduler`."""
+while it runs (`STATE`: the latents, a clip with sound's audio latents too, the CPU generator's
+state, the scheduler's), then the decoded frames (and sound) and their record. The pipelines' side
+of a resume is here too: skipping the steps made (`Skip`, `skipping`, `restore_scheduler`), or for
+a clip with sound running the rest of the schedule (`Sound`)."""
 
 from __future__ import annotations
 
