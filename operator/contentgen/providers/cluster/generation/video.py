@@ -48,10 +48,12 @@ refusal would stop a run that can finish. A scheduler whose state is not known k
 denoise runs whole); a loop that does not skip as this expects stops at its first step drawn
 (RuntimeError), before anything is kept.
 
-A clip with sound (LTX-2) keeps its audio latents in the state beside the video's (`Sound`: its
-pipeline offers neither them nor the scheduler copy that steps them to the callback, so they are
-noted for the call), and a retry puts both back in place, with both schedulers, at its first step
-drawn.
+A clip with sound (LTX-2) keeps its audio latents in the state beside the video's (its pipeline
+does not offer them to the callback, so the call does), and its loop cannot skip steps (it works
+out at its first step what every later one reads): a retry runs the rest of the schedule alone,
+from the seed's noise replaced by the kept latents and the generator where they left it (`Sound`);
+so it keeps states only with a scheduler whose state is its step alone (flow-matching Euler, which
+LTX-2 ships).
 
 Once the denoise and the VAE's decode end, the decoded frames (and the sound's waveform) go to the
 store (`frames.npz`, lossless uint8 RGB, then `frames.json`, its record: seed, the id its GPU time
@@ -103,6 +105,7 @@ from .video_state import (
     Skip,
     Sound,
     checkpointable,
+    draws_sound,
     restore_scheduler,
     scheduler_state,
     skipping,
@@ -427,8 +430,8 @@ def denoise(
     drawn: list[int] = []
     skip: Skip | None = None
     pipe, inputs = _inputs(pipe, clip)
-    sound = Sound(resumed, generator) if getattr(pipe, "audio_vae", None) is not None else None
-    first = sound.done if sound is not None else 0  # the step the loop's first is
+    sound = Sound(resumed, generator) if draws_sound(pipe) else None
+    first = done if sound is not None else 0  # the step the loop's first is (Sound's rest of it)
 
     def callback(pipe: Any, index: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         # the loop's shape the resume relies on, checked before anything is kept from it
@@ -444,7 +447,9 @@ def denoise(
         drawn.append(index)
         if checkpoints is not None and checkpoints.due(index + 1):
             state: Mapping[str, Any] = scheduler_state(pipe.scheduler)
-            audio, state = (tensors["audio_latents"], sound.whole(state)) if sound else (None, state)
+            audio = None
+            if sound is not None:
+                state, audio = sound.whole(state), tensors["audio_latents"]
             checkpoints.keep(index + 1, tensors["latents"], state, generator, audio)
         step(index + 1, clip.steps)
         return {}
@@ -978,7 +983,7 @@ class ClusterVideoGenerator:
         import torch
 
         scheduler = type(pipe.scheduler).__name__
-        if not checkpointable(pipe.scheduler):
+        if not checkpointable(pipe.scheduler, sound=draws_sound(pipe)):
             log.warning(
                 "no denoising state is kept with %s: a killed pod denoises again from the start", scheduler
             )
@@ -991,7 +996,7 @@ class ClusterVideoGenerator:
             "diffusers": diffusers.__version__,
             "torch": torch.__version__,
             "on": f"{on.where.type} {str(on.dtype).removeprefix('torch.')}",
-            **({"sound": True} if getattr(pipe, "audio_vae", None) is not None else {}),
+            **({"sound": True} if draws_sound(pipe) else {}),
         }
         resumed = store.resumable(where)
         if resumed is not None:

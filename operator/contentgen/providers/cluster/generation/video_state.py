@@ -62,15 +62,23 @@ SCHEDULER_STATE: dict[str, tuple[str, ...]] = {
 SCHEDULE = ("timesteps", "sigmas")  # kept to check that a resumed loop runs the same schedule
 
 
-def checkpointable(scheduler: Any) -> bool:
+def checkpointable(scheduler: Any, *, sound: bool = False) -> bool:
     """Whether the loop's state can be kept with `scheduler`: one whose state is known, without a
-    second solver (UniPC's solver_p) or noise of its own drawn in its steps."""
+    second solver (UniPC's solver_p) or noise of its own drawn in its steps; for a clip with sound,
+    one whose state is its step alone (a resume runs the rest of its schedule afresh: `Sound`)."""
     config = getattr(scheduler, "config", {})
+    carried = SCHEDULER_STATE.get(type(scheduler).__name__)
     return (
-        type(scheduler).__name__ in SCHEDULER_STATE
+        carried is not None
+        and (not sound or carried == ("_step_index",))
         and getattr(scheduler, "solver_p", None) is None
         and not config.get("stochastic_sampling", False)
     )
+
+
+def draws_sound(pipe: Any) -> bool:
+    """Whether `pipe` denoises the clip's sound beside its frames (LTX-2's pipelines)."""
+    return getattr(pipe, "audio_vae", None) is not None
 
 
 def scheduler_state(scheduler: Any) -> dict[str, Any]:
@@ -207,11 +215,7 @@ class Sound:
         import torch
 
         if self.resumed is None:
-            return dict(state)
-        if set(state) != {"_step_index", *SCHEDULE}:
-            raise RuntimeError(
-                f"a clip with sound resumes with a flow-matching Euler scheduler, not {sorted(state)}"
-            )
+            return state
         kept = self.resumed.scheduler
         whole = {name: torch.cat([kept[name][: self.done], state[name]]) for name in SCHEDULE}
         return {**whole, "_step_index": state["_step_index"] + self.done}
