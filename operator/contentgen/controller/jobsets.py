@@ -20,21 +20,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from contentgen.api.reading import Condition, Count, Flag, Reading
 
-from .naming import (
-    ANNOTATION_GPUS,
-    ANNOTATION_INPUTS,
-    ANNOTATION_PROVIDER,
-    LABEL_GENERATION,
-    LABEL_QUEUE,
-    LABEL_UID,
-    LABEL_VERSION,
-)
+from .naming import LABEL_UID
 from .objects import EnvVar, JobSpec, Meta
-from .observe import JobState, number, since
+from .observe import JobState, since
 from .placement import JOBSET, TRAINJOB, Placement
 from .settings import OperatorSettings
 
@@ -229,12 +222,8 @@ def run_state(raw: Mapping[str, Any], backend: str) -> JobState | None:
     failed = true.get("Failed")
     counts = status.replicated_jobs_status or status.jobs_status
     total = {k: sum(getattr(c, k) for c in counts) for k in ("active", "ready", "succeeded", "failed")}
-    return JobState(
-        name=meta.name,
-        namespace=meta.namespace,
-        uid=meta.labels[LABEL_UID],
-        generation=number(meta.labels, LABEL_GENERATION),
-        version=number(meta.labels, LABEL_VERSION),
+    return replace(
+        JobState.of_meta(meta),
         active=total["active"],
         ready=total["ready"],
         succeeded=total["succeeded"],
@@ -245,13 +234,7 @@ def run_state(raw: Mapping[str, Any], backend: str) -> JobState | None:
         start_time=meta.creation_timestamp or None,
         completion_time=since(done),
         finished_at=since(done) or since(failed),
-        deleting=bool(meta.deletion_timestamp),
-        inputs=meta.annotations.get(ANNOTATION_INPUTS, ""),
-        provider=meta.annotations.get(ANNOTATION_PROVIDER, ""),
-        gpus=meta.annotations.get(ANNOTATION_GPUS, ""),
-        queue=meta.labels.get(LABEL_QUEUE, ""),
         suspended=obj.spec.suspend,
-        job_uid=meta.uid,
         snapshot=_spec_of(obj),
         what=KINDS[backend],
         restarts=status.restarts,

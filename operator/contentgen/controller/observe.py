@@ -4,7 +4,7 @@ parsing; a referenced resource's status read as its kind's model, controller/sta
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
@@ -32,7 +32,7 @@ from .naming import (
     LABEL_UID,
     LABEL_VERSION,
 )
-from .objects import CustomResource, Job, JobStatus
+from .objects import CustomResource, Job, JobStatus, Meta
 from .status import StatusT, read_part, read_status, ready_reason
 
 
@@ -70,6 +70,24 @@ class JobState:
     def finished(self) -> bool:
         return self.complete or bool(self.failed_reason)
 
+    @classmethod
+    def of_meta(cls, meta: Meta) -> JobState:
+        """What the labels and annotations the operator put on a run say of it (a Job, a JobSet or a
+        TrainJob alike); the counts and conditions left at their defaults for the reader to add."""
+        return cls(
+            name=meta.name,
+            namespace=meta.namespace,
+            uid=meta.labels[LABEL_UID],
+            generation=number(meta.labels, LABEL_GENERATION),
+            version=number(meta.labels, LABEL_VERSION),
+            deleting=bool(meta.deletion_timestamp),
+            inputs=meta.annotations.get(ANNOTATION_INPUTS, ""),
+            provider=meta.annotations.get(ANNOTATION_PROVIDER, ""),
+            gpus=meta.annotations.get(ANNOTATION_GPUS, ""),
+            queue=meta.labels.get(LABEL_QUEUE, ""),
+            job_uid=meta.uid,
+        )
+
 
 def job_state(raw: Mapping[str, Any]) -> JobState | None:
     """None for Jobs not made by this operator."""
@@ -78,12 +96,8 @@ def job_state(raw: Mapping[str, Any]) -> JobState | None:
     if LABEL_UID not in meta.labels:
         return None
     failed, succeeded = _ended(status)
-    return JobState(
-        name=meta.name,
-        namespace=meta.namespace,
-        uid=meta.labels[LABEL_UID],
-        generation=number(meta.labels, LABEL_GENERATION),
-        version=number(meta.labels, LABEL_VERSION),
+    return replace(
+        JobState.of_meta(meta),
         active=status.active,
         ready=status.ready,
         succeeded=status.succeeded,
@@ -94,13 +108,7 @@ def job_state(raw: Mapping[str, Any]) -> JobState | None:
         start_time=status.start_time,
         completion_time=status.completion_time,
         finished_at=status.completion_time or since(succeeded) or since(failed),
-        deleting=bool(meta.deletion_timestamp),
-        inputs=meta.annotations.get(ANNOTATION_INPUTS, ""),
-        provider=meta.annotations.get(ANNOTATION_PROVIDER, ""),
-        gpus=meta.annotations.get(ANNOTATION_GPUS, ""),
-        queue=meta.labels.get(LABEL_QUEUE, ""),
         suspended=job.spec.suspend,
-        job_uid=meta.uid,
         snapshot=_worker_spec(job),
     )
 
