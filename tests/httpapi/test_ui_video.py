@@ -250,3 +250,35 @@ def test_a_read_cut_short_is_asked_once_more_then_said_in_words(
         assert outside == []
     finally:
         context.close()
+
+
+def test_a_module_the_page_could_not_fetch_is_said_with_a_reload(
+    chromium: Any, served: tuple[str, str]
+) -> None:
+    """A module of the page that cannot be fetched (CI's run saw chromium cut lorapick.js as the
+    machine's interfaces changed) stops every module before any runs: the page says so in words
+    with a Reload button, not a blank page, and the reload draws it."""
+    base, uid = served
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    fetched: list[bool] = []  # each fetch of the module: whether it was cut
+
+    def module(route: Any) -> None:
+        fetched.append(not fetched)
+        if fetched[-1]:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    try:
+        page, outside = local_page(context, base)
+        context.route("**/ui/lorapick.js", module)  # tried before local_page's own route
+        load(page, f"{base}/#/video/{uid}")
+        ready(page, "unloaded")
+        said = page.inner_text("#error")
+        assert said.startswith("Part of the page could not be loaded") and "reload" in said, said
+        page.click("main button")
+        ready(page, "video")
+        assert fetched == [True, False] and page.locator("#error").count() == 0
+        assert outside == []
+    finally:
+        context.close()
