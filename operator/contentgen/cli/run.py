@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from contentgen.cli.main import CommandError
+from contentgen.signals import on_sigterm
 
 EXIT_RECORDING_PENDING = 3
 
@@ -51,11 +52,8 @@ def _signals() -> Iterator[None]:
     def terminated(signum: int, frame: Any) -> None:
         raise Interrupted(how="SIGTERM", status=128 + signal.SIGTERM)
 
-    previous = signal.signal(signal.SIGTERM, terminated)
-    try:
+    with on_sigterm(terminated):
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

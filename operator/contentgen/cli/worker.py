@@ -30,6 +30,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from contentgen.signals import on_sigterm
+
 if TYPE_CHECKING:
     from contentgen.api import SpecSnapshot
     from contentgen.pipeline.context import RunContext
@@ -53,11 +55,8 @@ def stopped_by_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise Stopped
 
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
+    with on_sigterm(stop):
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

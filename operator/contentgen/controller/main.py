@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 from typing import Any, cast
+
+from contentgen.signals import on_sigterm
 
 from .settings import OperatorSettings
 
@@ -119,12 +120,12 @@ def run_operator(settings: OperatorSettings) -> int:
     if settings.leader_election:
         leader = elector(settings, observer=health.attempted)
         health.stale_after = max(60.0, 3 * leader.timing.lease_duration)
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
         log.info("waiting to lead (lease %s/%s) as %s", leader.namespace, leader.name, leader.identity)
-        if not leader.acquire(stop):
+        with on_sigterm(lambda *_: stop.set()):
+            acquired = leader.acquire(stop)
+        if not acquired:
             health.role = "stopping"
             return 0
-        signal.signal(signal.SIGTERM, previous)
 
         def lost() -> None:
             log.error("leadership lost: exiting so that only the new leader acts")

@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 
 from contentgen.errors import InvalidInput
 from contentgen.providers.watch import Drawer, Planned, SoFar, Stop, TrainingWatch
+from contentgen.signals import on_sigterm
 
 log = logging.getLogger(__name__)
 
@@ -417,11 +418,8 @@ def launch(argv: Sequence[str], work_dir: Path) -> int:
     line = command(argv)
     print(f"contentgen worker: {' '.join(line[2:])}", file=sys.stderr)
     child = subprocess.Popen(line)  # noqa: S603 - our own interpreter and module
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signal.SIGTERM))
-    try:
+    with on_sigterm(lambda signum, frame: child.send_signal(signal.SIGTERM)):
         status = child.wait()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     if exit_file.is_file():
         return int(exit_file.read_text().strip() or status)
     return status if status >= 0 else 128 - status
