@@ -116,6 +116,16 @@ def _cut(trail: Trail) -> bool:
     return any("ERR_NETWORK_CHANGED" in line for line in trail.said)
 
 
+def _reloaded(page: Any, trail: Trail, reloads: int) -> bool:
+    """Whether the page was loaded again, as chromium cut its load (see `ready`) and fewer than
+    RELOADS reloads were made; its trail starts afresh."""
+    if reloads >= RELOADS or not _cut(trail):
+        return False
+    trail.said.clear()
+    page.reload()
+    return True
+
+
 def what_it_shows(page: Any) -> str:
     """Where a page is, for a wait's failure: the view, what it shows, what it said, what it still
     waits for."""
@@ -156,10 +166,8 @@ def ready(page: Any, view: str) -> None:
             return
         except NotInTime:
             pass
-        if _cut(trail) and reloads < RELOADS:
-            trail.said.clear()
+        if _reloaded(page, trail, reloads):
             reloads += 1
-            page.reload()
             deadline = time.monotonic() + WAIT_MS / 1000
         elif time.monotonic() >= deadline:
             waited = f"{WAIT_MS / 1000:.0f} s ({reloads} reloads)"
@@ -200,11 +208,9 @@ def until(page: Any, expression: str) -> None:
     deadline, reloads = time.monotonic() + WAIT_MS / 1000, 0
     trail = _TRAILS.get(id(page), Trail())
     while not page.evaluate(expression):
-        if "document.images" in expression and _cut(trail) and reloads < RELOADS:
-            # pictures chromium cut as the host's interfaces changed (see `ready`): loaded again
-            trail.said.clear()
+        # pictures chromium cut as the host's interfaces changed (see `ready`): loaded again
+        if "document.images" in expression and _reloaded(page, trail, reloads):
             reloads += 1
-            page.reload()
             deadline = time.monotonic() + WAIT_MS / 1000
         assert time.monotonic() < deadline, f"still false: {expression}: {what_it_shows(page)}"
         time.sleep(0.05)

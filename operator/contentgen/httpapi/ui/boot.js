@@ -12,7 +12,6 @@ window.addEventListener(
     const say = () => {
       const main = document.getElementById("main");
       const box = document.createElement("section");
-      box.className = "unloaded";
       const text = document.createElement("p");
       text.id = "error";
       text.className = "error";
