@@ -30,6 +30,7 @@ import av
 import cv2
 import numpy as np
 
+from contentgen import h264
 from contentgen.api import DatasetSpec
 from contentgen.api.base_models import FrameRule
 from contentgen.api.lora import ClipsSummary, DroppedClips
@@ -304,13 +305,10 @@ def _written(
 
 
 def encode(frames: Sequence[np.ndarray], fps: int, path: Path) -> None:
-    """BGR frames as H.264 (yuv420p) in MP4 at `fps`, one thread (the same bytes every time)."""
+    """BGR frames as H.264 (yuv420p) in MP4 at `fps`, the same bytes every time (h264.py)."""
     height, width = frames[0].shape[:2]
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps, 1))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.thread_count = 1
-        stream.options = {"crf": str(CRF), "preset": PRESET, "threads": "1"}
+        stream = h264.add_stream(container, Fraction(fps, 1), width, height, CRF, PRESET)
         for index, bgr in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(bgr, format="bgr24")
             frame.pts = index

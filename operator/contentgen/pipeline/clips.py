@@ -16,6 +16,7 @@ import av
 import cv2
 import numpy as np
 
+from contentgen import h264
 from contentgen.errors import PermanentError
 
 STRIP_FRAMES = 8
@@ -125,8 +126,8 @@ def needs_transcode(path: Path) -> bool:
 
 def transcode(path: Path, out: Path) -> Path:
     """Every frame of `path`'s first video stream re-encoded as H.264 (yuv420p, even sides) in an
-    MP4 whose index comes first, at its average frame rate; one thread, so a retried pod writes the
-    same bytes (the stored video is written once)."""
+    MP4 whose index comes first, at its average frame rate, the same bytes every time (h264.py), so
+    a retried pod writes what the first wrote (the stored video is written once)."""
     try:
         with (
             av.open(str(path)) as src,
@@ -136,10 +137,7 @@ def transcode(path: Path, out: Path) -> Path:
             width = source.codec_context.width // 2 * 2
             height = source.codec_context.height // 2 * 2
             rate = Fraction(source.average_rate or source.guessed_rate or 24)
-            stream = dst.add_stream("libx264", rate=rate)
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.options = {"crf": CRF, "preset": "medium"}
-            stream.thread_count = 1
+            stream = h264.add_stream(dst, rate, width, height, CRF, "medium")
             for n, frame in enumerate(src.decode(source)):
                 image = frame.reformat(width=width, height=height, format="yuv420p")
                 image.pts, image.time_base = n, 1 / rate  # numbered again at the stream's rate

@@ -23,6 +23,7 @@ import av
 import cv2
 import numpy as np
 
+from contentgen import h264
 from contentgen.errors import InvalidInput
 from contentgen.providers.progress import SubProgress
 
@@ -84,10 +85,7 @@ def encode(
     index comes first (`movflags +faststart`: a browser plays it before it has all of it); with
     `sound` (a channels × samples float waveform in [-1, 1] and its sample rate), as AAC beside it."""
     with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": CRF, "preset": "veryfast"}
-        stream.thread_count = 1  # the same bytes for the same frames
+        stream = h264.add_stream(container, fps, width, height, CRF, "veryfast")
         audio = _sound_stream(container, *sound) if sound is not None else None  # every stream first
         for n, image in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(image, format="bgr24")
