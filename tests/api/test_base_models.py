@@ -72,12 +72,12 @@ REJECTED: dict[str, tuple[dict[str, Any], str, str]] = {
     "FLUX.2 [klein] on fal, which trains none here": (
         {"training": {"baseModel": "flux.2-klein-4b"}},
         "spec.training.baseModel",
-        "training.baseModel flux.2-klein-4b is trained on provider cluster (or offline",
+        "or a baseModel fal trains (flux.1, z-image-turbo, qwen-image-2512) (docs/cluster-training.md#fam",
     ),
     "LTX-2 on fal, which trains none here": (
         {"provider": "fal", "training": {"baseModel": "ltx-2"}},
         "spec.training.baseModel",
-        "training.baseModel ltx-2 is trained on provider cluster (or offline",
+        "or a baseModel fal trains (wan-2.1-i2v-14b, wan-2.2-t2v-a14b, wan-2.2-i2v-a14b) (docs/lora-datasets",
     ),
     "clips for a picture family": (
         {"dataset": {"media": "clips"}, "training": {"baseModel": "qwen-image-2512"}},

@@ -669,6 +669,7 @@ PROVIDER = SpecField("provider", "string", FAL.name)
 MEDIA = SpecField("dataset.media", "string", "auto")
 TRAINING = SpecField("training", "object")
 DOCS = "docs/lora-datasets.md#video-loras"
+FAMILIES_DOCS = "docs/cluster-training.md#families"
 
 
 def _or(values: tuple[str, ...]) -> str:
@@ -685,13 +686,14 @@ def _provider_rule(m: BaseModelInfo) -> Rule:
         said = f"is trained on provider {_or(tuple(trained))} (or {OFFLINE.name}, a labelled simulation)"
     else:
         said = f"has no trainer here but {OFFLINE.name}'s labelled simulation"
-    fal = [n for n, o in BASE_MODELS.items() if o.video and FAL.name in o.providers and n != m.name]
+    # the bases of its own kind (pictures or video) fal trains, and where that kind is documented
+    fal = [n for n, o in BASE_MODELS.items() if o.video == m.video and FAL.name in o.providers]
     hint = f"use provider {_or(m.providers)}"
-    if FAL.name not in m.providers:
+    if FAL.name not in m.providers and fal:
         hint += f", or a baseModel fal trains ({', '.join(fal)})"
     return Rule(
         BASE,
-        f"training.baseModel {m.name} {said}: {hint} ({DOCS})",
+        f"training.baseModel {m.name} {said}: {hint} ({DOCS if m.video else FAMILIES_DOCS})",
         (AtDefault(BASE), Not(_is_base(m.name)), Equals(PROVIDER, m.providers)),
     )
 
