@@ -11,10 +11,9 @@ import json
 import zipfile
 from pathlib import Path
 
-import numpy as np
-
 from contentgen.providers.cluster.families import video_data
 from contentgen.providers.cluster.training.plan import Plan
+from tests.harness.frames import moving
 from tests.providers.cluster_models import WAN21_SCHEDULER, tiny_wan
 
 WAN21 = "Wan2.1-T2V-1.3B-Diffusers"
@@ -60,20 +59,6 @@ def stage(root: Path) -> Path:
     tiny_wan(root / WAN21_I2V, image=True)
     tiny_wan22(root / WAN22)
     return root
-
-
-def moving(frames: int, size: int = 64, colour: tuple[int, int, int] = (40, 160, 220)) -> list[np.ndarray]:
-    """BGR frames of a disc crossing a gradient: something that moves, the same every time."""
-    y, x = np.mgrid[0:size, 0:size]
-    out = []
-    for n in range(frames):
-        frame = np.zeros((size, size, 3), np.uint8)
-        frame[..., 0] = (x * 255 // size).astype(np.uint8)
-        frame[..., 1] = (y * 255 // size).astype(np.uint8)
-        cx, cy = 12 + n * (size - 24) // max(1, frames - 1), size // 2
-        frame[(x - cx) ** 2 + (y - cy) ** 2 < (size // 6) ** 2] = colour
-        out.append(frame)
-    return out
 
 
 def dataset(path: Path, *, clips: int = 1, stills: int = 1, frames: int = 9, size: int = 64) -> Path:

@@ -11,8 +11,7 @@ import numpy as np
 
 from contentgen import h264
 from contentgen.providers.offline_video import encode
-
-from ..cluster.tiny_wan import moving
+from tests.harness.frames import moving
 
 
 def test_a_small_clip_is_the_same_bytes_whatever_the_heap_held(tmp_path: Path):
